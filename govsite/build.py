@@ -1,0 +1,173 @@
+"""The pipeline, top to bottom: config → discover → parse → assemble → convert → render → write.
+
+Each stage hands plain data to the next and reports problems instead of raising. The pipeline
+stops after any stage that found errors, before anything is written: only `output.Staging.commit`
+replaces `build/`, and only when the whole cluster rendered cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+
+from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
+from govsite.diagnostics import BuildFailed, Report, did_you_mean
+from govsite.model import Cluster
+from govsite.render import Output, Renderer
+from govsite.urls import host_root, output_path
+
+
+class UsageError(Exception):
+    """The command line asked for something that does not exist (exit code 2)."""
+
+
+@dataclass
+class BuildResult:
+    report: Report
+    pages: int = 0
+    files: int = 0
+    sites: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def clock() -> datetime:
+    """The moment that decides what is published: SOURCE_DATE_EPOCH if set, else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch:
+        try:
+            return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+        except ValueError:
+            raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from None
+    return datetime.now(timezone.utc)
+
+
+class _Stages:
+    def __init__(self, report: Report, strict: bool):
+        self.report = report
+        self.strict = strict
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._start
+        self._start = now
+        if self.report.errors(self.strict):
+            raise BuildFailed(self.report, name)
+
+
+def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
+                 stages: _Stages) -> Cluster:
+    """Everything up to a complete, validated cluster; shared by build and check commands."""
+    cluster_config = config.load(project, report)
+    stages.done("config")
+    assert cluster_config is not None
+    found = discover.find_sources(cluster_config, report)
+    stages.done("discover")
+    parsed = frontmatter.parse(cluster_config, found.sources, report)
+    stages.done("parse")
+    cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report)
+    stages.done("assemble")
+    return cluster
+
+
+def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
+          strict: bool = False, now: datetime | None = None) -> BuildResult:
+    project = project.absolute()
+    report = Report(project)
+    result = BuildResult(report)
+    stages = _Stages(report, strict)
+    cluster = load_cluster(project, report, now or clock(), drafts, stages)
+    unknown = [s for s in only if s not in cluster.sites]
+    if unknown:
+        raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
+                         + did_you_mean(unknown[0], cluster.sites))
+    bodies = markup.convert_all(cluster, report)
+    stages.done("markdown")
+    selected = only or tuple(cluster.sites)
+    staging = output.Staging(out, project, report)
+    try:
+        if only:
+            staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
+        renderer = Renderer(cluster, bodies)
+        for site_id in selected:
+            for item in _site_outputs(renderer, cluster, site_id, report):
+                staging.write(item.rel, item.html, item.site, item.origin)
+                result.pages += item.rel.endswith(".html")
+            _copy_attachments(cluster, site_id, staging, report)
+        stages.done("render")
+        _write_cluster_files(cluster, staging)
+        stages.done("write")
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    result.files = len(staging.files)
+    result.sites = selected
+    result.timings = stages.timings
+    return result
+
+
+def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):
+    site = cluster.sites[site_id]
+    generators = [lambda: renderer.outputs(site_id), lambda: feeds.site_feeds(renderer, site),
+                  lambda: sitemap.sitemaps(cluster, site)]
+    for generate in generators:
+        try:
+            yield from generate()
+        except jinja2.TemplateError as exc:
+            _template_error(exc, cluster.config.root, report)
+            return
+
+
+def _template_error(exc: jinja2.TemplateError, project: Path, report: Report) -> None:
+    """Point at the template line; an undefined name has no line of its own, so find its frame."""
+    filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", 0) or 0
+    if not filename:
+        tb = exc.__traceback__
+        while tb is not None:
+            name = tb.tb_frame.f_code.co_filename
+            if name.endswith((".html", ".xml")):
+                filename, line = name, tb.tb_lineno
+            tb = tb.tb_next
+    report.error(filename or "themes", line, f"template error: {exc.message or exc}",
+                 "fix the template, or the site override that replaced it")
+
+
+def _copy_attachments(cluster: Cluster, site_id: str, staging: output.Staging,
+                      report: Report) -> None:
+    used = cluster.resolver.used_files
+    for attachment in cluster.attachments:
+        if attachment.site != site_id:
+            continue
+        key = f"{attachment.site}/{attachment.rel}"
+        if key not in used:
+            report.warning(attachment.path, 0, "attachment is not linked from any published page, "
+                           "so it is not published", "link it from its page, or delete it")
+            continue
+        url = cluster.link_targets[key]
+        staging.copy(output_path(url), Path(attachment.path), site_id,
+                     f"content/{key}")
+
+
+def _write_cluster_files(cluster: Cluster, staging: output.Staging) -> None:
+    for rel, text in sitemap.robots(cluster).items():
+        staging.write(rel, text, output.CLUSTER, "sites.yaml")
+    assets: set[tuple[str, str]] = {(host_root(s.url), s.theme) for s in cluster.config.sites}
+    for root, theme in sorted(assets):
+        for name, path in themes.static_files(cluster.config.root, theme).items():
+            staging.copy(output_path(f"{root}_assets/{theme}/{name}"), path, output.CLUSTER,
+                         f"themes/{theme}/static/{name}")
+
+
+def page_outputs(cluster: Cluster, bodies: dict[str, markup.Body], site_id: str) -> list[Output]:
+    """Every output of one site in memory; for tests and tools that want no files."""
+    renderer = Renderer(cluster, bodies)
+    site = cluster.sites[site_id]
+    return (list(renderer.outputs(site_id)) + feeds.site_feeds(renderer, site)
+            + sitemap.sitemaps(cluster, site))

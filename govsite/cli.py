@@ -1,0 +1,119 @@
+"""The command line. The only module that prints; exit codes: 0 ok, 1 user errors, 2 usage,
+3 an internal error (a bug in govsite, shown in full with --debug)."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from govsite import __version__, config, discover, frontmatter
+from govsite.build import UsageError, build as run_build, clock
+from govsite.diagnostics import BuildFailed, Report
+from govsite.output import UnsafeOutput
+
+PROJECT = click.option(
+    "--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+    show_default=True, help="Folder holding sites.yaml, content/ and themes/.")
+DEBUG = click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="govsite")
+def main() -> None:
+    """govsite builds a cluster of government websites from sites.yaml and content/."""
+
+
+@main.command()
+@PROJECT
+@click.option("--site", "sites", multiple=True, metavar="ID",
+              help="Build only this site (repeatable); other sites' files in the output are kept.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder.  [default: build/ in the project]")
+@click.option("--drafts", is_flag=True,
+              help="Include drafts and scheduled pages, marked with a preview banner. Never deploy this.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@DEBUG
+def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool, strict: bool,
+          debug: bool) -> None:
+    """Build every site of the cluster into the output folder, atomically."""
+    out = out if out is not None else project / "build"
+    try:
+        result = run_build(project, out, sites, drafts=drafts, strict=strict)
+    except BuildFailed as failure:
+        report = failure.report
+        _print_report(report, strict)
+        count = len(report.errors(strict))
+        click.echo(f"build failed: {count} error{'s' * (count != 1)}; {out} was left unchanged",
+                   err=True)
+        sys.exit(1)
+    except (UsageError, UnsafeOutput) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception:
+        _internal_error(debug)
+    _print_report(result.report, strict)
+    warnings = len(result.report.items)
+    click.echo(f"built {len(result.sites)} site{'s' * (len(result.sites) != 1)}, "
+               f"{result.pages} pages, {result.files} files into {out}"
+               + (f" ({warnings} warning{'s' * (warnings != 1)})" if warnings else ""))
+
+
+@main.command("next-change")
+@PROJECT
+@click.option("--all", "show_all", is_flag=True, help="List every upcoming change, not only the next.")
+@DEBUG
+def next_change(project: Path, show_all: bool, debug: bool) -> None:
+    """Print when the next scheduled publication, expiry or withdrawal falls (for a CI cron).
+
+    The first field is an ISO 8601 time; nothing is printed when no change is scheduled."""
+    try:
+        report = Report(project.absolute())
+        cluster_config = config.load(project.absolute(), report)
+        parsed = None
+        if cluster_config:
+            found = discover.find_sources(cluster_config, report)
+            parsed = frontmatter.parse(cluster_config, found.sources, report)
+        if report.errors() or parsed is None:
+            _print_report(report, False)
+            sys.exit(1)
+        now = clock()
+        changes: list[tuple[datetime, str, str]] = []
+        for page in parsed.pages:
+            if page.draft:
+                continue
+            for moment, what in ((page.date, "publish"), (page.expires, "expire"),
+                                 (page.withdrawn.date if page.withdrawn else None, "withdraw")):
+                if moment and moment > now:
+                    changes.append((moment, what, page.source))
+        changes.sort(key=lambda c: (c[0], c[2], c[1]))
+        for moment, what, source in changes if show_all else changes[:1]:
+            click.echo(f"{moment.isoformat(timespec='seconds')} {what} {source}")
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception:
+        _internal_error(debug)
+
+
+def _print_report(report: Report, strict: bool) -> None:
+    for item in report.sorted():
+        line = str(item)
+        if strict and item.level == "warning":
+            line = line.replace(": warning: ", ": error: ", 1)
+        click.echo(line, err=True)
+
+
+def _internal_error(debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    else:
+        kind, value, _ = sys.exc_info()
+        click.echo(f"internal error: {kind.__name__ if kind else 'error'}: {value} — this is a bug "
+                   "in govsite, not in your content; rerun with --debug and report it", err=True)
+    sys.exit(3)

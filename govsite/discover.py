@@ -1,0 +1,95 @@
+"""content/ → the Markdown sources and attachments of every site, in a stable order.
+
+Walks are sorted so two machines see the same files in the same order. Nothing is parsed here;
+the only judgement is which files belong to the build at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from govsite.config import ClusterConfig
+from govsite.diagnostics import Report, did_you_mean
+from govsite.model import Attachment
+
+CONTENT = "content"
+ATTACHMENT_TYPES = frozenset(
+    "pdf doc docx xls xlsx ppt pptx wps et ofd csv txt zip rar 7z "
+    "png jpg jpeg gif svg webp mp4 mp3 json xml".split())
+
+
+@dataclass(frozen=True)
+class Source:
+    site: str
+    rel: str          # path under content/, posix: "www/news/2024-05-08.md"
+    path: Path
+    text: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    sources: tuple[Source, ...]
+    attachments: tuple[Attachment, ...]
+
+
+def find_sources(config: ClusterConfig, report: Report) -> Discovery:
+    content = config.root / CONTENT
+    sources: list[Source] = []
+    attachments: list[Attachment] = []
+    if not content.is_dir():
+        report.error(content, 0, "no content/ folder", "create content/<site id>/ for each site")
+        return Discovery((), ())
+    ids = set(config.ids)
+    root = content.resolve()
+    for entry in sorted(content.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            report.error(entry, 0, "content/ holds one folder per site, not files",
+                         "move this file into content/<site id>/<column>/")
+            continue
+        if entry.name not in ids:
+            report.error(entry, 0, f"content folder `{entry.name}` is not a site in sites.yaml",
+                         did_you_mean(entry.name, ids) + " (or add the site to sites.yaml)")
+            continue
+        for path in _walk(entry):
+            rel = path.relative_to(content).as_posix()
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                report.error(path, 0, "symbolic link points outside content/",
+                             "copy the file into the project instead")
+                continue
+            if path.suffix == ".md":
+                raw = path.read_bytes()
+                try:
+                    text = raw.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    report.error(path, 0, "file is not UTF-8 text", "save it as UTF-8")
+                    continue
+                sources.append(Source(entry.name, rel, path, text.replace("\r\n", "\n"),
+                                      hashlib.sha256(raw).hexdigest()))
+            elif path.suffix.lower().lstrip(".") in ATTACHMENT_TYPES:
+                if path.parent == entry:
+                    report.error(path, 0, "attachments belong beside their page in a column folder",
+                                 f"move it into content/{entry.name}/<column>/")
+                    continue
+                attachments.append(Attachment(entry.name, path.relative_to(entry).as_posix(),
+                                              str(path)))
+            else:
+                report.warning(path, 0, f"file type `{path.suffix or path.name}` is not published",
+                               "attachments can be " + ", ".join(sorted(ATTACHMENT_TYPES)))
+    return Discovery(tuple(sources), tuple(attachments))
+
+
+def _walk(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        # Sorted in place so os.walk descends in a stable order; hidden folders are skipped.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and not name.startswith("~$"):
+                found.append(Path(dirpath) / name)
+    return found

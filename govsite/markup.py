@@ -1,0 +1,145 @@
+"""Markdown bodies → safe HTML with every link resolved to its real URL.
+
+One Python-Markdown instance per process, reset between documents. Links are rewritten in a
+tree processor while the document is still a tree; raw HTML that editors paste is sanitized
+afterwards with nh3 (an allow-list: no scripts, event handlers or javascript: URLs).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element
+
+import markdown as md
+import nh3
+from markdown.extensions.toc import slugify_unicode
+from markdown.treeprocessors import Treeprocessor
+
+from govsite.diagnostics import Report
+from govsite.model import WITHDRAWN, Cluster, Link
+from govsite.urls import relative
+
+EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)")
+ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) | {"figure", "figcaption", "caption", "section"}
+ALLOWED_ATTRIBUTES = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    "*": {"id", "title", "lang", "dir"},
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "th": {"scope", "colspan", "rowspan"},
+    "td": {"colspan", "rowspan"},
+}
+URL_SCHEMES = {"http", "https", "mailto", "tel"}
+
+
+@dataclass(frozen=True)
+class Body:
+    html: str
+    text: str      # plain text, for summaries, feeds and search
+
+
+class _Context:
+    """Per-document state the link rewriter reads; set before each conversion."""
+
+    def __init__(self) -> None:
+        self.source = ""
+        self.url = ""
+        self.text = ""
+        self.first_line = 1
+        self.cluster: Cluster | None = None
+        self.report: Report | None = None
+
+
+class _LinkRewriter(Treeprocessor):
+    def __init__(self, md_instance: md.Markdown, context: _Context):
+        super().__init__(md_instance)
+        self.context = context
+
+    def run(self, root: Element) -> None:
+        for element in root.iter():
+            attribute = {"a": "href", "img": "src"}.get(element.tag)
+            if attribute and element.get(attribute):
+                element.set(attribute, self.rewrite(element.get(attribute, "")))
+
+    def rewrite(self, href: str) -> str:
+        ctx = self.context
+        if not href or href.startswith("#") or (EXTERNAL.match(href) and not href.startswith("site:")):
+            return href
+        assert ctx.cluster is not None and ctx.report is not None
+        link = Link(href, line_of(ctx.text, href, ctx.first_line))
+        target = ctx.cluster.resolver.resolve(link, ctx.source, ctx.report)
+        if target is None:
+            return href
+        fragment = href.split("#", 1)[1] if "#" in href else ""
+        url = target.url + (f"#{fragment}" if fragment else "")
+        return relative(ctx.url, url)
+
+
+def line_of(text: str, href: str, first_line: int) -> int:
+    """The body line where a link is written, so an error can point at it."""
+    for marker in (f"]({href}", f"]: {href}", f'"{href}"', href):
+        index = text.find(marker)
+        if index >= 0:
+            return first_line + text.count("\n", 0, index)
+    return first_line
+
+
+class Converter:
+    def __init__(self, cluster: Cluster, report: Report):
+        self.context = _Context()
+        self.context.cluster = cluster
+        self.context.report = report
+        self.md = md.Markdown(
+            extensions=["tables", "fenced_code", "sane_lists", "toc", "attr_list"],
+            extension_configs={"toc": {"slugify": slugify_unicode, "permalink": False}},
+            output_format="html",
+        )
+        self.md.treeprocessors.register(_LinkRewriter(self.md, self.context), "govsite_links", 1)
+
+    def convert(self, text: str, source: str, url: str, first_line: int, sanitize: bool) -> Body:
+        ctx = self.context
+        ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
+        self.md.reset()
+        out = self.md.convert(text)
+        if sanitize:
+            out = nh3.clean(out, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
+                            url_schemes=URL_SCHEMES, link_rel=None)
+        return Body(out, plain_text(out))
+
+
+def plain_text(fragment: str) -> str:
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", fragment, flags=re.S | re.I)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+
+
+def convert_all(cluster: Cluster, report: Report) -> dict[str, Body]:
+    """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/"."""
+    converter = Converter(cluster, report)
+    bodies: dict[str, Body] = {}
+    for key, page in cluster.pages.items():
+        if cluster.states[key] == WITHDRAWN:
+            continue  # only a notice stays online: no body, no attachments
+        sanitize = cluster.sites[page.site].config.sanitize_html
+        bodies[key] = converter.convert(page.body, page.source, cluster.urls[key], page.body_line,
+                                        sanitize)
+    for site in cluster.sites.values():
+        sanitize = site.config.sanitize_html
+        if site.intro.body.strip():
+            bodies[f"{site.config.id}/"] = converter.convert(
+                site.intro.body, site.intro.source and f"content/{site.intro.source}",
+                site.config.url, site.intro.body_line, sanitize)
+        for column in site.columns.values():
+            if column.intro.strip():
+                key = f"{column.site}/{column.id}/"
+                bodies[key] = converter.convert(column.intro, column.source, cluster.urls[key],
+                                                column.intro_line, sanitize)
+    return bodies
+
+
+def summary(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+

@@ -1,0 +1,150 @@
+"""The only stage that touches the output folder: stage every file, then swap atomically.
+
+Everything is written into a staging folder beside `build/`. Only when the whole build succeeded
+is it exchanged with `build/` in one rename, so CI never pushes half a site and a failed build
+leaves the previous output exactly as it was. A manifest lists every file with its site and
+digest, which lets `--site` keep other sites' files and later stages know what changed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+
+from govsite.diagnostics import Report
+
+MANIFEST = ".govsite/manifest.json"
+CLUSTER = ""  # owner of files shared by every site on a host (robots.txt, theme assets)
+
+
+class UnsafeOutput(Exception):
+    """The output folder is somewhere govsite must not replace."""
+
+
+class Staging:
+    def __init__(self, out: Path, project: Path, report: Report):
+        self.out = out.absolute()
+        self.report = report
+        _check_destination(self.out, project.absolute())
+        self.dir = self.out.parent / f".{self.out.name}.staging-{os.getpid()}"
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        self.files: dict[str, tuple[str, str, str]] = {}  # rel → (site, origin, sha256)
+
+    def _target(self, rel: str, origin: str) -> Path | None:
+        posix = PurePosixPath(rel)
+        if posix.is_absolute() or ".." in posix.parts or not posix.parts:
+            self.report.error(origin, 0, f"output path `{rel}` would leave the output folder",
+                              "rename the file or column so its URL stays inside the site")
+            return None
+        if rel in self.files:
+            other = self.files[rel][1]
+            self.report.error(origin, 0, f"output file {rel} is also written by {other}",
+                              "rename one of them: two things cannot share a URL")
+            return None
+        path = self.dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write(self, rel: str, data: str | bytes, site: str, origin: str) -> None:
+        path = self._target(rel, origin)
+        if path is None:
+            return
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        path.write_bytes(raw)
+        self.files[rel] = (site, origin, hashlib.sha256(raw).hexdigest())
+
+    def copy(self, rel: str, source: Path, site: str, origin: str) -> None:
+        path = self._target(rel, origin)
+        if path is None:
+            return
+        shutil.copyfile(source, path)
+        self.files[rel] = (site, origin, _digest(path))
+
+    def keep_previous(self, sites: set[str]) -> None:
+        """Carry over the previous build's files of `sites` (for `--site` builds)."""
+        manifest = _read_manifest(self.out)
+        for rel, entry in sorted(manifest.items()):
+            if entry["site"] not in sites:
+                continue
+            source = self.out / rel
+            if not source.is_file():
+                continue
+            path = self.dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, path)
+            self.files[rel] = (entry["site"], "previous build", entry["sha256"])
+
+    def commit(self) -> None:
+        manifest = {rel: {"site": site, "sha256": digest}
+                    for rel, (site, _origin, digest) in sorted(self.files.items())}
+        path = self.dir / MANIFEST
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": 1, "files": manifest}, ensure_ascii=False,
+                                   indent=0, sort_keys=True) + "\n", encoding="utf-8")
+        if self.out.exists():
+            _exchange(self.dir, self.out)
+            shutil.rmtree(self.dir)   # now the previous build
+        else:
+            os.rename(self.dir, self.out)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def previous_sites(out: Path) -> set[str]:
+    return {entry["site"] for entry in _read_manifest(out.absolute()).values()}
+
+
+def _read_manifest(out: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return dict(data["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _check_destination(out: Path, project: Path) -> None:
+    resolved, root = out.resolve(), project.resolve()
+    if resolved == root or root.is_relative_to(resolved):
+        raise UnsafeOutput(f"--out {out} would replace the project folder itself")
+    if resolved.is_relative_to(root / "content") or resolved.is_relative_to(root / "themes"):
+        raise UnsafeOutput(f"--out {out} lies inside the project's sources")
+    if resolved.exists() and (not resolved.is_dir() or (
+            any(resolved.iterdir()) and not (resolved / MANIFEST).is_file())):
+        raise UnsafeOutput(f"{out} exists and was not written by govsite; "
+                           "remove it or choose another --out")
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders in one step (Linux renameat2); elsewhere, two renames back to back."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+        at_fdcwd = -100
+        if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+    except (AttributeError, OSError):
+        pass
+    aside = b.with_name(b.name + ".previous")
+    if aside.exists():
+        shutil.rmtree(aside)
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)

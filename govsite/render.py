@@ -1,0 +1,316 @@
+"""The cluster → HTML files: home pages, column lists, every page, 404, site map, catalogue.
+
+Each output is a pure function of the cluster and one key, so later stages can render pages in
+parallel and cache them. Templates get small view objects and plain values, never the
+mutable cluster, and every URL they print goes through `rel`, relative to the page itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import jinja2
+
+from govsite import themes
+from govsite.config import SiteConfig
+from govsite.markup import Body
+from govsite.model import DATED_KINDS, WITHDRAWN, Cluster, Column, Page, Site
+from govsite.urls import host_root, output_path, quote_path, relative
+
+HOME_ITEMS = 6
+SUBSITE_ITEMS = 8
+
+
+@dataclass(frozen=True)
+class Item:
+    """One entry in a list: what a list, a feed or the home page shows of a page."""
+
+    key: str
+    title: str
+    url: str
+    date: datetime | None
+    kind: str
+    summary: str
+    site_id: str
+    site_name: str
+    column_title: str
+    validity: str
+
+
+@dataclass(frozen=True)
+class Output:
+    rel: str        # path under build/
+    html: str
+    site: str
+    origin: str     # project-relative source, for collision errors
+
+
+def fmt_time(moment: datetime | None, site: SiteConfig) -> str:
+    """Publication times as the national rules show them: YYYY-MM-DD HH:MM, in the site's zone."""
+    return moment.astimezone(site.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def fmt_date(moment: datetime | None, site: SiteConfig) -> str:
+    return moment.astimezone(site.timezone).strftime("%Y-%m-%d") if moment else ""
+
+
+class Renderer:
+    def __init__(self, cluster: Cluster, bodies: dict[str, Body]):
+        self.cluster = cluster
+        self.bodies = bodies
+        self.root = cluster.config.root
+
+    # -- views ---------------------------------------------------------------------------
+    def item(self, key: str) -> Item:
+        page = self.cluster.pages[key]
+        site = self.cluster.sites[page.site]
+        body = self.bodies.get(key)
+        summary = page.summary or (_shorten(body.text) if body else "")
+        return Item(key, page.title, self.cluster.urls[key], page.date, page.kind, summary,
+                    page.site, site.config.name, site.columns[page.column].title,
+                    page.policy.validity if page.policy else "")
+
+    def items(self, keys: tuple[str, ...] | list[str]) -> list[Item]:
+        return [self.item(k) for k in keys]
+
+    def nav(self, site: Site) -> list[dict[str, str]]:
+        return [{"id": c, "title": site.columns[c].title,
+                 "url": self.cluster.urls[f"{site.config.id}/{c}/"]}
+                for c in site.config.columns if c in site.columns]
+
+    def editions(self, site: Site) -> list[dict[str, str]]:
+        """The other language editions of this site's family, for the language link and hreflang."""
+        config = site.config
+        home = config if config.type != "edition" else self.cluster.config.site(config.parent or "")
+        family = [home] + [s for s in self.cluster.config.sites
+                           if s.type == "edition" and s.parent == home.id]
+        return [{"language": s.language, "name": s.name, "url": s.url} for s in family
+                if s.id != config.id]
+
+    # -- rendering -----------------------------------------------------------------------
+    def render(self, site: Site, template: str, url: str, page_type: str, title: str,
+               meta: list[tuple[str, str]], **values: Any) -> str:
+        config = site.config
+        env = themes.environment(self.root, config.theme, config.id)
+        strings = themes.strings(self.root, config.theme, config.language)
+        assets = f"{host_root(config.url)}_assets/{config.theme}/"
+
+        def rel(target: str) -> str:
+            if page_type == "404":
+                # A 404 page is served at any depth, so its links cannot be relative.
+                return urlsplit(target).path if host_root(target) == host_root(url) else target
+            return relative(url, target)
+
+        def t(key: str, **kwargs: Any) -> str:
+            text = strings.get(key)
+            if text is None:
+                raise jinja2.UndefinedError(f"no UI string `{key}` for {config.language}")
+            return str(text).format(**kwargs) if kwargs else str(text)
+
+        context = {
+            "site": config, "identity": config.identity, "tokens": config.tokens,
+            "nav": self.nav(site), "editions": self.editions(site),
+            "home_url": config.url, "page_url": url, "page_type": page_type, "title": title,
+            "meta": meta, "organisation": self.cluster.config.organisation,
+            "rel": rel, "t": t, "asset": lambda name: rel(assets + quote_path(name)),
+            "time": lambda m: fmt_time(m, config), "day": lambda m: fmt_date(m, config),
+            "sitemap_url": config.url + "sitemap.html", "feed_url": config.url + "feed.xml",
+            "contact_url": self._contact_url(site),
+            "preview": False,
+        }
+        context.update(values)
+        return env.get_template(template).render(context)
+
+    def _contact_url(self, site: Site) -> str:
+        for column in site.columns.values():
+            key = f"{site.config.id}/{column.id}/contact"
+            if key in self.cluster.pages:
+                return self.cluster.urls[key]
+        return ""
+
+    def site_meta(self, site: Site) -> list[tuple[str, str]]:
+        config = site.config
+        return [("SiteName", config.name), ("SiteDomain", config.host),
+                ("SiteIDCode", config.identity.site_code)]
+
+    def column_meta(self, column: Column) -> list[tuple[str, str]]:
+        return [("ColumnName", column.title),
+                ("ColumnDescription", column.description or column.title),
+                ("ColumnKeywords", ",".join(column.keywords) or column.title),
+                ("ColumnType", column.column_type)]
+
+    def outputs(self, site_id: str) -> Iterator[Output]:
+        site = self.cluster.sites[site_id]
+        yield self.home(site)
+        for column in site.columns.values():
+            if not column.link:
+                yield from self.column_pages(site, column)
+        for key, page in self.cluster.pages.items():
+            if page.site == site_id:
+                yield self.page(site, page)
+        yield self.not_found(site)
+        yield self.site_map(site)
+        catalogue = self.catalogue(site)
+        if catalogue:
+            yield catalogue
+
+    def home(self, site: Site) -> Output:
+        config = site.config
+        sections = []
+        for entry in self.nav(site):
+            column = site.columns[entry["id"]]
+            keys = self.cluster.column_items.get(f"{config.id}/{column.id}", ())
+            if column.link or not keys:
+                continue
+            sections.append({"column": column, "url": entry["url"],
+                             "entries": self.items(keys[:HOME_ITEMS])})
+        children = [s for s in self.cluster.sites.values() if s.config.parent == config.id
+                    and s.config.type != "edition"]
+        child_items = sorted(
+            (k for child in children for c in child.columns.values() if c.type == "news"
+             for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())),
+            key=lambda k: (-_stamp(self.cluster.pages[k].date), k))
+        body = self.bodies.get(f"{config.id}/")
+        meta = self.site_meta(site) + [("Description", site.intro.description),
+                                       ("Keywords", ",".join(site.intro.keywords))]
+        html = self.render(
+            site, "home.html", config.url, "home", config.name, _present(meta),
+            sections=sections, intro=body.html if body else "",
+            subsites=[{"name": s.config.name, "url": s.config.url, "type": s.config.type}
+                      for s in children],
+            subsite_items=self.items(list(dict.fromkeys(child_items))[:SUBSITE_ITEMS]),
+            description=site.intro.description)
+        return Output(output_path(config.url), html, config.id, f"content/{config.id}")
+
+    def column_pages(self, site: Site, column: Column) -> Iterator[Output]:
+        keys = self.cluster.column_items.get(f"{column.site}/{column.id}", ())
+        size = column.page_size
+        chunks = [keys[i:i + size] for i in range(0, len(keys), size)] or [()]
+        base = self.cluster.urls[f"{column.site}/{column.id}/"]
+        urls = [base] + [f"{base}index_{n}.html" for n in range(1, len(chunks))]
+        intro = self.bodies.get(f"{column.site}/{column.id}/")
+        feed = f"{base}feed.xml" if any(self.cluster.pages[k].date for k in keys) else ""
+        for number, (chunk, url) in enumerate(zip(chunks, urls), start=1):
+            meta = self.site_meta(site) + self.column_meta(column)
+            html = self.render(
+                site, "column.html", url, "column", column.title, meta, column=column,
+                items=self.items(chunk), intro=intro.html if intro and number == 1 else "",
+                pager={"number": number, "count": len(chunks), "urls": urls,
+                       "previous": urls[number - 2] if number > 1 else "",
+                       "next": urls[number] if number < len(chunks) else ""},
+                column_feed=feed, canonical=url)
+            yield Output(output_path(url), html, site.config.id, column.source)
+
+    def page(self, site: Site, page: Page) -> Output:
+        url = self.cluster.urls[page.key]
+        column = site.columns[page.column]
+        meta = self.site_meta(site) + self.column_meta(column)
+        if self.cluster.states.get(page.key) == WITHDRAWN:
+            html = self.render(site, "withdrawn.html", url, "withdrawn", page.title, meta,
+                               page=page, column=column, withdrawal=page.withdrawn)
+            return Output(output_path(url), html, site.config.id, page.source)
+        body = self.bodies[page.key]
+        image_url = ""
+        if page.image:
+            target, _ = self.cluster.resolver.lookup(page.image.raw, page.source)
+            image_url = target.url if target else ""
+        meta += [("ArticleTitle", page.title), ("PubDate", fmt_time(page.date, site.config)),
+                 ("ContentSource", page.content_source or site.config.identity.sponsor),
+                 ("Keywords", ",".join(page.keywords)), ("Author", page.author),
+                 ("Description", page.summary or _shorten(body.text)), ("Image", image_url),
+                 ("Url", url)]
+        template = {"news": "article.html", "notice": "article.html"}.get(page.kind,
+                                                                           f"{page.kind}.html")
+        related = {
+            "interpretations": self.items(self.cluster.interpretations.get(page.key, ())),
+            "policy": self._maybe_item(self.cluster.interprets.get(page.key)),
+            "repealed_by": self._maybe_item(self.cluster.repealed_by.get(page.key)),
+            "column_url": self.cluster.urls[f"{page.site}/{page.column}/"],
+        }
+        materials = []
+        if page.service:
+            for material in page.service.materials:
+                link = ""
+                if material.template:
+                    target, _ = self.cluster.resolver.lookup(material.template.raw, page.source)
+                    link = target.url if target else ""
+                materials.append({"material": material, "url": link})
+        html = self.render(
+            site, template, url, "article", page.title, _present(meta), page=page,
+            column=column, body=body.html, image_url=image_url, related=related,
+            materials=materials, origin=dict(page.origin), canonical=url,
+            preview=page.key in self.cluster.previewed)
+        return Output(output_path(url), html, site.config.id, page.source)
+
+    def _maybe_item(self, key: str | None) -> Item | None:
+        return self.item(key) if key and key in self.cluster.pages else None
+
+    def not_found(self, site: Site) -> Output:
+        url = site.config.url + "404.html"
+        html = self.render(site, "404.html", url, "404", "404", self.site_meta(site))
+        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+
+    def site_map(self, site: Site) -> Output:
+        url = site.config.url + "sitemap.html"
+        columns = [{"column": c, "url": self.cluster.urls[f"{c.site}/{c.id}/"],
+                    "in_nav": c.id in site.config.columns,
+                    "pages": self.items([k for k in self.cluster.column_items.get(f"{c.site}/{c.id}", ())
+                                         if self.cluster.pages[k].site == site.config.id
+                                         and self.cluster.pages[k].date is None])}
+                   for c in _nav_order(site)]
+        html = self.render(site, "sitemap.html", url, "sitemap", "", self.site_meta(site),
+                           columns=columns,
+                           catalogue_url=self._catalogue_url(site))
+        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+
+    def _policies(self, site: Site) -> list[Page]:
+        policies = [p for p in self.cluster.pages.values() if p.site == site.config.id
+                    and p.policy and self.cluster.published(p.key)]
+        return sorted(policies, key=lambda p: (-_stamp(p.date), p.key))
+
+    def _catalogue_url(self, site: Site) -> str:
+        return site.config.url + "xxgkml.html" if self._policies(site) else ""
+
+    def catalogue(self, site: Site) -> Output | None:
+        """信息公开目录: every policy document of the site with its disclosure metadata."""
+        policies = self._policies(site)
+        if not policies:
+            return None
+        url = site.config.url + "xxgkml.html"
+        rows = [{"page": p, "url": self.cluster.urls[p.key],
+                 "summary": p.summary or _shorten(self.bodies[p.key].text)} for p in policies]
+        html = self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
+                           rows=rows)
+        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+
+
+def _nav_order(site: Site) -> list[Column]:
+    listed = [site.columns[c] for c in site.config.columns if c in site.columns]
+    rest = [c for cid, c in sorted(site.columns.items()) if cid not in site.config.columns]
+    return listed + rest
+
+
+def _present(meta: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Optional tags are left out when empty; the required ones always stay."""
+    optional = {"Keywords", "Author", "Description", "Image", "PubDate"}
+    return [(k, v) for k, v in meta if v or k not in optional]
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _stamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else 0.0
+
+
+def dated(page: Page) -> bool:
+    return page.kind in DATED_KINDS or page.date is not None
+
+
+def static_assets(root: Path, theme: str) -> dict[str, Path]:
+    return themes.static_files(root, theme)

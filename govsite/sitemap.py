@@ -1,0 +1,72 @@
+"""sitemap.xml per site (split with an index past 50,000 URLs) and robots.txt per host."""
+
+from __future__ import annotations
+
+from xml.etree import ElementTree as ET
+
+from govsite.model import PUBLISHED, Cluster, Site
+from govsite.render import Output
+from govsite.urls import host_root, output_path
+
+SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
+MAX_URLS = 50_000
+
+
+def site_urls(cluster: Cluster, site: Site) -> list[tuple[str, str]]:
+    """(URL, lastmod) of every published page of the site, home and lists first."""
+    config = site.config
+    urls: list[tuple[str, str]] = [(config.url, "")]
+    urls += [(cluster.urls[f"{c.site}/{c.id}/"], "") for c in site.columns.values() if not c.link]
+    pages = sorted((p for p in cluster.pages.values() if p.site == config.id
+                    and cluster.states[p.key] == PUBLISHED), key=lambda p: cluster.urls[p.key])
+    for page in pages:
+        moment = page.updated or page.date
+        urls.append((cluster.urls[page.key], moment.isoformat(timespec="seconds") if moment else ""))
+    return urls
+
+
+def sitemaps(cluster: Cluster, site: Site, limit: int = MAX_URLS) -> list[Output]:
+    config = site.config
+    urls = site_urls(cluster, site)
+    origin = f"content/{config.id}"
+    if len(urls) <= limit:
+        return [Output(output_path(config.url + "sitemap.xml"), _urlset(urls), config.id, origin)]
+    outputs = []
+    parts = []
+    for number, start in enumerate(range(0, len(urls), limit), start=1):
+        url = f"{config.url}sitemap-{number}.xml"
+        parts.append(url)
+        outputs.append(Output(output_path(url), _urlset(urls[start:start + limit]), config.id,
+                              origin))
+    ET.register_namespace("", SITEMAP)
+    index = ET.Element(f"{{{SITEMAP}}}sitemapindex")
+    for url in parts:
+        ET.SubElement(ET.SubElement(index, f"{{{SITEMAP}}}sitemap"), f"{{{SITEMAP}}}loc").text = url
+    outputs.append(Output(output_path(config.url + "sitemap.xml"), _xml(index), config.id, origin))
+    return outputs
+
+
+def _urlset(urls: list[tuple[str, str]]) -> str:
+    ET.register_namespace("", SITEMAP)
+    root = ET.Element(f"{{{SITEMAP}}}urlset")
+    for loc, lastmod in urls:
+        entry = ET.SubElement(root, f"{{{SITEMAP}}}url")
+        ET.SubElement(entry, f"{{{SITEMAP}}}loc").text = loc
+        if lastmod:
+            ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = lastmod
+    return _xml(root)
+
+
+def _xml(root: ET.Element) -> str:
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def robots(cluster: Cluster) -> dict[str, str]:
+    """robots.txt for each host, naming the sitemap of every site that lives on it."""
+    by_host: dict[str, list[str]] = {}
+    for site in cluster.config.sites:
+        by_host.setdefault(host_root(site.url), []).append(site.url + "sitemap.xml")
+    return {output_path(root + "robots.txt"): "User-agent: *\nAllow: /\n\n"
+            + "".join(f"Sitemap: {url}\n" for url in sorted(maps))
+            for root, maps in sorted(by_host.items())}

@@ -1,0 +1,69 @@
+"""Jinja2 environments: site override → cluster theme → govsite's built-in theme.
+
+Templates autoescape and fail on undefined variables, so a typo in a theme is a build error, not
+an empty string on a government page. A site overrides any template by putting a file of the same
+name in `themes/sites/<site>/templates/`, and can extend the shared one as `theme/<name>`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+BUILTIN = Path(__file__).parent / "themes"
+
+
+def theme_dirs(project: Path, theme: str) -> list[Path]:
+    """Folders of one theme, most specific first: the project's copy, then the built-in one."""
+    return [d for d in (project / "themes" / theme, BUILTIN / theme) if d.is_dir()]
+
+
+def site_override(project: Path, site_id: str) -> Path:
+    return project / "themes" / "sites" / site_id
+
+
+@lru_cache(maxsize=None)
+def environment(project: Path, theme: str, site_id: str) -> jinja2.Environment:
+    themes = [jinja2.FileSystemLoader(str(d / "templates")) for d in theme_dirs(project, theme)]
+    if not themes:
+        raise jinja2.TemplateNotFound(f"theme `{theme}`")
+    override = site_override(project, site_id) / "templates"
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(override))] if override.is_dir() else []
+    loaders += themes
+    loaders.append(jinja2.PrefixLoader({"theme": jinja2.ChoiceLoader(themes)}))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env
+
+
+@lru_cache(maxsize=None)
+def strings(project: Path, theme: str, language: str) -> dict[str, Any]:
+    """UI strings of a language: the built-in theme's file, overlaid by the project's."""
+    merged: dict[str, Any] = {}
+    for folder in reversed(theme_dirs(project, theme)):
+        path = folder / "i18n" / f"{language}.yaml"
+        if path.is_file():
+            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
+
+
+def static_files(project: Path, theme: str, site_id: str | None = None) -> dict[str, Path]:
+    """Static assets by relative name; project files override built-in ones."""
+    found: dict[str, Path] = {}
+    folders = [d / "static" for d in reversed(theme_dirs(project, theme))]
+    for folder in folders:
+        if folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and not path.name.startswith("."):
+                    found[path.relative_to(folder).as_posix()] = path
+    return dict(sorted(found.items()))
