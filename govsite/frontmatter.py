@@ -77,6 +77,7 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) ->
     columns: dict[tuple[str, str], Column] = {}
     intros: list[tuple[str, SiteIntro]] = []
     pages: list[Page] = []
+    missing: set[str] = set()
     for source in sources:
         parts = source.rel.split("/")
         if parts[-1] == "_index.md" and len(parts) == 2:
@@ -98,10 +99,11 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) ->
         column = columns.get((source.site, parts[1]))
         if column is None:
             column_file = f"content/{source.site}/{parts[1]}/_index.md"
-            if (config.root / column_file).is_file():
-                continue  # the column's own error is already reported
-            report.error(source.path, 0, f"column folder `{parts[1]}` has no _index.md",
-                         f"create {column_file} with `title:` and `type:`")
+            if column_file not in missing and not (config.root / column_file).is_file():
+                missing.add(column_file)  # once per folder, not once per page in it
+                report.error(f"content/{source.site}/{parts[1]}", 0,
+                             f"column folder `{parts[1]}` has no _index.md",
+                             f"create {column_file} with `title:` and `type:`")
             continue
         page = _page(config, source, column, report)
         if page:

@@ -1,0 +1,170 @@
+"""The build as CI and editors see it: determinism, publishing states, atomic and partial builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EPOCH, FIXTURES
+from test_golden import tree
+
+SECRETS = ("DRAFTSECRETWORD", "SCHEDULEDSECRETWORD", "EXPIREDSECRETWORD", "WITHDRAWNSECRETWORD")
+
+
+def run_build(project: Path, out: Path, *args: str, seed: str = "0") -> subprocess.CompletedProcess:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "PYTHONHASHSEED": seed}
+    return subprocess.run([sys.executable, "-m", "govsite", "build", "--project", str(project),
+                           "--out", str(out), *args], env=env, capture_output=True, text=True)
+
+
+def test_two_builds_are_byte_identical_across_hash_seeds_and_folders(tmp_path):
+    # A second copy of the project in another folder, built with another hash seed, must give
+    # the same bytes: no absolute paths, no set or dict order leaking into the output.
+    elsewhere = tmp_path / "somewhere" / "else"
+    shutil.copytree(FIXTURES / "small", elsewhere)
+    first = run_build(FIXTURES / "small", tmp_path / "one", seed="1")
+    second = run_build(elsewhere, tmp_path / "two", seed="2")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert tree(tmp_path / "one") == tree(tmp_path / "two")
+
+
+def test_unpublished_pages_reach_no_output_at_all(govsite, tmp_path):
+    out = tmp_path / "build"
+    assert govsite("build", "--project", FIXTURES / "small", "--out", out).exit_code == 0
+    for name, data in tree(out).items():
+        for word in SECRETS + ("草稿新闻", "定时发布的新闻", "已过期的通知"):
+            assert word.encode() not in data, f"{word} leaked into {name}"
+        for slug in ("2024-05-09-draft", "2099-01-01-scheduled", "2024-01-01-expired"):
+            assert slug not in name, f"{slug} has an output file"
+
+
+def test_withdrawn_page_keeps_its_url_with_a_notice_and_leaves_lists(govsite, tmp_path):
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    notice = (out / "www.example.gov.cn/news/2024-04-01-withdrawn.html").read_text()
+    assert "该信息已撤回" in notice and "内容有误" in notice
+    site = out / "www.example.gov.cn"
+    for listing in ("news/index.html", "index.html", "feed.xml", "news/feed.xml", "sitemap.xml"):
+        assert "2024-04-01-withdrawn" not in (site / listing).read_text(), listing
+
+
+def test_drafts_option_shows_drafts_and_scheduled_pages_with_a_banner(govsite, tmp_path):
+    out = tmp_path / "preview"
+    assert govsite("build", "--project", FIXTURES / "small", "--out", out, "--drafts").exit_code == 0
+    draft = (out / "www.example.gov.cn/news/2024-05-09-draft.html").read_text()
+    scheduled = (out / "www.example.gov.cn/news/2099-01-01-scheduled.html").read_text()
+    assert "DRAFTSECRETWORD" in draft and "preview-banner" in draft
+    assert "preview-banner" in scheduled
+    published = (out / "www.example.gov.cn/news/2024-05-08-meeting.html").read_text()
+    assert "preview-banner" not in published
+    assert not (out / "www.example.gov.cn/news/2024-01-01-expired.html").exists()
+
+
+def test_scheduled_page_appears_once_the_clock_passes_its_date(tmp_path, monkeypatch):
+    from govsite.build import build
+    from datetime import datetime, timezone
+    out = tmp_path / "build"
+    build(FIXTURES / "small", out, now=datetime(2099, 1, 2, tzinfo=timezone.utc))
+    assert (out / "www.example.gov.cn/news/2099-01-01-scheduled.html").is_file()
+
+
+def test_failed_build_leaves_the_previous_output_untouched(govsite, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out = tmp_path / "build"
+    assert govsite("build", "--project", project, "--out", out).exit_code == 0
+    before = tree(out)
+    page = project / "content/portal/news/2024-05-08-meeting.md"
+    page.write_text(page.read_text().replace("source: 示例市人民政府办公室\n", ""))
+    result = govsite("build", "--project", project, "--out", out)
+    assert result.exit_code == 1
+    assert "is missing required field `source`" in result.output
+    assert tree(out) == before
+    assert not list(tmp_path.glob(".build.staging-*")), "staging folder left behind"
+
+
+def test_site_option_rebuilds_one_site_and_keeps_the_others(govsite, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out = tmp_path / "build"
+    govsite("build", "--project", project, "--out", out)
+    full = tree(out)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text().replace("全县小麦收获过半", "全县小麦收获已完成八成"))
+    assert govsite("build", "--project", project, "--out", out, "--site", "county").exit_code == 0
+    partial = tree(out)
+    assert "八成".encode() in partial["county.example.gov.cn/news/2024-05-07-harvest.html"]
+    assert set(partial) == set(full)
+    portal = [n for n in full if n.startswith("www.example.gov.cn/")]
+    assert all(partial[n] == full[n] for n in portal)
+
+
+def test_next_change_names_the_next_scheduled_publication(govsite):
+    result = govsite("next-change", "--project", FIXTURES / "small")
+    assert result.exit_code == 0
+    assert result.output == "2099-01-01T09:00:00+08:00 publish content/portal/news/2099-01-01-scheduled.md\n"
+
+
+def test_cross_site_links_are_absolute_and_same_host_links_relative(govsite, tmp_path):
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    portal_news = (out / "www.example.gov.cn/news/2024-05-08-meeting.html").read_text()
+    assert 'href="../policy/2024-001.html"' in portal_news
+    assert 'href="https://county.example.gov.cn/news/2024-05-07-harvest.html"' in portal_news
+    english = (out / "www.example.gov.cn/en/news/2024-05-08-meeting.html").read_text()
+    assert 'href="../../policy/2024-001.html"' in english
+
+
+def test_policy_and_interpretation_link_each_other(govsite, tmp_path):
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    policy = (out / "www.example.gov.cn/policy/2024-001.html").read_text()
+    interpretation = (out / "www.example.gov.cn/jiedu/2024-001-jiedu.html").read_text()
+    assert 'href="../jiedu/2024-001-jiedu.html"' in policy
+    assert 'href="../policy/2024-001.html"' in interpretation
+    repealed = (out / "www.example.gov.cn/policy/2020-009.html").read_text()
+    assert "badge-repealed" in repealed and 'href="2024-001.html"' in repealed
+
+
+def test_portal_collects_county_news_with_canonical_url_on_the_county(govsite, tmp_path):
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    counties = (out / "www.example.gov.cn/counties/index.html").read_text()
+    assert 'href="https://county.example.gov.cn/news/2024-05-07-harvest.html"' in counties
+    home = (out / "www.example.gov.cn/index.html").read_text()
+    assert "示例县夏收进展顺利" in home
+
+
+def test_attachments_are_copied_only_when_a_published_page_links_them(govsite, tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    (project / "content/portal/news/unlinked.pdf").write_bytes(b"%PDF-1.4\n")
+    out = tmp_path / "build"
+    result = govsite("build", "--project", project, "--out", out)
+    assert result.exit_code == 0
+    assert (out / "www.example.gov.cn/news/会议材料.pdf").is_file()
+    assert (out / "www.example.gov.cn/service/登记表.docx").is_file()
+    assert not (out / "www.example.gov.cn/news/unlinked.pdf").exists()
+    assert "unlinked.pdf: warning: attachment is not linked from any published page" in result.output
+
+
+# The county has three URLs: its home, its news column and one article.
+@pytest.mark.parametrize("limit,files", [(50_000, 1), (3, 1), (2, 3), (1, 4)])
+def test_sitemap_splits_into_an_index_past_the_url_limit(limit, files):
+    from govsite import sitemap
+    from govsite.build import load_cluster, _Stages
+    from govsite.diagnostics import Report
+    from datetime import datetime, timezone
+    report = Report(FIXTURES / "small")
+    cluster = load_cluster(FIXTURES / "small", report, datetime(2025, 1, 1, tzinfo=timezone.utc),
+                           False, _Stages(report, False))
+    outputs = sitemap.sitemaps(cluster, cluster.sites["county"], limit=limit)
+    assert len(outputs) == files
+    index = outputs[-1].html
+    if files > 1:
+        assert "<sitemapindex" in index and index.count("<sitemap>") == files - 1
