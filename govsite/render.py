@@ -170,7 +170,9 @@ class Renderer:
                              "entries": self.items(keys[:HOME_ITEMS])})
         children = [s for s in self.cluster.sites.values() if s.config.parent == config.id
                     and s.config.type != "edition"]
-        child_items = sorted(
+        # A column that already collects the sub-sites' news makes a second block redundant.
+        collecting = any(c.collect_children or c.collect_sites for c in site.columns.values())
+        child_items = [] if collecting else sorted(
             (k for child in children for c in child.columns.values() if c.type == "news"
              for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())),
             key=lambda k: (-_stamp(self.cluster.pages[k].date), k))
