@@ -7,6 +7,7 @@ page can appear in other sites' columns while its canonical URL stays on its own
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from govsite.model import (DRAFT, EXPIRED, PUBLISHED, SCHEDULED, WITHDRAWN, Atta
 from govsite.urls import quote_path
 
 SITE_PREFIX = "site:"
+INVALID = "invalid"  # a source that failed to parse: references to it are not errors too
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ def state_of(page: Page, now: datetime) -> str:
 
 
 def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachment, ...],
-             now: datetime, preview: bool, report: Report) -> Cluster:
+             now: datetime, preview: bool, report: Report,
+             invalid: frozenset[str] = frozenset()) -> Cluster:
     sites = {s.id: Site(s, SiteIntro()) for s in config.sites}
     for site_id, intro in parsed.intros:
         sites[site_id].intro = intro
@@ -81,6 +84,7 @@ def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachmen
         targets[f"{attachment.site}/{attachment.rel}"] = Target("file", attachment.site + "/"
                                                                 + attachment.rel, url)
     hidden = {p.key + ".md": states[p.key] for p in parsed.pages if p.key not in pages}
+    hidden.update({rel: INVALID for rel in invalid})
     resolver = Resolver(targets, hidden, tuple(sites))
 
     _check_index_numbers(parsed.pages, report)
@@ -129,6 +133,8 @@ class Resolver:
         target = self.targets.get(key)
         if target:
             return target, ""
+        if self.hidden.get(key) == INVALID:
+            return None, INVALID
         if key in self.hidden:
             return None, f"the page is {self.hidden[key]} and will not be published"
         site = key.split("/", 1)[0]
@@ -139,6 +145,8 @@ class Resolver:
     def resolve(self, link: Link, source: str, report: Report,
                 kinds: tuple[str, ...] = ("page", "column", "site", "file")) -> Target | None:
         target, why = self.lookup(link.raw, source)
+        if target is None and why == INVALID:
+            return None  # the target's own error is already reported
         if target is None:
             report.error(source, link.line, f"broken link `{link.raw}`: {why}",
                          "link to an existing file, relative to this one or as site:<site>/<column>/<file>.md")
@@ -156,12 +164,13 @@ def _check_navigation(config: ClusterConfig, sites: dict[str, Site], report: Rep
     for site_config in config.sites:
         columns = sites[site_config.id].columns
         for column_id, line in zip(site_config.columns, site_config.column_lines):
-            if column_id not in columns:
-                report.error(config.root / "sites.yaml", line,
-                             f"site `{site_config.id}` lists column `{column_id}`, but "
-                             f"content/{site_config.id}/{column_id}/_index.md does not exist",
-                             did_you_mean(column_id, columns) if columns else
-                             f"create content/{site_config.id}/{column_id}/_index.md")
+            index = f"content/{site_config.id}/{column_id}/_index.md"
+            if column_id in columns or (config.root / index).is_file():
+                continue  # a column whose _index.md is invalid has its own error
+            close = difflib.get_close_matches(column_id, list(columns), n=1, cutoff=0.6)
+            report.error(config.root / "sites.yaml", line,
+                         f"site `{site_config.id}` lists column `{column_id}`, but {index} "
+                         "does not exist", f"did you mean `{close[0]}`?" if close else f"create {index}")
 
 
 def _check_index_numbers(pages: tuple[Page, ...], report: Report) -> None:
@@ -172,7 +181,10 @@ def _check_index_numbers(pages: tuple[Page, ...], report: Report) -> None:
             continue
         first = seen.setdefault(page.policy.index_no, page)
         if first is not page:
-            report.error(page.source, 0, f"索引号 `{page.policy.index_no}` is already used by {first.source}",
+            assert first.policy is not None
+            report.error(page.source, page.policy.index_no_line,
+                         f"索引号 `{page.policy.index_no}` is already used by "
+                         f"{first.source}:{first.policy.index_no_line}",
                          "each policy document needs its own index number in the cluster")
 
 
@@ -187,11 +199,15 @@ def _interpretations(pages: dict[str, Page], resolver: Resolver, report: Report
         if target is None:
             continue
         policy = pages.get(target.key)
-        if policy is None or policy.kind != "policy":
+        if policy is None:
+            report.error(page.source, page.interprets.line,
+                         f"`interprets` names {target.key}.md, which is withdrawn",
+                         "an interpretation of a withdrawn policy should be withdrawn too")
+            continue
+        if policy.kind != "policy":
             report.error(page.source, page.interprets.line,
                          f"`interprets` must name a policy document, but {target.key}.md is a "
-                         f"{policy.kind if policy else 'missing page'}",
-                         "point it at the policy this interpretation explains")
+                         f"{policy.kind}", "point it at the policy this interpretation explains")
             continue
         interprets[page.key] = policy.key
         by_policy.setdefault(policy.key, []).append(page.key)

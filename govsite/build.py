@@ -53,11 +53,11 @@ class _Stages:
         self.timings: dict[str, float] = {}
         self._start = time.perf_counter()
 
-    def done(self, name: str) -> None:
+    def done(self, name: str, stop: bool = True) -> None:
         now = time.perf_counter()
         self.timings[name] = now - self._start
         self._start = now
-        if self.report.errors(self.strict):
+        if stop and self.report.errors(self.strict):
             raise BuildFailed(self.report, name)
 
 
@@ -67,12 +67,17 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     cluster_config = config.load(project, report)
     stages.done("config")
     assert cluster_config is not None
+    # Discover, parse and assemble go on past errors so that one run reports broken front
+    # matter and broken links together; files that failed to parse are known to the link
+    # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
     found = discover.find_sources(cluster_config, report)
-    stages.done("discover")
+    stages.done("discover", stop=False)
     parsed = frontmatter.parse(cluster_config, found.sources, report)
-    stages.done("parse")
-    cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report)
-    stages.done("assemble")
+    stages.done("parse", stop=False)
+    invalid = frozenset(s.rel for s in found.sources) - parsed.valid_sources()
+    cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report,
+                                invalid)
+    stages.done("assemble", stop=False)
     return cluster
 
 

@@ -16,7 +16,7 @@ from govsite.diagnostics import BuildFailed, Report
 from govsite.output import UnsafeOutput
 
 PROJECT = click.option(
-    "--project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+    "--project", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."),
     show_default=True, help="Folder holding sites.yaml, content/ and themes/.")
 DEBUG = click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
 

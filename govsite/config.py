@@ -23,6 +23,7 @@ LANGUAGES = ("zh-CN", "en")
 IDENTITY_KEYS = ("sponsor", "operator", "address", "postcode", "phone", "email", "site_code",
                  "icp", "police_filing", "conac_id")
 TOKEN_KEYS = ("main_color", "logo", "banner")
+PER_WEBSITE = ("site_code", "conac_id")
 INHERITED_KEYS = ("language", "timezone", "theme", "page_size", "sanitize_html", "theme_tokens",
                   "identity")
 CLUSTER_KEYS = ("organisation",) + INHERITED_KEYS
@@ -301,6 +302,11 @@ class _Validator:
                 if parent is None:
                     return None
                 base = parent
+            if entry.get("type") != "edition" or parent_id is None:
+                # 网站标识码 and the 党政机关网站标识 identify one website; only a language
+                # edition of the same website shares its parent's.
+                base = {**base, "identity": {k: v for k, v in base["identity"].items()
+                                             if k not in PER_WEBSITE}}
             merged = _inheritable(entry, base)
             merged["url"] = self.site_url(entry, parent_id and resolved.get(str(parent_id)))
             resolved[site_id] = merged
@@ -310,13 +316,16 @@ class _Validator:
         urls: dict[str, str] = {}
         for site_id, entry in entries.items():
             merged = settings(site_id, ())
-            if merged is None or merged["url"] is None:
+            if merged is None or merged["url"] is None or not entry.get("name") \
+                    or entry.get("type") not in SITE_TYPES:
                 continue
             identity = merged["identity"]
-            for key, label in (("sponsor", "主办单位"), ("site_code", "网站标识码")):
+            for key, label, hint in (
+                    ("sponsor", "主办单位", "set `sponsor` under `identity` for the site or the cluster"),
+                    ("site_code", "网站标识码",
+                     "each website has its own: set `site_code` under this site's `identity`")):
                 if not identity.get(key):
-                    self.error(entry.line, f"site `{site_id}` has no {label} (`identity.{key}`)",
-                               f"set `{key}` under `identity` for the site or the cluster")
+                    self.error(entry.line, f"site `{site_id}` has no {label} (`identity.{key}`)", hint)
             if not identity.get("sponsor") or not identity.get("site_code"):
                 continue
             url = merged["url"]
@@ -373,6 +382,10 @@ class _Validator:
             return f"{base.scheme}://{base.netloc}{raw}"
         parts = urlsplit(raw)
         host = parts.hostname or ""
+        if parts.netloc != parts.netloc.lower():
+            self.error(line, f"site URL `{raw}` has capital letters in its host",
+                       f"write the host in lowercase: {parts.netloc.lower()}")
+            return None
         if (parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment
                 or parts.username or parts.password
                 or not all(HOST_LABEL.match(label) for label in host.split("."))
@@ -416,6 +429,7 @@ def _offset(text: str) -> tuple[int, int]:
 
 
 def _item_lines(entry: Node, key: str, count: int) -> list[int]:
-    # PyYAML keeps no marks on sequence items once constructed; the key's line is the best we
-    # have for flow lists like `columns: [a, b]`, which is how sites.yaml writes them.
+    items = entry.get(key)
+    if isinstance(items, yamlfile.Seq) and len(items.item_lines) == count:
+        return items.item_lines
     return [entry.line_of(key)] * count

@@ -71,6 +71,12 @@ class Parsed:
     intros: tuple[tuple[str, SiteIntro], ...]
     pages: tuple[Page, ...]
 
+    def valid_sources(self) -> frozenset[str]:
+        """Content-relative paths of the files that parsed cleanly."""
+        return frozenset([c.source.removeprefix("content/") for c in self.columns]
+                         + [i.source for _, i in self.intros]
+                         + [p.source.removeprefix("content/") for p in self.pages])
+
 
 def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) -> Parsed:
     """Parse columns first: a page's kind defaults from its column's type."""
@@ -104,6 +110,10 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) ->
                 report.error(f"content/{source.site}/{parts[1]}", 0,
                              f"column folder `{parts[1]}` has no _index.md",
                              f"create {column_file} with `title:` and `type:`")
+            continue
+        if column.link:
+            report.error(source.path, 0, f"column `{column.id}` is a link to {column.link} and "
+                         "cannot hold pages", "move the page to another column, or remove `link:`")
             continue
         page = _page(config, source, column, report)
         if page:
@@ -294,6 +304,8 @@ def _column(config: ClusterConfig, source: Source, report: Report) -> Column | N
             fields.ok = fields.ok and sub.ok
     labels = ColumnTypeLabels.get(site.language, ColumnTypeLabels["zh-CN"])
     page_size = fields.integer("page_size", site.page_size)
+    if not 1 <= page_size <= 1000:
+        fields.error("page_size", "`page_size` must be a whole number from 1 to 1000")
     if not fields.ok:
         return None
     return Column(
@@ -301,7 +313,7 @@ def _column(config: ClusterConfig, source: Source, report: Report) -> Column | N
         description=fields.text("description"), keywords=fields.texts("keywords"),
         column_type=fields.text("column_type") or labels.get(kind, kind),
         link=fields.text("link"), collect_sites=collect_sites, collect_types=collect_types,
-        collect_children=children, page_size=max(1, page_size), intro=body,
+        collect_children=children, page_size=page_size, intro=body,
         intro_line=body_line, source=f"content/{source.rel}")
 
 
@@ -398,7 +410,7 @@ def _policy(fields: _Fields, date: datetime | None) -> Policy | None:
     if written is None:
         return None
     return Policy(index_no, fields.text("issuer"), doc_number, written, fields.text("subject"),
-                  validity, repealed_by)
+                  validity, repealed_by, fields.data.line_of("index_no"))
 
 
 def _service(fields: _Fields) -> ServiceGuide | None:

@@ -28,9 +28,11 @@ ALLOWED_ATTRIBUTES = {
     "*": {"id", "title", "lang", "dir"},
     "a": {"href", "hreflang"},
     "img": {"src", "alt", "width", "height"},
-    "th": {"scope", "colspan", "rowspan"},
-    "td": {"colspan", "rowspan"},
+    "th": {"scope", "colspan", "rowspan", "style"},
+    "td": {"colspan", "rowspan", "style"},
 }
+# Markdown tables align columns with inline styles; nothing but alignment survives.
+STYLE_PROPERTIES = {"text-align"}
 URL_SCHEMES = {"http", "https", "mailto", "tel"}
 
 
@@ -105,7 +107,8 @@ class Converter:
         out = self.md.convert(text)
         if sanitize:
             out = nh3.clean(out, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
-                            url_schemes=URL_SCHEMES, link_rel=None)
+                            url_schemes=URL_SCHEMES, link_rel=None,
+                            filter_style_properties=STYLE_PROPERTIES)
         return Body(out, plain_text(out))
 
 

@@ -55,6 +55,7 @@ class Policy:
     subject: str
     validity: str
     repealed_by: Link | None
+    index_no_line: int = 0
 
 
 @dataclass(frozen=True)

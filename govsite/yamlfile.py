@@ -22,8 +22,20 @@ class Node(dict):
         return self.key_lines.get(key, self.line)
 
 
+class Seq(list):
+    """A YAML sequence with the line of each item, so `- nwes` can be pointed at."""
+
+    item_lines: list[int]
+
+
 class _Loader(yaml.SafeLoader):
     pass
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> Seq:
+    out = Seq(loader.construct_object(child, deep=True) for child in node.value)
+    out.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return out
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Node:
@@ -49,6 +61,7 @@ def _construct_timestamp_as_string(loader: _Loader, node: yaml.ScalarNode) -> st
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_string)
 
 
@@ -71,16 +84,22 @@ def parse(text: str, first_line: int = 1) -> Any:
     except yaml.YAMLError as exc:
         raise YamlError(first_line, f"invalid YAML: {exc}") from None
     if first_line != 1:
-        _shift(data, first_line - 1)
+        _shift(data, first_line - 1, set())
     return data
 
 
-def _shift(value: Any, offset: int) -> None:
+def _shift(value: Any, offset: int, seen: set[int]) -> None:
+    # A mapping reused through a YAML alias is one object in several places: shift it once.
+    if id(value) in seen:
+        return
+    seen.add(id(value))
     if isinstance(value, Node):
         value.line += offset
         value.key_lines = {k: v + offset for k, v in value.key_lines.items()}
         for v in value.values():
-            _shift(v, offset)
+            _shift(v, offset, seen)
     elif isinstance(value, list):
+        if isinstance(value, Seq):
+            value.item_lines = [line + offset for line in value.item_lines]
         for v in value:
-            _shift(v, offset)
+            _shift(v, offset, seen)

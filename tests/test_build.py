@@ -168,3 +168,22 @@ def test_sitemap_splits_into_an_index_past_the_url_limit(limit, files):
     index = outputs[-1].html
     if files > 1:
         assert "<sitemapindex" in index and index.count("<sitemap>") == files - 1
+
+
+def test_one_run_reports_front_matter_and_link_errors_together(project, govsite):
+    root = project({
+        "content/portal/news/bad.md": "---\ntitle: 缺少来源的新闻\ndate: 2024-05-08 09:00\n---\n正文\n",
+        "content/portal/news/good.md": (
+            "---\ntitle: 新闻\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n"
+            "见[坏页面](bad.md)和[不存在的页面](missing.md)。\n"),
+    })
+    result = govsite("build", "--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "content/portal/news/bad.md:2: error: a news page is missing required field `source` — "
+        "add `source: …` to the front matter",
+        "content/portal/news/good.md:6: error: broken link `missing.md`: "
+        "content/portal/news/missing.md does not exist — link to an existing file, relative to "
+        "this one or as site:<site>/<column>/<file>.md",
+        f"build failed: 2 errors; {root / 'build'} was left unchanged",
+    ]
