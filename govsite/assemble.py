@@ -15,8 +15,20 @@ from datetime import datetime
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
 from govsite.frontmatter import Parsed
-from govsite.model import (DRAFT, EXPIRED, PUBLISHED, SCHEDULED, WITHDRAWN, Attachment, Cluster,
-                           Column, Link, Page, Site, SiteIntro)
+from govsite.model import (
+    DRAFT,
+    EXPIRED,
+    PUBLISHED,
+    SCHEDULED,
+    WITHDRAWN,
+    Attachment,
+    Cluster,
+    Column,
+    Link,
+    Page,
+    Site,
+    SiteIntro,
+)
 from govsite.urls import quote_path
 
 SITE_PREFIX = "site:"
@@ -163,7 +175,7 @@ class Resolver:
 def _check_navigation(config: ClusterConfig, sites: dict[str, Site], report: Report) -> None:
     for site_config in config.sites:
         columns = sites[site_config.id].columns
-        for column_id, line in zip(site_config.columns, site_config.column_lines):
+        for column_id, line in zip(site_config.columns, site_config.column_lines, strict=True):
             index = f"content/{site_config.id}/{column_id}/_index.md"
             if column_id in columns or (config.root / index).is_file():
                 continue  # a column whose _index.md is invalid has its own error

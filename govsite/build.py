@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -18,7 +18,7 @@ import jinja2
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
-from govsite.render import Output, Renderer
+from govsite.render import Renderer
 from govsite.urls import host_root, output_path
 
 
@@ -40,10 +40,10 @@ def clock() -> datetime:
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch:
         try:
-            return datetime.fromtimestamp(int(epoch), tz=timezone.utc)
+            return datetime.fromtimestamp(int(epoch), tz=UTC)
         except ValueError:
             raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a whole number of seconds") from None
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Stages:
@@ -169,10 +169,3 @@ def _write_cluster_files(cluster: Cluster, staging: output.Staging) -> None:
             staging.copy(output_path(f"{root}_assets/{theme}/{name}"), path, output.CLUSTER,
                          f"themes/{theme}/static/{name}")
 
-
-def page_outputs(cluster: Cluster, bodies: dict[str, markup.Body], site_id: str) -> list[Output]:
-    """Every output of one site in memory; for tests and tools that want no files."""
-    renderer = Renderer(cluster, bodies)
-    site = cluster.sites[site_id]
-    return (list(renderer.outputs(site_id)) + feeds.site_feeds(renderer, site)
-            + sitemap.sitemaps(cluster, site))

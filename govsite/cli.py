@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from govsite import __version__, config, discover, frontmatter
-from govsite.build import UsageError, build as run_build, clock
+from govsite.build import UsageError, clock
+from govsite.build import build as run_build
 from govsite.diagnostics import BuildFailed, Report
 from govsite.output import UnsafeOutput
 

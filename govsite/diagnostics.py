@@ -7,9 +7,10 @@ tell an editor about every mistake at once. The CLI prints the report and picks 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 Level = Literal["error", "warning"]
 

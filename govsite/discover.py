@@ -17,8 +17,7 @@ from govsite.model import Attachment
 
 CONTENT = "content"
 ATTACHMENT_TYPES = frozenset(
-    "pdf doc docx xls xlsx ppt pptx wps et ofd csv txt zip rar 7z "
-    "png jpg jpeg gif svg webp mp4 mp3 json xml".split())
+    ["pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "wps", "et", "ofd", "csv", "txt", "zip", "rar", "7z", "png", "jpg", "jpeg", "gif", "svg", "webp", "mp4", "mp3", "json", "xml"])
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 from govsite import yamlfile
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
 from govsite.discover import Source
-from govsite.model import (COLUMN_TYPES, DATED_KINDS, KIND_BY_COLUMN_TYPE, KINDS, Column, Link,
-                           Material, Page, Policy, ServiceGuide, SiteIntro, Withdrawal)
+from govsite.model import (
+    COLUMN_TYPES,
+    DATED_KINDS,
+    KIND_BY_COLUMN_TYPE,
+    KINDS,
+    Column,
+    Link,
+    Material,
+    Page,
+    Policy,
+    ServiceGuide,
+    SiteIntro,
+    Withdrawal,
+)
 from govsite.yamlfile import Node
 
 COLUMN_KEYS = ("title", "type", "description", "keywords", "column_type", "link", "collect",
@@ -258,7 +270,7 @@ def _site_intro(source: Source, report: Report) -> SiteIntro | None:
     if parts is None:
         return None
     data, body, body_line = parts
-    fields = _Fields(source, data, report, timezone.utc)
+    fields = _Fields(source, data, report, UTC)
     fields.check_keys(SITE_INTRO_KEYS, "a site's _index.md")
     intro = SiteIntro(fields.text("description"), fields.texts("keywords"), body, body_line,
                       source.rel)

@@ -141,8 +141,3 @@ def convert_all(cluster: Cluster, report: Report) -> dict[str, Body]:
                                                 column.intro_line, sanitize)
     return bodies
 
-
-def summary(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-

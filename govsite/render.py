@@ -7,10 +7,10 @@ mutable cluster, and every URL they print goes through `rel`, relative to the pa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -18,7 +18,7 @@ import jinja2
 from govsite import themes
 from govsite.config import SiteConfig
 from govsite.markup import Body
-from govsite.model import DATED_KINDS, WITHDRAWN, Cluster, Column, Page, Site
+from govsite.model import WITHDRAWN, Cluster, Column, Page, Site
 from govsite.urls import host_root, output_path, quote_path, relative
 
 HOME_ITEMS = 6
@@ -149,7 +149,7 @@ class Renderer:
         for column in site.columns.values():
             if not column.link:
                 yield from self.column_pages(site, column)
-        for key, page in self.cluster.pages.items():
+        for page in self.cluster.pages.values():
             if page.site == site_id:
                 yield self.page(site, page)
         yield self.not_found(site)
@@ -196,7 +196,7 @@ class Renderer:
         urls = [base] + [f"{base}index_{n}.html" for n in range(1, len(chunks))]
         intro = self.bodies.get(f"{column.site}/{column.id}/")
         feed = f"{base}feed.xml" if any(self.cluster.pages[k].date for k in keys) else ""
-        for number, (chunk, url) in enumerate(zip(chunks, urls), start=1):
+        for number, (chunk, url) in enumerate(zip(chunks, urls, strict=True), start=1):
             meta = self.site_meta(site) + self.column_meta(column)
             html = self.render(
                 site, "column.html", url, "column", column.title, meta, column=column,
@@ -309,10 +309,3 @@ def _shorten(text: str, limit: int = 120) -> str:
 def _stamp(moment: datetime | None) -> float:
     return moment.timestamp() if moment else 0.0
 
-
-def dated(page: Page) -> bool:
-    return page.kind in DATED_KINDS or page.date is not None
-
-
-def static_assets(root: Path, theme: str) -> dict[str, Path]:
-    return themes.static_files(root, theme)

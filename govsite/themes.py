@@ -7,7 +7,7 @@ name in `themes/sites/<site>/templates/`, and can extend the shared one as `them
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def site_override(project: Path, site_id: str) -> Path:
     return project / "themes" / "sites" / site_id
 
 
-@lru_cache(maxsize=None)
+@cache
 def environment(project: Path, theme: str, site_id: str) -> jinja2.Environment:
     themes = [jinja2.FileSystemLoader(str(d / "templates")) for d in theme_dirs(project, theme)]
     if not themes:
@@ -46,7 +46,7 @@ def environment(project: Path, theme: str, site_id: str) -> jinja2.Environment:
     return env
 
 
-@lru_cache(maxsize=None)
+@cache
 def strings(project: Path, theme: str, language: str) -> dict[str, Any]:
     """UI strings of a language: the built-in theme's file, overlaid by the project's."""
     merged: dict[str, Any] = {}

@@ -12,10 +12,10 @@ import os
 import shutil
 import subprocess
 import threading
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-
 from conftest import EPOCH, FIXTURES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -32,10 +32,11 @@ def _require(available: bool, what: str) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
+    from datetime import datetime
+
     from govsite.build import build
-    from datetime import datetime, timezone
     out = tmp_path_factory.mktemp("site") / "build"
-    build(FIXTURES / "small", out, now=datetime.fromtimestamp(int(EPOCH), timezone.utc))
+    build(FIXTURES / "small", out, now=datetime.fromtimestamp(int(EPOCH), UTC))
     return out
 
 

@@ -6,10 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-
 from conftest import EPOCH, FIXTURES
 from test_golden import tree
 
@@ -66,10 +66,11 @@ def test_drafts_option_shows_drafts_and_scheduled_pages_with_a_banner(govsite, t
 
 
 def test_scheduled_page_appears_once_the_clock_passes_its_date(tmp_path, monkeypatch):
+    from datetime import datetime
+
     from govsite.build import build
-    from datetime import datetime, timezone
     out = tmp_path / "build"
-    build(FIXTURES / "small", out, now=datetime(2099, 1, 2, tzinfo=timezone.utc))
+    build(FIXTURES / "small", out, now=datetime(2099, 1, 2, tzinfo=UTC))
     assert (out / "www.example.gov.cn/news/2099-01-01-scheduled.html").is_file()
 
 
@@ -156,12 +157,13 @@ def test_attachments_are_copied_only_when_a_published_page_links_them(govsite, t
 # The county has three URLs: its home, its news column and one article.
 @pytest.mark.parametrize("limit,files", [(50_000, 1), (3, 1), (2, 3), (1, 4)])
 def test_sitemap_splits_into_an_index_past_the_url_limit(limit, files):
+    from datetime import datetime
+
     from govsite import sitemap
-    from govsite.build import load_cluster, _Stages
+    from govsite.build import _Stages, load_cluster
     from govsite.diagnostics import Report
-    from datetime import datetime, timezone
     report = Report(FIXTURES / "small")
-    cluster = load_cluster(FIXTURES / "small", report, datetime(2025, 1, 1, tzinfo=timezone.utc),
+    cluster = load_cluster(FIXTURES / "small", report, datetime(2025, 1, 1, tzinfo=UTC),
                            False, _Stages(report, False))
     outputs = sitemap.sitemaps(cluster, cluster.sites["county"], limit=limit)
     assert len(outputs) == files

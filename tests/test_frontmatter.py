@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from conftest import MINIMAL_SITES, write_project
+
 from govsite import config, discover, frontmatter, yamlfile
 from govsite.diagnostics import Report
 from govsite.model import KIND_BY_COLUMN_TYPE, Link, Material
@@ -53,7 +53,7 @@ source: 示例市人民政府办公室
     ("2024-05-08T09:30", datetime(2024, 5, 8, 9, 30, tzinfo=CST)),
     ("2024-05-08T09:30:00+09:00",
      datetime(2024, 5, 8, 9, 30, tzinfo=timezone(timedelta(hours=9)))),
-    ("2024-05-08T01:30:00Z", datetime(2024, 5, 8, 1, 30, tzinfo=timezone.utc)),
+    ("2024-05-08T01:30:00Z", datetime(2024, 5, 8, 1, 30, tzinfo=UTC)),
     ("2024-05-08T09:30:00-05:00",
      datetime(2024, 5, 8, 9, 30, tzinfo=timezone(-timedelta(hours=5)))),
 ])
@@ -89,7 +89,7 @@ def test_time_without_offset_defaults_to_beijing_time(tmp_path):
     page = page_of(tmp_path, {"content/portal/news/a.md": NEWS.format(date="2024-05-08 09:30")},
                    "portal/news/a")
     assert page.date.utcoffset() == timedelta(hours=8)
-    assert page.date == datetime(2024, 5, 8, 1, 30, tzinfo=timezone.utc)
+    assert page.date == datetime(2024, 5, 8, 1, 30, tzinfo=UTC)
 
 
 def test_yaml_timestamp_with_seconds_and_offset_is_read_as_written(tmp_path):
@@ -112,7 +112,7 @@ def test_updated_expires_and_withdrawn_use_the_same_time_rules(tmp_path):
         ---
         """}, "portal/news/a")
     assert page.updated == datetime(2024, 5, 9, tzinfo=CST)
-    assert page.expires == datetime(2024, 6, 1, tzinfo=timezone.utc)
+    assert page.expires == datetime(2024, 6, 1, tzinfo=UTC)
     assert page.withdrawn.date == datetime(2024, 5, 10, 10, 0, tzinfo=CST)
     assert page.withdrawn.reason == "内容有误"
 

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import MINIMAL_SITES, write_project
 
 HOST = "www.example.gov.cn"

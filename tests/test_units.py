@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from govsite.model import DRAFT, EXPIRED, PUBLISHED, SCHEDULED, WITHDRAWN, Withd
 from govsite.output import Staging, UnsafeOutput
 from govsite.urls import output_path, relative
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("source,target,expected", [
