@@ -14,12 +14,19 @@ from typing import Any
 import jinja2
 import yaml
 
-BUILTIN = Path(__file__).parent / "themes"
+# Built-in themes: inside the package when installed from a wheel, at the repository root
+# when govsite runs from a source checkout.
+BUILTIN = next((d for d in (Path(__file__).parent / "_themes", Path(__file__).parent.parent / "themes")
+                if d.is_dir()), Path(__file__).parent / "_themes")
 
 
 def theme_dirs(project: Path, theme: str) -> list[Path]:
     """Folders of one theme, most specific first: the project's copy, then the built-in one."""
-    return [d for d in (project / "themes" / theme, BUILTIN / theme) if d.is_dir()]
+    found: list[Path] = []
+    for folder in (project / "themes" / theme, BUILTIN / theme):
+        if folder.is_dir() and folder.resolve() not in [f.resolve() for f in found]:
+            found.append(folder)
+    return found
 
 
 def site_override(project: Path, site_id: str) -> Path:
