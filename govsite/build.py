@@ -102,7 +102,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         renderer = Renderer(cluster, bodies)
         for site_id in selected:
             for item in _site_outputs(renderer, cluster, site_id, report):
-                staging.write(item.rel, item.html, item.site, item.origin)
+                staging.write(item.rel, item.data, item.site, item.origin)
                 result.pages += item.rel.endswith(".html")
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")

@@ -245,6 +245,12 @@ class _Validator:
         if color is not None and not COLOR.match(str(color)):
             self.error(tokens.line_of("main_color"), f"main_color `{color}` is not a colour",
                        'write six hex digits in quotes, e.g. "#9e1b1b"')
+        elif color is not None and contrast(str(color), "#ffffff") < 4.5:
+            # The theme sets white text on the main colour and main-coloured links on white.
+            self.error(tokens.line_of("main_color"),
+                       f"main_color `{color}` has only {contrast(str(color), '#ffffff'):.1f}:1 "
+                       "contrast with white; text needs 4.5:1 (WCAG 2.1 AA)",
+                       "choose a darker shade of the colour")
         for key in ("logo", "banner"):
             value = tokens.get(key)
             if value is None:
@@ -411,6 +417,16 @@ def _inheritable(node: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG 2.1 contrast ratio of two #rrggbb colours."""
+    def luminance(color: str) -> float:
+        channels = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
 
 
 def _clean_path(path: str) -> bool:

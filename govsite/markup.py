@@ -109,7 +109,15 @@ class Converter:
             out = nh3.clean(out, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                             url_schemes=URL_SCHEMES, link_rel=None,
                             filter_style_properties=STYLE_PROPERTIES)
-        return Body(out, plain_text(out))
+        return Body(scrollable_tables(out), plain_text(out))
+
+
+def scrollable_tables(fragment: str) -> str:
+    """Wide tables scroll inside a keyboard-focusable box instead of making a phone page scroll."""
+    if "<table" not in fragment:
+        return fragment
+    fragment = re.sub(r"<table\b", '<div class="table-scroll" tabindex="0"><table', fragment)
+    return fragment.replace("</table>", "</table></div>")
 
 
 def plain_text(fragment: str) -> str:

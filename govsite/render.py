@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,10 +44,10 @@ class Item:
 
 @dataclass(frozen=True)
 class Output:
-    rel: str        # path under build/
-    html: str
+    rel: str            # path under build/
+    data: str | bytes
     site: str
-    origin: str     # project-relative source, for collision errors
+    origin: str         # project-relative source, for collision errors
 
 
 def fmt_time(moment: datetime | None, site: SiteConfig) -> str:
@@ -111,8 +112,13 @@ class Renderer:
                 raise jinja2.UndefinedError(f"no UI string `{key}` for {config.language}")
             return str(text).format(**kwargs) if kwargs else str(text)
 
+        urls = self.site_asset_urls(site)
+        if not any(name == "Description" for name, _ in meta):
+            meta = meta + [("Description", f"{title} - {config.name}" if title else config.name)]
         context = {
             "site": config, "identity": config.identity, "tokens": config.tokens,
+            "site_css": urls["css"], "logo_url": urls.get("logo", ""),
+            "banner_url": urls.get("banner", ""), "search_url": config.url + "search.html",
             "nav": self.nav(site), "editions": self.editions(site),
             "home_url": config.url, "page_url": url, "page_type": page_type, "title": title,
             "meta": meta, "organisation": self.cluster.config.organisation,
@@ -124,6 +130,27 @@ class Renderer:
         }
         context.update(values)
         return env.get_template(template).render(context)
+
+    def site_asset_urls(self, site: Site) -> dict[str, str]:
+        """The site's own assets: its colour tokens, and its logo and banner if configured."""
+        config = site.config
+        base = f"{host_root(config.url)}_assets/sites/{config.id}"
+        urls = {"css": f"{base}.css"}
+        for key in ("logo", "banner"):
+            if key in config.tokens:
+                urls[key] = f"{base}/{key}{PurePosixPath(config.tokens[key]).suffix.lower()}"
+        return urls
+
+    def site_assets(self, site: Site) -> Iterator[Output]:
+        config = site.config
+        urls = self.site_asset_urls(site)
+        env = themes.environment(self.root, config.theme, config.id)
+        css = env.get_template("site.css").render(site=config, tokens=config.tokens)
+        yield Output(output_path(urls["css"]), css, config.id, "sites.yaml")
+        for key in ("logo", "banner"):
+            if key in urls:
+                yield Output(output_path(urls[key]), (self.root / config.tokens[key]).read_bytes(),
+                             config.id, config.tokens[key])
 
     def _contact_url(self, site: Site) -> str:
         for column in site.columns.values():
@@ -154,6 +181,8 @@ class Renderer:
                 yield self.page(site, page)
         yield self.not_found(site)
         yield self.site_map(site)
+        yield self.search(site)
+        yield from self.site_assets(site)
         catalogue = self.catalogue(site)
         if catalogue:
             yield catalogue
@@ -177,7 +206,7 @@ class Renderer:
              for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())),
             key=lambda k: (-_stamp(self.cluster.pages[k].date), k))
         body = self.bodies.get(f"{config.id}/")
-        meta = self.site_meta(site) + [("Description", site.intro.description),
+        meta = self.site_meta(site) + [("Description", site.intro.description or config.name),
                                        ("Keywords", ",".join(site.intro.keywords))]
         html = self.render(
             site, "home.html", config.url, "home", config.name, _present(meta),
@@ -185,6 +214,8 @@ class Renderer:
             subsites=[{"name": s.config.name, "url": s.config.url, "type": s.config.type}
                       for s in children],
             subsite_items=self.items(list(dict.fromkeys(child_items))[:SUBSITE_ITEMS]),
+            links=[{"title": site.columns[e["id"]].title, "url": e["url"]} for e in self.nav(site)
+                   if site.columns[e["id"]].link],
             description=site.intro.description)
         return Output(output_path(config.url), html, config.id, f"content/{config.id}")
 
@@ -197,7 +228,8 @@ class Renderer:
         intro = self.bodies.get(f"{column.site}/{column.id}/")
         feed = f"{base}feed.xml" if any(self.cluster.pages[k].date for k in keys) else ""
         for number, (chunk, url) in enumerate(zip(chunks, urls, strict=True), start=1):
-            meta = self.site_meta(site) + self.column_meta(column)
+            meta = self.site_meta(site) + self.column_meta(column) + [
+                ("Description", column.description or f"{column.title} - {site.config.name}")]
             html = self.render(
                 site, "column.html", url, "column", column.title, meta, column=column,
                 items=self.items(chunk), intro=intro.html if intro and number == 1 else "",
@@ -254,6 +286,11 @@ class Renderer:
     def not_found(self, site: Site) -> Output:
         url = site.config.url + "404.html"
         html = self.render(site, "404.html", url, "404", "404", self.site_meta(site))
+        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+
+    def search(self, site: Site) -> Output:
+        url = site.config.url + "search.html"
+        html = self.render(site, "search.html", url, "search", "", self.site_meta(site))
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def site_map(self, site: Site) -> Output:

@@ -167,7 +167,7 @@ def test_sitemap_splits_into_an_index_past_the_url_limit(limit, files):
                            False, _Stages(report, False))
     outputs = sitemap.sitemaps(cluster, cluster.sites["county"], limit=limit)
     assert len(outputs) == files
-    index = outputs[-1].html
+    index = outputs[-1].data
     if files > 1:
         assert "<sitemapindex" in index and index.count("<sitemap>") == files - 1
 
