@@ -263,7 +263,7 @@ def test_pages_read_well_without_javascript(browser, server):
     page.get_by_role("navigation", name="主导航").get_by_role("link", name="政策文件").click()
     page.get_by_role("link", name="示例市人民政府关于优化营商环境的实施意见").click()
     assert page.locator("h1").inner_text() == "示例市人民政府关于优化营商环境的实施意见"
-    assert page.locator("table.policy-meta").inner_text().count("示政发〔2024〕1号") == 1
+    assert page.locator(".policy-meta").inner_text().count("示政发〔2024〕1号") == 1
     context.close()
 
 
