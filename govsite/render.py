@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,7 +117,7 @@ class Renderer:
             meta = meta + [("Description", f"{title} - {config.name}" if title else config.name)]
         context = {
             "site": config, "identity": config.identity, "tokens": config.tokens,
-            "site_css": urls["css"], "logo_url": urls.get("logo", ""),
+            "site_css": urls["css"], "favicon_url": urls["favicon"], "logo_url": urls.get("logo", ""),
             "banner_url": urls.get("banner", ""), "search_url": config.url + "search.html",
             "nav": self.nav(site), "editions": self.editions(site),
             "home_url": config.url, "page_url": url, "page_type": page_type, "title": title,
@@ -135,7 +135,7 @@ class Renderer:
         """The site's own assets: its colour tokens, and its logo and banner if configured."""
         config = site.config
         base = f"{host_root(config.url)}_assets/sites/{config.id}"
-        urls = {"css": f"{base}.css"}
+        urls = {"css": f"{base}.css", "favicon": f"{base}/favicon.svg"}
         for key in ("logo", "banner"):
             if key in config.tokens:
                 urls[key] = f"{base}/{key}{PurePosixPath(config.tokens[key]).suffix.lower()}"
@@ -145,8 +145,9 @@ class Renderer:
         config = site.config
         urls = self.site_asset_urls(site)
         env = themes.environment(self.root, config.theme, config.id)
-        css = env.get_template("site.css").render(site=config, tokens=config.tokens)
-        yield Output(output_path(urls["css"]), css, config.id, "sites.yaml")
+        for key, template in (("css", "site.css"), ("favicon", "favicon.svg")):
+            text = env.get_template(template).render(site=config, tokens=config.tokens)
+            yield Output(output_path(urls[key]), text, config.id, "sites.yaml")
         for key in ("logo", "banner"):
             if key in urls:
                 yield Output(output_path(urls[key]), (self.root / config.tokens[key]).read_bytes(),

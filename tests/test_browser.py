@@ -12,11 +12,10 @@ import os
 import shutil
 import subprocess
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import EPOCH, FIXTURES
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,7 +57,7 @@ def _require(available: bool, what: str) -> None:
 def built(tmp_path_factory) -> Path:
     from govsite.build import build
     out = tmp_path_factory.mktemp("site") / "build"
-    build(FIXTURES / "small", out, now=datetime.fromtimestamp(int(EPOCH), timezone.utc))
+    build(FIXTURES / "small", out, now=datetime.fromtimestamp(int(EPOCH), UTC))
     return out
 
 

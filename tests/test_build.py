@@ -189,3 +189,50 @@ def test_one_run_reports_front_matter_and_link_errors_together(project, govsite)
         "this one or as site:<site>/<column>/<file>.md",
         f"build failed: 2 errors; {root / 'build'} was left unchanged",
     ]
+
+
+def test_a_site_overrides_a_template_by_extending_the_shared_one(project, govsite):
+    root = project({
+        "themes/sites/portal/templates/article.html": (
+            '{% extends "theme/article.html" %}'
+            '{% block after_body %}<p class="local-note">本站特别提示</p>{% endblock %}'),
+        "content/portal/news/a.md": "---\ntitle: 新闻\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n正文\n",
+    })
+    assert govsite("build", "--project", root).exit_code == 0
+    page = (root / "build/www.example.gov.cn/news/a.html").read_text()
+    assert '<p class="local-note">本站特别提示</p>' in page
+    assert 'name="SiteIDCode"' in page and "网站标识码" in page  # the shared chrome is still there
+    column = (root / "build/www.example.gov.cn/news/index.html").read_text()
+    assert "local-note" not in column
+
+
+def test_no_page_loads_anything_from_another_host(govsite, tmp_path):
+    import re
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    loads = re.compile(r'<(?:script|img|iframe|link[^>]*rel="(?:stylesheet|icon)")[^>]*(?:src|href)="([^"]+)"')
+    for name, data in tree(out).items():
+        if name.endswith(".html"):
+            html = data.decode()
+            assert "<script>" not in html and " style=" not in html and "<style" not in html, name
+            for url in loads.findall(html):
+                assert not url.startswith(("http:", "https:", "//")), f"{name} loads {url}"
+
+
+def test_page_weight_stays_within_the_budget(govsite, tmp_path):
+    # Transferred bytes (gzip) of the HTML and everything it loads, images aside:
+    # home pages ≤ 200 KB, articles ≤ 100 KB.
+    import gzip
+    import re
+    out = tmp_path / "build"
+    govsite("build", "--project", FIXTURES / "small", "--out", out)
+    for name, budget in (("www.example.gov.cn/index.html", 200_000),
+                         ("www.example.gov.cn/policy/2024-001.html", 100_000),
+                         ("www.example.gov.cn/service/jzz.html", 100_000)):
+        page = out / name
+        html = page.read_text()
+        assets = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+\.(?:css|js))"', html)
+        total = len(gzip.compress(page.read_bytes()))
+        total += sum(len(gzip.compress((page.parent / a).read_bytes())) for a in assets)
+        assert total <= budget, f"{name}: {total} bytes"
+        assert len(assets) >= 4  # the theme's CSS and scripts were counted
