@@ -33,13 +33,18 @@ def site_override(project: Path, site_id: str) -> Path:
     return project / "themes" / "sites" / site_id
 
 
-@cache
 def environment(project: Path, theme: str, site_id: str) -> jinja2.Environment:
+    """The site's environment; sites without overrides share one, so templates compile once."""
+    override = site_override(project, site_id) / "templates"
+    return _environment(project, theme, override if override.is_dir() else None)
+
+
+@cache
+def _environment(project: Path, theme: str, override: Path | None) -> jinja2.Environment:
     themes = [jinja2.FileSystemLoader(str(d / "templates")) for d in theme_dirs(project, theme)]
     if not themes:
         raise jinja2.TemplateNotFound(f"theme `{theme}`")
-    override = site_override(project, site_id) / "templates"
-    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(override))] if override.is_dir() else []
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(override))] if override else []
     loaders += themes
     loaders.append(jinja2.PrefixLoader({"theme": jinja2.ChoiceLoader(themes)}))
     env = jinja2.Environment(

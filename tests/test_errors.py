@@ -381,8 +381,8 @@ def test_invalid_yaml_in_sites_yaml_names_the_bad_line(project, govsite):
               site_code: "1100000001"
             columns: [news]
         """},
-        "sites.yaml:7: error: invalid YAML: expected <block end>, but found "
-        "'<block mapping start>' — check indentation and quoting on that line")
+        "sites.yaml:7: error: invalid YAML: did not find expected '-' indicator — "
+        "check indentation and quoting on that line")
 
 
 def test_duplicate_key_in_sites_yaml_names_the_second_key(project, govsite):
@@ -437,7 +437,7 @@ def test_bad_yaml_in_front_matter_names_the_file_line(project, govsite):
         ---
         正文
         """},
-        "content/portal/news/a.md:5: error: invalid YAML: mapping values are not allowed here — "
+        "content/portal/news/a.md:5: error: invalid YAML: mapping values are not allowed in this context — "
         "check indentation, and quote values containing `: ` or starting with [ { * &")
 
 
