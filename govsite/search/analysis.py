@@ -1,0 +1,85 @@
+"""Text analysis that the browser client repeats exactly (themes/default/static/search.js).
+
+Every rule here is deliberately simple enough to write twice, in Python and in JavaScript, and
+`tests/search_vectors.json` pins both to the same output:
+
+1. NFKC folding and lower case: full-width digits and letters become ASCII.
+2. Traditional → simplified Chinese, character by character, from OpenCC's table.
+3. Chinese runs become overlapping character bigrams (a lone character stays a unigram), which
+   needs no dictionary and makes adjacency part of the token itself.
+4. Other runs of letters and digits become words; English words are stemmed (Snowball English).
+5. Document numbers (发文字号) get one normal form whatever their brackets: 国发〔2019〕1号,
+   国发[2019]1号, 国发（2019）1号 and 国发2019年1号 all become 国发2019-1号.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping
+from functools import cache
+
+import snowballstemmer
+
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+RUN = re.compile(rf"[{CJK}]+|[a-z0-9]+")
+DOC_NUMBER = re.compile(
+    rf"([{CJK}]{{1,12}}?)\s*[\[(〔［（【]?\s*((?:19|20)\d{{2}})\s*[\])〕］）】年]?\s*第?\s*(\d{{1,4}})\s*号")
+ORDER_NUMBER = re.compile(rf"([{CJK}]{{1,12}}?令)\s*第?\s*(\d{{1,5}})\s*号")
+
+
+@cache
+def t2s_table() -> dict[str, str]:
+    """Traditional → simplified, one character to one character, from OpenCC."""
+    import opencc  # only the build needs it; the client gets the table from the index
+
+    converter = opencc.OpenCC("t2s")
+    table = {}
+    for start, end in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)):
+        for codepoint in range(start, end):
+            char = chr(codepoint)
+            simple = converter.convert(char)
+            if simple != char and len(simple) == 1:
+                table[char] = simple
+    return table
+
+
+def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
+    table = t2s_table() if t2s is None else t2s
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(table.get(char, char) for char in text)
+
+
+@cache
+def _english() -> snowballstemmer.stemmer:
+    return snowballstemmer.stemmer("english")
+
+
+def stem(word: str) -> str:
+    """Snowball's English (Porter2) stemmer; the client runs Snowball's own JavaScript build of
+    the same algorithm, so both sides stem alike."""
+    return _english().stemWord(word) if word.isalpha() else word
+
+
+def tokens(text: str, t2s: Mapping[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """(token, position) pairs; positions count tokens, so neighbours differ by one."""
+    position = 0
+    for run in RUN.findall(fold(text, t2s)):
+        if run[0].isascii():
+            yield stem(run), position
+            position += 1
+        elif len(run) == 1:
+            yield run, position
+            position += 1
+        else:
+            for i in range(len(run) - 1):
+                yield run[i:i + 2], position
+                position += 1
+
+
+def doc_numbers(text: str, t2s: Mapping[str, str] | None = None) -> list[str]:
+    """Document numbers written in the text, in one normal form each."""
+    folded = fold(text, t2s)
+    found = [f"{m.group(1)}{m.group(2)}-{int(m.group(3))}号" for m in DOC_NUMBER.finditer(folded)]
+    found += [f"{m.group(1)}{int(m.group(2))}号" for m in ORDER_NUMBER.finditer(folded)]
+    return list(dict.fromkeys(found))
