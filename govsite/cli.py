@@ -63,6 +63,52 @@ def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool,
                + (f" ({warnings} warning{'s' * (warnings != 1)})" if warnings else ""))
 
 
+@main.command()
+@PROJECT
+@click.argument("query")
+@click.option("--site", metavar="ID", help="Only results from this site.")
+@click.option("--limit", default=10, show_default=True, help="How many results to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@DEBUG
+def search(project: Path, query: str, site: str | None, limit: int, as_json: bool,
+           debug: bool) -> None:
+    """Search the cluster's published pages with the same analysis and ranking as the site search."""
+    import json
+
+    from govsite import markup
+    from govsite.build import _Stages, load_cluster
+    from govsite.search.index import build_index, documents
+    from govsite.search.query import search as run_search
+
+    try:
+        report = Report(project.absolute())
+        cluster = load_cluster(project.absolute(), report, clock(), False, _Stages(report, False))
+        if site and site not in cluster.sites:
+            raise UsageError(f"no site `{site}` in sites.yaml")
+        bodies = markup.convert_all(cluster, report)
+        if report.errors():
+            _print_report(report, False)
+            sys.exit(1)
+        files = build_index(documents(cluster, bodies))
+        result = run_search(files.__getitem__, query, site=site, limit=limit)
+    except BuildFailed as failure:
+        _print_report(failure.report, False)
+        sys.exit(1)
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception:
+        _internal_error(debug)
+    if as_json:
+        click.echo(json.dumps([hit.__dict__ for hit in result.hits], ensure_ascii=False, indent=1))
+        return
+    for number, hit in enumerate(result.hits, start=1):
+        click.echo(f"{number:2}. {hit.title}  [{hit.site} · {hit.column}{' · ' + hit.date if hit.date else ''}]")
+        click.echo(f"    {hit.url}")
+    if not result.hits:
+        click.echo("no results")
+
+
 @main.command("next-change")
 @PROJECT
 @click.option("--all", "show_all", is_flag=True, help="List every upcoming change, not only the next.")

@@ -1,0 +1,91 @@
+"""Searching the static index: the ranking the browser client implements line for line.
+
+Reads only the files a browser would fetch (meta, the shards of the query's terms, the records of
+the results), so `govsite search` shows exactly what a citizen's browser would, and tests can
+count the bytes a query costs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from govsite.search.analysis import doc_numbers, tokens
+from govsite.search.index import shard_of
+
+Fetch = Callable[[str], str]   # path under _search/ → file text
+
+
+@dataclass(frozen=True)
+class Hit:
+    url: str
+    title: str
+    site: str
+    column: str
+    kind: str
+    date: str
+    validity: str
+    excerpt: str
+    score: float
+
+
+@dataclass
+class Result:
+    hits: list[Hit]
+    total: int
+    fetched: list[str] = field(default_factory=list)
+
+
+def search(fetch: Fetch, query: str, site: str | None = None, limit: int = 10) -> Result:
+    fetched: list[str] = []
+
+    def load(path: str) -> object:
+        fetched.append(path)
+        return json.loads(fetch(path))
+
+    meta = load("meta.json")
+    assert isinstance(meta, dict)
+    terms = list(dict.fromkeys(t for t, _ in tokens(query)))
+    terms += [f"#{n}" for n in doc_numbers(query)]
+    shards: dict[int, dict] = {}
+    scores: dict[int, float] = {}
+    matched: dict[int, int] = {}
+    numbered: set[int] = set()
+    for term in terms:
+        number = shard_of(term, meta["term_shards"])
+        if number not in shards:
+            shards[number] = load(f"t/{number}.json")  # type: ignore[assignment]
+        entry = shards[number].get(term)
+        if not entry:
+            continue
+        df, flat = entry
+        idf = math.log(1 + (meta["docs"] - df + 0.5) / (df + 0.5))
+        doc = 0
+        for i in range(0, len(flat), 2):
+            doc += flat[i]
+            scores[doc] = scores.get(doc, 0.0) + idf * flat[i + 1] / 255
+            matched[doc] = matched.get(doc, 0) + 1
+            if term.startswith("#"):
+                numbered.add(doc)
+    # A document whose number the query names comes first; then pages matching more of the
+    # query's terms, without requiring all of them.
+    ranked = sorted(scores, key=lambda d: (-(d in numbered),
+                                           -scores[d] * (matched[d] / max(1, len(terms))) ** 2, d))
+    hits: list[Hit] = []
+    records: dict[int, list] = {}
+    per_shard = meta["docs_per_record_shard"]
+    for doc in ranked:
+        number = doc // per_shard
+        if number not in records:
+            records[number] = load(f"d/{number}.json")  # type: ignore[assignment]
+        url, title, site_index, column, kind, date, validity, excerpt = records[number][doc % per_shard]
+        if site and meta["sites"][site_index] != site:
+            continue
+        score = scores[doc] * (matched[doc] / max(1, len(terms))) ** 2
+        hits.append(Hit(url, title, meta["sites"][site_index], column, kind, date, validity,
+                        excerpt, round(score, 6)))
+        if len(hits) == limit:
+            break
+    return Result(hits, len(ranked) if not site else len(hits), fetched)
