@@ -277,13 +277,22 @@ def _site_intro(source: Source, report: Report) -> SiteIntro | None:
     return intro if fields.ok else None
 
 
-def _column(config: ClusterConfig, source: Source, report: Report) -> Column | None:
+def _open(config: ClusterConfig, source: Source, report: Report
+          ) -> tuple[_Fields, str, int] | None:
+    """The file's fields (times in its site's zone), body and the body's first line."""
     parts = split(source, report)
     if parts is None:
         return None
     data, body, body_line = parts
-    site = config.site(source.site)
-    fields = _Fields(source, data, report, site.timezone)
+    return _Fields(source, data, report, config.site(source.site).timezone), body, body_line
+
+
+def _column(config: ClusterConfig, source: Source, report: Report) -> Column | None:
+    opened = _open(config, source, report)
+    if opened is None:
+        return None
+    fields, body, body_line = opened
+    data, site = fields.data, config.site(source.site)
     fields.check_keys(COLUMN_KEYS, "a column")
     fields.require(("title", "type"), "column")
     kind = fields.text("type")
@@ -330,12 +339,11 @@ def _column(config: ClusterConfig, source: Source, report: Report) -> Column | N
 
 
 def _page(config: ClusterConfig, source: Source, column: Column, report: Report) -> Page | None:
-    parts = split(source, report)
-    if parts is None:
+    opened = _open(config, source, report)
+    if opened is None:
         return None
-    data, body, body_line = parts
-    site = config.site(source.site)
-    fields = _Fields(source, data, report, site.timezone)
+    fields, body, body_line = opened
+    data = fields.data
     kind = fields.text("kind") or KIND_BY_COLUMN_TYPE.get(column.type, "page")
     if kind not in KINDS:
         fields.error("kind", f"unknown kind `{kind}`", did_you_mean(kind, KINDS))
