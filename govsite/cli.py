@@ -77,6 +77,7 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
 
     from govsite import markup
     from govsite.build import _Stages, load_cluster
+    from govsite.search import settings as search_settings
     from govsite.search.index import build_index, documents
     from govsite.search.query import search as run_search
 
@@ -89,7 +90,11 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
         if report.errors():
             _print_report(report, False)
             sys.exit(1)
-        files = build_index(documents(cluster, bodies))
+        settings = search_settings.load(project.absolute(), tuple(cluster.sites), report)
+        if report.errors():
+            _print_report(report, False)
+            sys.exit(1)
+        files = build_index(documents(cluster, bodies), settings)
         result = run_search(files.__getitem__, query, site=site, limit=limit)
     except BuildFailed as failure:
         _print_report(failure.report, False)

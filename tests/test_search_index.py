@@ -79,3 +79,27 @@ def test_search_command_prints_results_as_json(govsite):
     assert result.exit_code == 0
     hits = json.loads(result.stdout)
     assert hits[0]["title"] == "居住证办理" and hits[0]["kind"] == "service"
+
+
+def test_synonym_groups_let_plain_words_find_official_ones():
+    from govsite.search.settings import SearchSettings
+    report = Report(FIXTURES / "small")
+    cluster = load_cluster(FIXTURES / "small", report, NOW, False, _Stages(report, False))
+    docs = documents(cluster, markup.convert_all(cluster, report))
+    plain = build_index(docs)
+    assert search(plain.__getitem__, "临时户口").hits == []
+    with_synonyms = build_index(docs, SearchSettings(synonyms=(("临时户口", "居住证"),)))
+    assert search(with_synonyms.__getitem__, "临时户口").hits[0].title == "居住证办理"
+
+
+def test_search_yaml_mistakes_are_reported_with_their_lines(tmp_path):
+    from govsite.search.settings import load
+    (tmp_path / "search.yaml").write_text(
+        "synonyms:\n  - [社保, 社会保险]\n  - [孤词]\nhot_word:\n  www: [社保]\n", encoding="utf-8")
+    report = Report(tmp_path)
+    settings = load(tmp_path, ("www",), report)
+    assert [str(d) for d in report.errors()] == [
+        "search.yaml:3: error: a synonym group must list at least two words — "
+        "write it like `- [社保, 社会保险]`",
+        "search.yaml:4: error: unknown key `hot_word` in search.yaml — did you mean `hot_words`?"]
+    assert settings.synonyms == (("社保", "社会保险"),)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from govsite import markup  # noqa: E402
 from govsite.build import _Stages, load_cluster  # noqa: E402
 from govsite.diagnostics import Report  # noqa: E402
+from govsite.search import settings as search_settings  # noqa: E402
 from govsite.search.index import build_index, documents  # noqa: E402
 from govsite.search.query import search  # noqa: E402
 
@@ -45,6 +46,8 @@ def ndcg(ranked: list[str], grades: dict[str, int], k: int = 10) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "search")
+    parser.add_argument("--no-synonyms", dest="synonyms", action="store_false",
+                        help="leave out the synonym list of the repository's search.yaml")
     args = parser.parse_args()
     project = args.work / "corpus-cluster"
     subprocess.run([sys.executable, str(HERE / "corpus_cluster.py"), str(CORPUS), str(project)],
@@ -58,7 +61,9 @@ def main() -> None:
                            _Stages(report, False))
     bodies = markup.convert_all(cluster, report)
     converted = time.perf_counter()
-    files = build_index(documents(cluster, bodies))
+    # The example cluster's search.yaml stands in for what a real cluster would maintain.
+    settings = search_settings.load(ROOT, ("www",), Report(ROOT)) if args.synonyms else None
+    files = build_index(documents(cluster, bodies), *([settings] if settings else []))
     indexed = time.perf_counter()
     print(f"documents: {len(cluster.pages)}; markdown {converted - started:.1f} s; "
           f"index (whoosh + export) {indexed - converted:.1f} s; {len(files)} files, "

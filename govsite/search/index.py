@@ -27,7 +27,8 @@ from whoosh.filedb.filestore import RamStorage
 
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
-from govsite.search.analysis import doc_numbers, tokens
+from govsite.search.analysis import doc_numbers, fold, tokens
+from govsite.search.settings import SearchSettings
 
 FORMAT = 1
 FIELDS = ("title", "body", "docnum")
@@ -91,7 +92,8 @@ def documents(cluster: Cluster, bodies: dict[str, Body]) -> list[SearchDoc]:
     return docs
 
 
-def build_index(docs: list[SearchDoc], terms_per_shard: int = TERMS_PER_SHARD,
+def build_index(docs: list[SearchDoc], settings: SearchSettings | None = None,
+                terms_per_shard: int = TERMS_PER_SHARD,
                 docs_per_record_shard: int = DOCS_PER_RECORD_SHARD) -> dict[str, str]:
     """The static index files, by path under `_search/`."""
     schema = fields.Schema(
@@ -118,7 +120,8 @@ def build_index(docs: list[SearchDoc], terms_per_shard: int = TERMS_PER_SHARD,
                     counts = entry.setdefault(matcher.id(), [0, 0, 0])
                     counts[slot] = int(matcher.weight())
                     matcher.next()
-    return _export(docs, postings, lengths, terms_per_shard, docs_per_record_shard)
+    return _export(docs, postings, lengths, settings or SearchSettings(), terms_per_shard,
+                   docs_per_record_shard)
 
 
 class _DocnumAnalyzer(Tokenizer):
@@ -148,7 +151,7 @@ def impact(counts: list[int], doc: int, lengths: dict[str, list[int]],
 
 
 def _export(docs: list[SearchDoc], postings: dict[str, dict[int, list[int]]],
-            lengths: dict[str, list[int]], terms_per_shard: int,
+            lengths: dict[str, list[int]], settings: SearchSettings, terms_per_shard: int,
             docs_per_record_shard: int) -> dict[str, str]:
     count = max(1, len(docs))
     averages = {f: sum(lengths[f]) / count for f in FIELDS}
@@ -171,6 +174,9 @@ def _export(docs: list[SearchDoc], postings: dict[str, dict[int, list[int]]],
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "term_shards": shards,
         "docs_per_record_shard": docs_per_record_shard, "sites": sites,
+        # Folded once here, so the client compares them with a folded query as they are.
+        "synonyms": [[fold(word) for word in group] for group in settings.synonyms],
+        "hot_words": {site: list(words) for site, words in settings.hot_words},
     })
     return files
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from govsite.search.analysis import doc_numbers, tokens
+from govsite.search.analysis import doc_numbers, fold, tokens
 from govsite.search.index import shard_of
 
 Fetch = Callable[[str], str]   # path under _search/ → file text
@@ -38,6 +38,22 @@ class Result:
     fetched: list[str] = field(default_factory=list)
 
 
+MAX_VARIANTS = 4
+
+
+def variants(query: str, synonyms: list[list[str]]) -> list[str]:
+    """The query as written, plus the same query in the words of each synonym group it uses."""
+    folded = fold(query)
+    out = [folded]
+    for group in synonyms:
+        present = [word for word in group if word in folded]
+        if not present:
+            continue
+        used = max(present, key=len)
+        out += [folded.replace(used, other) for other in group if other != used]
+    return list(dict.fromkeys(out))[: MAX_VARIANTS + 1]
+
+
 def search(fetch: Fetch, query: str, site: str | None = None, limit: int = 10) -> Result:
     fetched: list[str] = []
 
@@ -47,32 +63,37 @@ def search(fetch: Fetch, query: str, site: str | None = None, limit: int = 10) -
 
     meta = load("meta.json")
     assert isinstance(meta, dict)
-    terms = list(dict.fromkeys(t for t, _ in tokens(query)))
-    terms += [f"#{n}" for n in doc_numbers(query)]
     shards: dict[int, dict] = {}
-    scores: dict[int, float] = {}
-    matched: dict[int, int] = {}
+    best: dict[int, float] = {}
     numbered: set[int] = set()
-    for term in terms:
-        number = shard_of(term, meta["term_shards"])
-        if number not in shards:
-            shards[number] = load(f"t/{number}.json")  # type: ignore[assignment]
-        entry = shards[number].get(term)
-        if not entry:
-            continue
-        df, flat = entry
-        idf = math.log(1 + (meta["docs"] - df + 0.5) / (df + 0.5))
-        doc = 0
-        for i in range(0, len(flat), 2):
-            doc += flat[i]
-            scores[doc] = scores.get(doc, 0.0) + idf * flat[i + 1] / 255
-            matched[doc] = matched.get(doc, 0) + 1
-            if term.startswith("#"):
-                numbered.add(doc)
-    # A document whose number the query names comes first; then pages matching more of the
-    # query's terms, without requiring all of them.
-    ranked = sorted(scores, key=lambda d: (-(d in numbered),
-                                           -scores[d] * (matched[d] / max(1, len(terms))) ** 2, d))
+    for variant in variants(query, meta.get("synonyms", [])):
+        terms = list(dict.fromkeys(t for t, _ in tokens(variant)))
+        terms += [f"#{n}" for n in doc_numbers(variant)]
+        scores: dict[int, float] = {}
+        matched: dict[int, int] = {}
+        for term in terms:
+            number = shard_of(term, meta["term_shards"])
+            if number not in shards:
+                shards[number] = load(f"t/{number}.json")  # type: ignore[assignment]
+            entry = shards[number].get(term)
+            if not entry:
+                continue
+            df, flat = entry
+            idf = math.log(1 + (meta["docs"] - df + 0.5) / (df + 0.5))
+            doc = 0
+            for i in range(0, len(flat), 2):
+                doc += flat[i]
+                scores[doc] = scores.get(doc, 0.0) + idf * flat[i + 1] / 255
+                matched[doc] = matched.get(doc, 0) + 1
+                if term.startswith("#"):
+                    numbered.add(doc)
+        # Pages matching more of the query's terms come first, without requiring all of them.
+        for doc, score in scores.items():
+            score *= (matched[doc] / len(terms)) ** 2
+            if score > best.get(doc, 0.0):
+                best[doc] = score
+    # A document whose number the query names comes first.
+    ranked = sorted(best, key=lambda d: (-(d in numbered), -best[d], d))
     hits: list[Hit] = []
     records: dict[int, list] = {}
     per_shard = meta["docs_per_record_shard"]
@@ -83,9 +104,8 @@ def search(fetch: Fetch, query: str, site: str | None = None, limit: int = 10) -
         url, title, site_index, column, kind, date, validity, excerpt = records[number][doc % per_shard]
         if site and meta["sites"][site_index] != site:
             continue
-        score = scores[doc] * (matched[doc] / max(1, len(terms))) ** 2
         hits.append(Hit(url, title, meta["sites"][site_index], column, kind, date, validity,
-                        excerpt, round(score, 6)))
+                        excerpt, round(best[doc], 6)))
         if len(hits) == limit:
             break
     return Result(hits, len(ranked) if not site else len(hits), fetched)
