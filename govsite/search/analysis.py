@@ -44,10 +44,15 @@ def t2s_table() -> dict[str, str]:
     return table
 
 
+@cache
+def _translation() -> dict[int, str]:
+    return str.maketrans(t2s_table())
+
+
 def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
-    table = t2s_table() if t2s is None else t2s
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(table.get(char, char) for char in text)
+    # str.translate runs in C: folding a whole corpus this way takes a fraction of a second.
+    table = _translation() if t2s is None else str.maketrans(dict(t2s))
+    return unicodedata.normalize("NFKC", text).lower().translate(table)
 
 
 @cache
