@@ -126,18 +126,18 @@ def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Re
         try:
             yield from generate()
         except jinja2.TemplateError as exc:
-            _template_error(exc, cluster.config.root, report)
+            _template_error(exc, report)
             return
 
 
-def _template_error(exc: jinja2.TemplateError, project: Path, report: Report) -> None:
+def _template_error(exc: jinja2.TemplateError, report: Report) -> None:
     """Point at the template line; an undefined name has no line of its own, so find its frame."""
     filename, line = getattr(exc, "filename", None), getattr(exc, "lineno", 0) or 0
     if not filename:
         tb = exc.__traceback__
         while tb is not None:
             name = tb.tb_frame.f_code.co_filename
-            if name.endswith((".html", ".xml")):
+            if name.endswith((".html", ".xml", ".css", ".svg")):
                 filename, line = name, tb.tb_lineno
             tb = tb.tb_next
     report.error(filename or "themes", line, f"template error: {exc.message or exc}",

@@ -236,3 +236,19 @@ def test_page_weight_stays_within_the_budget(govsite, tmp_path):
         total += sum(len(gzip.compress((page.parent / a).read_bytes())) for a in assets)
         assert total <= budget, f"{name}: {total} bytes"
         assert len(assets) >= 4  # the theme's CSS and scripts were counted
+
+
+def test_a_template_mistake_names_the_template_and_line(project, govsite):
+    root = project({
+        "themes/sites/portal/templates/article.html": (
+            '{% extends "theme/article.html" %}\n'
+            '{% block after_body %}\n<p>{{ no_such_value }}</p>\n{% endblock %}\n'),
+        "content/portal/news/a.md": "---\ntitle: 新闻\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n正文\n",
+    })
+    result = govsite("build", "--project", root)
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first == ("themes/sites/portal/templates/article.html:3: error: template error: "
+                     "'no_such_value' is undefined — fix the template, or the site override "
+                     "that replaced it")
+    assert "Traceback" not in result.output
