@@ -64,6 +64,7 @@ class Renderer:
         self.cluster = cluster
         self.bodies = bodies
         self.root = cluster.config.root
+        self._site_values: dict[str, dict[str, Any]] = {}
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -112,24 +113,35 @@ class Renderer:
                 raise jinja2.UndefinedError(f"no UI string `{key}` for {config.language}")
             return str(text).format(**kwargs) if kwargs else str(text)
 
-        urls = self.site_asset_urls(site)
         if not any(name == "Description" for name, _ in meta):
             meta = meta + [("Description", f"{title} - {config.name}" if title else config.name)]
         context = {
-            "site": config, "identity": config.identity, "tokens": config.tokens,
-            "site_css": urls["css"], "favicon_url": urls["favicon"], "logo_url": urls.get("logo", ""),
-            "banner_url": urls.get("banner", ""), "search_url": config.url + "search.html",
-            "nav": self.nav(site), "editions": self.editions(site),
-            "home_url": config.url, "page_url": url, "page_type": page_type, "title": title,
-            "meta": meta, "organisation": self.cluster.config.organisation,
+            **self.site_values(site),
+            "page_url": url, "page_type": page_type, "title": title, "meta": meta,
             "rel": rel, "t": t, "asset": lambda name: rel(assets + quote_path(name)),
-            "time": lambda m: fmt_time(m, config), "day": lambda m: fmt_date(m, config),
-            "sitemap_url": config.url + "sitemap.html", "feed_url": config.url + "feed.xml",
-            "contact_url": self._contact_url(site),
             "preview": False,
         }
         context.update(values)
         return env.get_template(template).render(context)
+
+    def site_values(self, site: Site) -> dict[str, Any]:
+        """What every page of a site shares, worked out once per site rather than per page."""
+        key = site.config.id
+        if key not in self._site_values:
+            config = site.config
+            urls = self.site_asset_urls(site)
+            self._site_values[key] = {
+                "site": config, "identity": config.identity, "tokens": config.tokens,
+                "site_css": urls["css"], "favicon_url": urls["favicon"],
+                "logo_url": urls.get("logo", ""), "banner_url": urls.get("banner", ""),
+                "search_url": config.url + "search.html", "nav": self.nav(site),
+                "editions": self.editions(site), "home_url": config.url,
+                "organisation": self.cluster.config.organisation,
+                "time": lambda m: fmt_time(m, config), "day": lambda m: fmt_date(m, config),
+                "sitemap_url": config.url + "sitemap.html", "feed_url": config.url + "feed.xml",
+                "contact_url": self._contact_url(site),
+            }
+        return self._site_values[key]
 
     def site_asset_urls(self, site: Site) -> dict[str, str]:
         """The site's own assets: its colour tokens, and its logo and banner if configured."""
