@@ -40,8 +40,8 @@ def test_any_spelling_of_a_document_number_finds_the_document_first(files, query
 
 def test_traditional_characters_find_simplified_pages(files):
     hits = search(files.__getitem__, "營商環境").hits
-    assert [h.title for h in hits[:2]] == ["示例市营商环境办法（2020年）",
-                                           "示例市人民政府关于优化营商环境的实施意见"]
+    top = [h.title for h in hits[:3]]
+    assert "示例市人民政府关于优化营商环境的实施意见" in top and "示例市营商环境办法（2020年）" in top
 
 
 def test_more_matching_words_rank_higher_without_requiring_all(files):

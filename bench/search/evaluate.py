@@ -66,7 +66,7 @@ def main() -> None:
     files = build_index(documents(cluster, bodies), *([settings] if settings else []))
     indexed = time.perf_counter()
     print(f"documents: {len(cluster.pages)}; markdown {converted - started:.1f} s; "
-          f"index (whoosh + export) {indexed - converted:.1f} s; {len(files)} files, "
+          f"index (bm25s + export) {indexed - converted:.1f} s; {len(files)} files, "
           f"{sum(len(v.encode()) for v in files.values()) / 1e6:.1f} MB")
 
     by_type: dict[str, list[tuple[float, float, float]]] = defaultdict(list)

@@ -8,7 +8,6 @@ count the bytes a query costs.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,12 +77,11 @@ def search(fetch: Fetch, query: str, site: str | None = None, limit: int = 10) -
             entry = shards[number].get(term)
             if not entry:
                 continue
-            df, flat = entry
-            idf = math.log(1 + (meta["docs"] - df + 0.5) / (df + 0.5))
+            _df, flat = entry
             doc = 0
             for i in range(0, len(flat), 2):
                 doc += flat[i]
-                scores[doc] = scores.get(doc, 0.0) + idf * flat[i + 1] / 255
+                scores[doc] = scores.get(doc, 0.0) + flat[i + 1] / meta["scale"]
                 matched[doc] = matched.get(doc, 0) + 1
                 if term.startswith("#"):
                     numbered.add(doc)
