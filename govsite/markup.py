@@ -15,6 +15,7 @@ from xml.etree.ElementTree import Element
 import markdown as md
 import nh3
 from markdown.extensions.toc import slugify_unicode
+from markdown.postprocessors import Postprocessor
 from markdown.treeprocessors import Treeprocessor
 
 from govsite.diagnostics import Report
@@ -79,6 +80,41 @@ class _LinkRewriter(Treeprocessor):
         return relative(ctx.url, url)
 
 
+RAW_TAG = re.compile(r"<(?:a|img)\b[^>]*>", re.I)
+RAW_LINK = re.compile(r"""(\b(?:href|src)\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
+
+
+class _RawHtmlLinks(Postprocessor):
+    """Links written as raw HTML (<a href>, <img src>) are resolved and checked like Markdown
+    links. It runs before Python-Markdown puts the stashed raw HTML back into the page."""
+
+    def __init__(self, md_instance: md.Markdown, rewriter: _LinkRewriter):
+        super().__init__(md_instance)
+        self.rewriter = rewriter
+        self._stash: list | None = None
+        self._done: set[int] = set()
+
+    def run(self, text: str) -> str:
+        # Python-Markdown may run postprocessors more than once per document (the toc extension
+        # does, for heading text); each stashed block is rewritten only the first time.
+        stash = self.md.htmlStash.rawHtmlBlocks
+        if stash is not self._stash:
+            self._stash, self._done = stash, set()
+        for index, block in enumerate(stash):
+            if index in self._done:
+                continue
+            self._done.add(index)
+            if isinstance(block, str) and ("href" in block or "src" in block):
+                stash[index] = RAW_TAG.sub(lambda tag: RAW_LINK.sub(self._rewrite, tag.group(0)),
+                                           block)
+        return text
+
+    def _rewrite(self, match: re.Match[str]) -> str:
+        value = html.unescape(match.group(3))
+        rewritten = self.rewriter.rewrite(value)
+        return f"{match.group(1)}{match.group(2)}{html.escape(rewritten, quote=True)}{match.group(2)}"
+
+
 def line_of(text: str, href: str, first_line: int) -> int:
     """The body line where a link is written, so an error can point at it."""
     for marker in (f"]({href}", f"]: {href}", f'"{href}"', href):
@@ -98,7 +134,10 @@ class Converter:
             extension_configs={"toc": {"slugify": slugify_unicode, "permalink": False}},
             output_format="html",
         )
-        self.md.treeprocessors.register(_LinkRewriter(self.md, self.context), "govsite_links", 1)
+        rewriter = _LinkRewriter(self.md, self.context)
+        self.md.treeprocessors.register(rewriter, "govsite_links", 1)
+        # Above the raw-HTML postprocessor (30), so the stash is rewritten before it is restored.
+        self.md.postprocessors.register(_RawHtmlLinks(self.md, rewriter), "govsite_raw_links", 35)
 
     def convert(self, text: str, source: str, url: str, first_line: int, sanitize: bool) -> Body:
         ctx = self.context

@@ -252,3 +252,21 @@ def test_a_template_mistake_names_the_template_and_line(project, govsite):
                      "'no_such_value' is undefined — fix the template, or the site override "
                      "that replaced it")
     assert "Traceback" not in result.output
+
+
+def test_links_in_raw_html_are_resolved_and_checked_like_markdown_links(project, govsite):
+    root = project({
+        "content/portal/news/a.md": "---\ntitle: 新闻甲\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n正文\n",
+        "content/portal/news/b.md": (
+            "---\ntitle: 新闻乙\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n"
+            '<p>见<a href="a.md">新闻甲</a>。</p>\n'),
+    })
+    assert govsite("build", "--project", root).exit_code == 0
+    page = (root / "build/www.example.gov.cn/news/b.html").read_text()
+    assert '<a href="a.html">新闻甲</a>' in page
+    (root / "content/portal/news/b.md").write_text(
+        "---\ntitle: 新闻乙\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n"
+        '<p>见<img src="missing.png" alt="图"></p>\n', encoding="utf-8")
+    result = govsite("build", "--project", root)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("content/portal/news/b.md:6: error: broken link `missing.png`")
