@@ -7,7 +7,6 @@ page can appear in other sites' columns while its canonical URL stays on its own
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,10 +178,9 @@ def _check_navigation(config: ClusterConfig, sites: dict[str, Site], report: Rep
             index = f"content/{site_config.id}/{column_id}/_index.md"
             if column_id in columns or (config.root / index).is_file():
                 continue  # a column whose _index.md is invalid has its own error
-            close = difflib.get_close_matches(column_id, list(columns), n=1, cutoff=0.6)
             report.error(config.root / "sites.yaml", line,
                          f"site `{site_config.id}` lists column `{column_id}`, but {index} "
-                         "does not exist", f"did you mean `{close[0]}`?" if close else f"create {index}")
+                         "does not exist", did_you_mean(column_id, columns, f"create {index}"))
 
 
 def _check_index_numbers(pages: tuple[Page, ...], report: Report) -> None:

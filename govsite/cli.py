@@ -87,9 +87,6 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
         if site and site not in cluster.sites:
             raise UsageError(f"no site `{site}` in sites.yaml")
         bodies = markup.convert_all(cluster, report)
-        if report.errors():
-            _print_report(report, False)
-            sys.exit(1)
         settings = search_settings.load(project.absolute(), tuple(cluster.sites), report)
         if report.errors():
             _print_report(report, False)

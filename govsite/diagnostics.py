@@ -67,10 +67,10 @@ class BuildFailed(Exception):
         self.stage = stage
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """A hint naming the closest valid choice, or listing the valid ones."""
+def did_you_mean(word: str, choices: Iterable[str], otherwise: str = "") -> str:
+    """A hint naming the closest valid choice; failing that `otherwise`, or the valid ones."""
     options = sorted(choices)
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if close:
         return f"did you mean `{close[0]}`?"
-    return "valid: " + ", ".join(f"`{o}`" for o in options)
+    return otherwise or "valid: " + ", ".join(f"`{o}`" for o in options)

@@ -65,6 +65,7 @@ class Renderer:
         self.bodies = bodies
         self.root = cluster.config.root
         self._site_values: dict[str, dict[str, Any]] = {}
+        self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -97,8 +98,7 @@ class Renderer:
     def render(self, site: Site, template: str, url: str, page_type: str, title: str,
                meta: list[tuple[str, str]], **values: Any) -> str:
         config = site.config
-        env = themes.environment(self.root, config.theme, config.id)
-        strings = themes.strings(self.root, config.theme, config.language)
+        env, strings = self.theme(site)
         assets = f"{host_root(config.url)}_assets/{config.theme}/"
 
         def rel(target: str) -> str:
@@ -123,6 +123,16 @@ class Renderer:
         }
         context.update(values)
         return env.get_template(template).render(context)
+
+    def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
+        """The site's template environment and UI strings, looked up once per site: finding
+        them checks the file system for overrides, which has no place in a per-page loop."""
+        key = site.config.id
+        if key not in self._themes:
+            config = site.config
+            self._themes[key] = (themes.environment(self.root, config.theme, config.id),
+                                 themes.strings(self.root, config.theme, config.language))
+        return self._themes[key]
 
     def site_values(self, site: Site) -> dict[str, Any]:
         """What every page of a site shares, worked out once per site rather than per page."""
@@ -156,7 +166,7 @@ class Renderer:
     def site_assets(self, site: Site) -> Iterator[Output]:
         config = site.config
         urls = self.site_asset_urls(site)
-        env = themes.environment(self.root, config.theme, config.id)
+        env, _ = self.theme(site)
         for key, template in (("css", "site.css"), ("favicon", "favicon.svg")):
             text = env.get_template(template).render(site=config, tokens=config.tokens)
             yield Output(output_path(urls[key]), text, config.id, "sites.yaml")
@@ -302,12 +312,12 @@ class Renderer:
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def search(self, site: Site) -> Output:
-        url = site.config.url + "search.html"
+        url = self.site_values(site)["search_url"]
         html = self.render(site, "search.html", url, "search", "", self.site_meta(site))
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def site_map(self, site: Site) -> Output:
-        url = site.config.url + "sitemap.html"
+        url = self.site_values(site)["sitemap_url"]
         columns = [{"column": c, "url": self.cluster.urls[f"{c.site}/{c.id}/"],
                     "in_nav": c.id in site.config.columns,
                     "pages": self.items([k for k in self.cluster.column_items.get(f"{c.site}/{c.id}", ())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import bm25s
@@ -29,8 +28,9 @@ from govsite.search.analysis import doc_numbers, fold, tokens
 from govsite.search.settings import SearchSettings
 
 FORMAT = 1
-FIELDS = ("title", "body", "docnum")
-WEIGHTS = {"title": 3.0, "body": 1.0, "docnum": 8.0}
+WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
+K1, B = 1.2, 0.75
+SCALE = 100  # BM25 contributions ship as integers: score × SCALE, rounded
 TERMS_PER_SHARD = 400        # aim; the shard count is derived from the vocabulary size
 DOCS_PER_RECORD_SHARD = 16
 EXCERPT = 240                # characters of body text kept for snippets
@@ -78,7 +78,7 @@ def build_index(docs: list[SearchDoc], settings: SearchSettings | None = None,
         title = [t for t, _ in tokens(doc.title)]
         body = [t for t, _ in tokens(doc.text)]
         numbers = [f"#{n}" for n in doc.docnums]
-        corpus.append(title * int(WEIGHTS["title"]) + body + numbers * int(WEIGHTS["docnum"]))
+        corpus.append(title * WEIGHTS["title"] + body + numbers * WEIGHTS["docnum"])
     retriever = bm25s.BM25(k1=K1, b=B)
     retriever.index(corpus, show_progress=False)
     vocabulary = retriever.vocab_dict
@@ -98,10 +98,6 @@ def build_index(docs: list[SearchDoc], settings: SearchSettings | None = None,
 def shard_of(term: str, count: int) -> int:
     """A stable hash both sides compute: CRC-32 of the UTF-8 term (the client has a CRC table)."""
     return zlib.crc32(term.encode("utf-8")) % count
-
-
-K1, B = 1.2, 0.75
-SCALE = 100  # BM25 contributions ship as integers: score × SCALE, rounded
 
 
 def _export(docs: list[SearchDoc], postings: dict[str, list[tuple[int, int]]],
@@ -135,6 +131,3 @@ def _export(docs: list[SearchDoc], postings: dict[str, list[tuple[int, int]]],
 def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
-
-def iter_files(cluster: Cluster, bodies: dict[str, Body]) -> Iterator[tuple[str, str]]:
-    yield from sorted(build_index(documents(cluster, bodies)).items())
