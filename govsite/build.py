@@ -19,6 +19,8 @@ from govsite import assemble, config, discover, feeds, frontmatter, markup, outp
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
 from govsite.render import Renderer
+from govsite.search import settings as search_settings
+from govsite.search.publish import search_outputs
 from govsite.urls import host_root, output_path
 
 
@@ -88,6 +90,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     result = BuildResult(report)
     stages = _Stages(report, strict)
     cluster = load_cluster(project, report, now or clock(), drafts, stages)
+    search = search_settings.load(project, tuple(cluster.sites), report)
+    stages.done("search settings", stop=False)
     unknown = [s for s in only if s not in cluster.sites]
     if unknown:
         raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
@@ -106,6 +110,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 result.pages += item.rel.endswith(".html")
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
+        for item in search_outputs(cluster, bodies, search, selected):
+            staging.write(item.rel, item.data, item.site, item.origin)
+        stages.done("search")
         _write_cluster_files(cluster, staging)
         stages.done("write")
         staging.commit()

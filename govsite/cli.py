@@ -78,7 +78,8 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
     from govsite import markup
     from govsite.build import _Stages, load_cluster
     from govsite.search import settings as search_settings
-    from govsite.search.index import build_index, documents
+    from govsite.search.index import T2S_PATH, build_index, documents, t2s_files
+    from govsite.search.query import Filters
     from govsite.search.query import search as run_search
 
     try:
@@ -91,8 +92,10 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
         if report.errors():
             _print_report(report, False)
             sys.exit(1)
-        files = build_index(documents(cluster, bodies), settings)
-        result = run_search(files.__getitem__, query, site=site, limit=limit)
+        # The portal's index: the whole cluster, as its search page sees it.
+        files = build_index(documents(cluster, bodies), settings.synonyms)
+        files.update({T2S_PATH + name: text for name, text in t2s_files().items()})
+        result = run_search(files.__getitem__, query, limit=limit, filters=Filters(site=site))
     except BuildFailed as failure:
         _print_report(failure.report, False)
         sys.exit(1)

@@ -19,7 +19,8 @@ import jinja2
 from govsite import themes
 from govsite.config import SiteConfig
 from govsite.markup import Body
-from govsite.model import WITHDRAWN, Cluster, Column, Page, Site
+from govsite.model import PUBLISHED, WITHDRAWN, Cluster, Column, Page, Site
+from govsite.search import index_url, is_cluster_wide
 from govsite.urls import host_root, output_path, quote_path, relative
 
 HOME_ITEMS = 6
@@ -313,7 +314,19 @@ class Renderer:
 
     def search(self, site: Site) -> Output:
         url = self.site_values(site)["search_url"]
-        html = self.render(site, "search.html", url, "search", "", self.site_meta(site))
+        wide = is_cluster_wide(site)
+        cluster = self.cluster
+        pages = [p for p in cluster.pages.values() if cluster.states.get(p.key) == PUBLISHED
+                 and p.key not in cluster.previewed and (wide or p.site == site.config.id)]
+        portal = next((s for s in cluster.sites.values() if is_cluster_wide(s)), None)
+        html = self.render(
+            site, "search.html", url, "search", "", self.site_meta(site),
+            search_index=index_url(site),
+            search_sites=[s.config for s in cluster.sites.values()] if wide else [],
+            search_kinds=sorted({p.kind for p in pages}),
+            search_years=sorted({fmt_date(p.date, cluster.sites[p.site].config)[:4]
+                                 for p in pages if p.date}, reverse=True),
+            cluster_search_url=portal.config.url + "search.html" if portal and not wide else "")
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def site_map(self, site: Site) -> Output:

@@ -16,9 +16,14 @@ from conftest import FIXTURES
 GOLDEN = Path(__file__).parent / "golden" / "small"
 
 
+# The traditional→simplified table is OpenCC's data, not govsite's output logic: kept out of
+# the golden files (test_search_index checks how queries use it).
+UNCOMPARED = "_t2s"
+
+
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and UNCOMPARED not in p.parts}
 
 
 def test_small_cluster_builds_to_the_golden_files(govsite, tmp_path):
@@ -27,7 +32,7 @@ def test_small_cluster_builds_to_the_golden_files(govsite, tmp_path):
     assert result.exit_code == 0, result.output
     if os.environ.get("GOVSITE_UPDATE_GOLDEN"):
         shutil.rmtree(GOLDEN, ignore_errors=True)
-        shutil.copytree(out, GOLDEN)
+        shutil.copytree(out, GOLDEN, ignore=shutil.ignore_patterns(UNCOMPARED))
     built, golden = tree(out), tree(GOLDEN)
     assert sorted(built) == sorted(golden)
     changed = [name for name in built if built[name] != golden[name]]

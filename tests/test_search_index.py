@@ -11,17 +11,27 @@ from conftest import EPOCH, FIXTURES
 from govsite import markup
 from govsite.build import _Stages, load_cluster
 from govsite.diagnostics import Report
-from govsite.search.index import build_index, documents
-from govsite.search.query import search
+from govsite.search.index import T2S_PATH, build_index, documents, t2s_files
+from govsite.search.query import Filters, search
 
 NOW = datetime.fromtimestamp(int(EPOCH), UTC)
 
 
-@pytest.fixture(scope="module")
-def files() -> dict[str, str]:
+def _docs():
     report = Report(FIXTURES / "small")
     cluster = load_cluster(FIXTURES / "small", report, NOW, False, _Stages(report, False))
-    return build_index(documents(cluster, markup.convert_all(cluster, report)))
+    return documents(cluster, markup.convert_all(cluster, report))
+
+
+def _index(docs, *args, **options) -> dict[str, str]:
+    """An index as a build publishes it, with the host's traditional→simplified table."""
+    files = build_index(docs, *args, **options)
+    return files | {T2S_PATH + name: text for name, text in t2s_files().items()}
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, str]:
+    return _index(_docs())
 
 
 def test_unpublished_pages_never_reach_the_search_index(files):
@@ -39,9 +49,17 @@ def test_any_spelling_of_a_document_number_finds_the_document_first(files, query
 
 
 def test_traditional_characters_find_simplified_pages(files):
-    hits = search(files.__getitem__, "營商環境").hits
-    top = [h.title for h in hits[:3]]
+    result = search(files.__getitem__, "營商環境")
+    top = [h.title for h in result.hits[:3]]
     assert "示例市人民政府关于优化营商环境的实施意见" in top and "示例市营商环境办法（2020年）" in top
+    assert result.query == "营商环境"
+    # Only the table buckets of characters in terms the index lacks (營商, 商環, 環境).
+    assert sorted(p for p in result.fetched if p.startswith(T2S_PATH)) == sorted(
+        {f"{T2S_PATH}{ord(c) % 32}.json" for c in "營商環境"})
+
+
+def test_simplified_queries_fetch_no_part_of_the_traditional_table(files):
+    assert not [p for p in search(files.__getitem__, "营商环境").fetched if p.startswith(T2S_PATH)]
 
 
 def test_more_matching_words_rank_higher_without_requiring_all(files):
@@ -49,28 +67,44 @@ def test_more_matching_words_rank_higher_without_requiring_all(files):
     assert hits[0].url == "https://www.example.gov.cn/service/jzz.html"
 
 
-def test_site_filter_keeps_only_that_site(files):
+def test_question_words_are_not_searched_for(files):
+    plain = search(files.__getitem__, "居住证办理")
+    asked = search(files.__getitem__, "居住证怎么办理呢？")
+    assert [h.url for h in asked.hits] == [h.url for h in plain.hits]
+    assert asked.hits[0].url == "https://www.example.gov.cn/service/jzz.html"
+
+
+def test_filters_by_site_kind_year_and_validity(files):
     assert {hit.site for hit in search(files.__getitem__, "会议").hits} >= {"portal", "county"}
-    hits = search(files.__getitem__, "会议", site="county").hits
+    hits = search(files.__getitem__, "会议", filters=Filters(site="county")).hits
     assert hits and {hit.site for hit in hits} == {"county"}
+    policies = search(files.__getitem__, "营商环境", filters=Filters(kind="policy")).hits
+    assert policies and {hit.kind for hit in policies} == {"policy"}
+    assert len(policies) < len(search(files.__getitem__, "营商环境").hits)
+    old = search(files.__getitem__, "营商环境", filters=Filters(year="2020")).hits
+    assert old and {hit.date[:4] for hit in old} == {"2020"}
+    repealed = search(files.__getitem__, "营商环境", filters=Filters(validity="废止")).hits
+    assert [hit.title for hit in repealed] == ["示例市营商环境办法（2020年）"]
+
+
+def test_sorting_by_date_puts_the_newest_first_and_undated_pages_last(files):
+    hits = search(files.__getitem__, "示例", limit=50, filters=Filters(by_date=True)).hits
+    dates = [hit.date for hit in hits]
+    dated = [d for d in dates if d]
+    assert dated == sorted(dated, reverse=True) and len(set(dated)) > 2
+    assert dates == dated + [""] * (len(dates) - len(dated))
 
 
 def test_a_query_fetches_only_meta_its_term_shards_and_result_records():
-    report = Report(FIXTURES / "small")
-    cluster = load_cluster(FIXTURES / "small", report, NOW, False, _Stages(report, False))
-    small_shards = build_index(documents(cluster, markup.convert_all(cluster, report)),
-                               terms_per_shard=10, docs_per_record_shard=2)
+    small_shards = _index(_docs(), shard_bytes=100, records=2)
     result = search(small_shards.__getitem__, "居住证")
     assert result.fetched[0] == "meta.json"
     assert sorted(p[0] for p in result.fetched[1:]) == ["d", "t", "t"]  # 居住, 住证; one record
-    assert len(small_shards) > 10  # out of 17 files
+    assert len([p for p in small_shards if p.startswith("t/")]) > 10
 
 
 def test_the_index_bytes_are_deterministic(files):
-    report = Report(FIXTURES / "small")
-    cluster = load_cluster(FIXTURES / "small", report, NOW, False, _Stages(report, False))
-    again = build_index(documents(cluster, markup.convert_all(cluster, report)))
-    assert again == files
+    assert _index(_docs()) == files
     assert json.loads(files["meta.json"])["docs"] == 8
 
 
@@ -82,13 +116,9 @@ def test_search_command_prints_results_as_json(govsite):
 
 
 def test_synonym_groups_let_plain_words_find_official_ones():
-    from govsite.search.settings import SearchSettings
-    report = Report(FIXTURES / "small")
-    cluster = load_cluster(FIXTURES / "small", report, NOW, False, _Stages(report, False))
-    docs = documents(cluster, markup.convert_all(cluster, report))
-    plain = build_index(docs)
-    assert search(plain.__getitem__, "临时户口").hits == []
-    with_synonyms = build_index(docs, SearchSettings(synonyms=(("临时户口", "居住证"),)))
+    docs = _docs()
+    assert search(_index(docs).__getitem__, "临时户口").hits == []
+    with_synonyms = _index(docs, [("临时户口", "居住证")])
     assert search(with_synonyms.__getitem__, "临时户口").hits[0].title == "居住证办理"
 
 

@@ -10,6 +10,7 @@ Every rule here is deliberately simple enough to write twice, in Python and in J
 4. Other runs of letters and digits become words; English words are stemmed (Snowball English).
 5. Document numbers (发文字号) get one normal form whatever their brackets: 国发〔2019〕1号,
    国发[2019]1号, 国发（2019）1号 and 国发2019年1号 all become 国发2019-1号.
+6. Queries only: question words (怎么, 如何, 吗 …) are dropped.
 """
 
 from __future__ import annotations
@@ -23,9 +24,16 @@ import snowballstemmer
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 RUN = re.compile(rf"[{CJK}]+|[a-z0-9]+")
+CJK_CHAR = re.compile(f"[{CJK}]")
+# [0-9], not \d: Python's \d matches every script's digits, JavaScript's only ASCII ones.
 DOC_NUMBER = re.compile(
-    rf"([{CJK}]{{1,12}}?)\s*[\[(〔［（【]?\s*((?:19|20)\d{{2}})\s*[\])〕］）】年]?\s*第?\s*(\d{{1,4}})\s*号")
-ORDER_NUMBER = re.compile(rf"([{CJK}]{{1,12}}?令)\s*第?\s*(\d{{1,5}})\s*号")
+    rf"([{CJK}]{{1,12}}?)\s*[\[(〔【]?\s*((?:19|20)[0-9]{{2}})\s*[\])〕】年]?\s*第?\s*([0-9]{{1,4}})\s*号")
+ORDER_NUMBER = re.compile(rf"([{CJK}]{{1,12}}?令)\s*第?\s*([0-9]{{1,5}})\s*号")
+# Question words carry no topic: "失业了怎么领钱" is about 失业 and 领钱. Removed from queries
+# only (never from documents), they also stop bigrams such as 了怎 and 么领 from forming.
+QUESTION = re.compile(
+    "了?(?:怎么办|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|哪个|多少钱|多少|"
+    "能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$")
 
 
 @cache
@@ -49,10 +57,20 @@ def _translation() -> dict[int, str]:
     return str.maketrans(t2s_table())
 
 
+def normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
 def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
+    """Normalised and simplified. The full table by default; a query passes only the part of the
+    table it fetched, which is all it needs (see query.py)."""
     # str.translate runs in C: folding a whole corpus this way takes a fraction of a second.
     table = _translation() if t2s is None else str.maketrans(dict(t2s))
-    return unicodedata.normalize("NFKC", text).lower().translate(table)
+    return normalize(text).translate(table)
+
+
+def without_question_words(folded: str) -> str:
+    return QUESTION.sub(" ", folded)
 
 
 @cache

@@ -1,0 +1,359 @@
+/* Site search: the browser half of govsite/search/query.py, step for step, so a page ranks the
+   same here as in `govsite search`. It fetches only the index files a query needs (meta, one
+   shard per term, the records of the results shown) from the site's own _search/ folder: no
+   server, no WebAssembly, no eval, nothing from another origin. Every word it shows comes
+   from data-msg-* attributes and the filter options of the page, so themes translate it. */
+(function () {
+  "use strict";
+  var page = document.querySelector("[data-search]");
+  if (!page) return;
+
+  /* ---- Text analysis: govsite/search/analysis.py; tests/search_vectors.json pins both. ---- */
+  var CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff";
+  var RUN = new RegExp("[" + CJK + "]+|[a-z0-9]+", "g");
+  var CJK_CHAR = new RegExp("[" + CJK + "]");
+  var DOC_NUMBER = new RegExp("([" + CJK + "]{1,12}?)\\s*[\\[(〔【]?\\s*((?:19|20)[0-9]{2})" +
+    "\\s*[\\])〕】年]?\\s*第?\\s*([0-9]{1,4})\\s*号", "g");
+  var ORDER_NUMBER = new RegExp("([" + CJK + "]{1,12}?令)\\s*第?\\s*([0-9]{1,5})\\s*号", "g");
+  var QUESTION = new RegExp("了?(?:怎么办|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|" +
+    "哪个|多少钱|多少|能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$", "g");
+  var MAX_VARIANTS = 4;
+
+  function normalize(text) { return text.normalize("NFKC").toLowerCase(); }
+
+  function fold(text, table) {
+    return text.replace(new RegExp("[" + CJK + "]", "g"), function (c) { return table[c] || c; });
+  }
+
+  function stem(word) {
+    return /^[a-z]+$/.test(word) && window.govsiteStemEnglish ? window.govsiteStemEnglish(word) : word;
+  }
+
+  function tokens(text) {
+    var out = [];
+    (text.match(RUN) || []).forEach(function (run) {
+      if (run.charCodeAt(0) < 128) out.push(stem(run));
+      else if (run.length === 1) out.push(run);
+      else for (var i = 0; i < run.length - 1; i++) out.push(run.slice(i, i + 2));
+    });
+    return out;
+  }
+
+  function docNumbers(text) {
+    var found = [], m;
+    DOC_NUMBER.lastIndex = ORDER_NUMBER.lastIndex = 0;
+    while ((m = DOC_NUMBER.exec(text))) found.push(m[1] + m[2] + "-" + parseInt(m[3], 10) + "号");
+    while ((m = ORDER_NUMBER.exec(text))) found.push(m[1] + parseInt(m[2], 10) + "号");
+    return unique(found);
+  }
+
+  function unique(list) {
+    var seen = new Set();
+    return list.filter(function (x) { return !seen.has(x) && seen.add(x); });
+  }
+
+  function queryTerms(folded) {
+    var terms = tokens(folded.replace(QUESTION, " "));
+    if (!terms.length) terms = tokens(folded);
+    return unique(terms.concat(docNumbers(folded).map(function (n) { return "#" + n; })));
+  }
+
+  function variants(folded, synonyms) {
+    var out = [folded];
+    synonyms.forEach(function (group) {
+      var present = group.filter(function (w) { return folded.indexOf(w) >= 0; });
+      if (!present.length) return;
+      var used = present.reduce(function (a, b) { return b.length > a.length ? b : a; });
+      group.forEach(function (other) { if (other !== used) out.push(folded.split(used).join(other)); });
+    });
+    return unique(out).slice(0, MAX_VARIANTS + 1);
+  }
+
+  var CRC = [];
+  for (var n = 0; n < 256; n++) {
+    var c = n;
+    for (var k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320 ^ (c >>> 1) : c >>> 1;
+    CRC[n] = c;
+  }
+
+  function shardOf(term, count) {
+    var bytes = new TextEncoder().encode(term), crc = -1;
+    for (var i = 0; i < bytes.length; i++) crc = CRC[(crc ^ bytes[i]) & 255] ^ (crc >>> 8);
+    return ((crc ^ -1) >>> 0) % count;
+  }
+
+  /* ---- The index: each file fetched once, relative to the page's own _search/ folder. ---- */
+  var base = new URL(page.getAttribute("data-index"), location.href);
+  var files = {};
+
+  function load(path) {
+    if (!files[path]) {
+      files[path] = fetch(new URL(path, base)).then(function (r) {
+        if (!r.ok) throw new Error(path + ": " + r.status);
+        return r.json();
+      });
+    }
+    return files[path];
+  }
+
+  function postings(meta, terms) {
+    return Promise.all(terms.map(function (term) {
+      return load("t/" + shardOf(term, meta.shards) + ".json").then(function (shard) {
+        return Object.prototype.hasOwnProperty.call(shard, term) ? shard[term] : null;
+      });
+    }));
+  }
+
+  /* Traditional characters are folded with only the buckets of the table that hold characters
+     of terms the index does not know; the index is folded, so that finds every one of them. */
+  function simplified(meta, text) {
+    var terms = queryTerms(text);
+    return postings(meta, terms).then(function (found) {
+      var chars = new Set();
+      terms.forEach(function (term, i) {
+        if (found[i] === null) for (var ch of term) if (CJK_CHAR.test(ch)) chars.add(ch);
+      });
+      var buckets = unique(Array.from(chars).map(function (ch) { return ch.codePointAt(0) % meta.t2s; }));
+      return Promise.all(buckets.map(function (b) { return load(meta.t2s_path + b + ".json"); }));
+    }).then(function (tables) {
+      return fold(text, Object.assign.apply(null, [{}].concat(tables)));
+    });
+  }
+
+  function needStemmer(text) {
+    if (!/[a-z]/.test(text) || window.govsiteStemEnglish) return Promise.resolve();
+    return new Promise(function (resolve, reject) {
+      var script = document.createElement("script");
+      script.src = page.getAttribute("data-stemmer");
+      script.onload = resolve;
+      script.onerror = reject;
+      document.head.appendChild(script);
+    });
+  }
+
+  function search(query, filters, offset, limit) {
+    var meta, folded, best = new Map(), numbered = new Set();
+    var text = normalize(query);
+    return Promise.all([load("meta.json"), needStemmer(text)]).then(function (loaded) {
+      meta = loaded[0];
+      return simplified(meta, text);
+    }).then(function (result) {
+      folded = result;
+      return Promise.all(variants(folded, meta.synonyms).map(function (variant) {
+        var terms = queryTerms(variant);
+        return postings(meta, terms).then(function (lists) { score(terms, lists); });
+      }));
+    }).then(function () {
+      var ranked = Array.from(best.keys()).sort(function (a, b) {
+        return (numbered.has(b) - numbered.has(a)) || (best.get(b) - best.get(a)) || (a - b);
+      });
+      return filters.active ? filtered(meta, ranked, filters) : ranked;
+    }).then(function (ranked) {
+      return Promise.all(ranked.slice(offset, offset + limit).map(function (doc) {
+        return hit(meta, doc, best.get(doc));
+      })).then(function (hits) { return { hits: hits, total: ranked.length, query: folded }; });
+    });
+
+    // Pages matching more of the query's terms come first, without requiring all of them.
+    function score(terms, lists) {
+      var scores = new Map(), matched = new Map();
+      terms.forEach(function (term, t) {
+        var flat = lists[t] || [], doc = 0;
+        for (var i = 0; i < flat.length; i += 2) {
+          doc += flat[i];
+          scores.set(doc, (scores.get(doc) || 0) + flat[i + 1]);
+          matched.set(doc, (matched.get(doc) || 0) + 1);
+          if (term.charAt(0) === "#") numbered.add(doc);
+        }
+      });
+      scores.forEach(function (value, doc) {
+        var ratio = matched.get(doc) / terms.length;
+        var weighted = value / meta.scale * (ratio * ratio);
+        if (weighted > (best.get(doc) || 0)) best.set(doc, weighted);
+      });
+    }
+  }
+
+  function filtered(meta, ranked, filters) {
+    return load("a.json").then(function (attributes) {
+      var kept = ranked.filter(function (doc) {
+        var a = attributes[doc];
+        return (!filters.site || meta.sites[a[0]][0] === filters.site) &&
+          (!filters.kind || a[1] === filters.kind) &&
+          (!filters.year || a[2].slice(0, 4) === filters.year) &&
+          (!filters.validity || a[3] === filters.validity);
+      });
+      if (filters.sort === "date") {  // newest first, undated last; a stable sort keeps rank
+        kept.sort(function (a, b) {
+          var x = attributes[a][2] || "0", y = attributes[b][2] || "0";
+          return x < y ? 1 : x > y ? -1 : 0;
+        });
+      }
+      return kept;
+    });
+  }
+
+  function hit(meta, doc, score) {
+    return load("d/" + Math.floor(doc / meta.records) + ".json").then(function (records) {
+      var r = records[doc % meta.records], site = meta.sites[r[2]];
+      return { url: site[2] + r[0], title: r[1], site: site[0], siteName: site[1], column: r[3],
+        kind: r[4], date: r[5], validity: r[6], excerpt: r[7], score: score };
+    });
+  }
+
+  /* ---- The page: the query lives in the URL, so results can be shared and bookmarked. ---- */
+  var form = page.querySelector("form");
+  var input = form.querySelector("input[name=q]");
+  var list = page.querySelector("[data-search-results]");
+  var status = page.querySelector("[data-search-status]");
+  var suggest = page.querySelector("[data-search-suggest]");
+  var more = page.querySelector("[data-search-more]");
+  var widen = page.querySelector("[data-search-widen]");
+  var selects = Array.prototype.slice.call(form.querySelectorAll("select"));
+  var PAGE = 10, shown = 0, current = null;
+  var filterBox = page.querySelector("[data-search-filters]");
+  if (filterBox) filterBox.hidden = false;
+
+  function message(name, values) {
+    return (page.getAttribute("data-msg-" + name) || "").replace(/\{(\w+)\}/g, function (_, key) {
+      return values && key in values ? values[key] : "";
+    });
+  }
+
+  function optionText(name, value) {
+    var select = form.querySelector("select[name=" + name + "]");
+    var option = select && Array.prototype.find.call(select.options, function (o) { return o.value === value; });
+    return option ? option.textContent.trim() : "";
+  }
+
+  function readURL() {
+    var params = new URLSearchParams(location.search);
+    input.value = params.get("q") || "";
+    var filters = { active: false };
+    selects.forEach(function (select) {
+      var value = params.get(select.name) || "";
+      if (Array.prototype.some.call(select.options, function (o) { return o.value === value; })) {
+        select.value = value;
+      }
+      filters[select.name] = select.value;
+      filters.active = filters.active || !!select.value;
+    });
+    return filters;
+  }
+
+  function writeURL() {
+    var params = new URLSearchParams();
+    if (input.value.trim()) params.set("q", input.value.trim());
+    selects.forEach(function (s) { if (s.value) params.set(s.name, s.value); });
+    history.pushState(null, "", "?" + params.toString());
+  }
+
+  function run() {
+    var filters = readURL(), query = input.value.trim();
+    if (widen) widen.search = query ? "?q=" + encodeURIComponent(query) : "";
+    list.textContent = "";
+    suggest.hidden = more.hidden = true;
+    shown = 0;
+    if (!query) { status.textContent = ""; return; }
+    current = { query: query, filters: filters };
+    page.setAttribute("data-search-state", "busy");
+    status.textContent = message("busy");
+    next(current);
+  }
+
+  function next(request) {
+    search(request.query, request.filters, shown, PAGE).then(function (result) {
+      if (request !== current) return;  // a newer search has started
+      var first = list.children.length;
+      result.hits.forEach(function (h) { list.appendChild(item(h, result.query)); });
+      shown += result.hits.length;
+      more.hidden = shown >= result.total;
+      status.textContent = result.total ? message("count", { n: result.total })
+        : message("none", { q: request.query });
+      if (!result.total) offerHotWords();
+      if (first && list.children[first]) list.children[first].querySelector("a").focus();
+      page.setAttribute("data-search-state", "done");
+    }).catch(function () {
+      status.textContent = message("failed");
+      page.setAttribute("data-search-state", "failed");
+    });
+  }
+
+  function offerHotWords() {
+    load("meta.json").then(function (meta) {
+      if (!meta.hot.length) return;
+      suggest.textContent = message("hot") + " ";
+      meta.hot.forEach(function (word, i) {
+        var a = document.createElement("a");
+        a.href = "?q=" + encodeURIComponent(word);
+        a.textContent = word;
+        if (i) suggest.appendChild(document.createTextNode("　"));
+        suggest.appendChild(a);
+      });
+      suggest.hidden = false;
+    });
+  }
+
+  function item(h, query) {
+    var li = document.createElement("li"), a = document.createElement("a");
+    li.className = "search-result";
+    a.href = h.url;
+    highlight(a, h.title, query);
+    var title = document.createElement("h2");
+    title.appendChild(a);
+    var facts = document.createElement("p");
+    facts.className = "search-facts";
+    facts.textContent = [h.siteName, h.column, h.date, h.validity && optionText("validity", h.validity)]
+      .filter(Boolean).join(" · ");
+    var snippet = document.createElement("p");
+    snippet.className = "search-snippet";
+    highlight(snippet, h.excerpt, query);
+    li.appendChild(title);
+    li.appendChild(facts);
+    li.appendChild(snippet);
+    return li;
+  }
+
+  /* Marks the characters of the text that belong to a query bigram, and the words whose stem
+     is a query word; built from text nodes, never from HTML. */
+  function highlight(element, text, query) {
+    var words = new Set(queryTerms(query)), marked = [];
+    var folded = Array.from(text).map(function (ch) { return normalize(ch); });
+    for (var i = 0; i < folded.length; i++) {
+      if (i + 1 < folded.length && words.has(folded[i] + folded[i + 1])) marked[i] = marked[i + 1] = true;
+      if (words.has(folded[i]) && CJK_CHAR.test(folded[i])) marked[i] = true;
+    }
+    var latin = /[a-z0-9]+/g, m, joined = folded.join("");
+    if (joined.length === folded.length) {
+      while ((m = latin.exec(joined))) {
+        if (words.has(stem(m[0]))) for (var j = m.index; j < m.index + m[0].length; j++) marked[j] = true;
+      }
+    }
+    var chars = Array.from(text), start = 0;
+    for (var e = 1; e <= chars.length; e++) {
+      if (e === chars.length || !!marked[e] !== !!marked[start]) {
+        var piece = chars.slice(start, e).join("");
+        if (marked[start]) {
+          var mark = document.createElement("mark");
+          mark.textContent = piece;
+          element.appendChild(mark);
+        } else {
+          element.appendChild(document.createTextNode(piece));
+        }
+        start = e;
+      }
+    }
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    writeURL();
+    run();
+  });
+  selects.forEach(function (select) {
+    select.addEventListener("change", function () { if (input.value.trim()) { writeURL(); run(); } });
+  });
+  more.addEventListener("click", function () { if (current) next(current); });
+  window.addEventListener("popstate", run);
+  run();
+})();
