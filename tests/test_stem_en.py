@@ -9,34 +9,18 @@ Like the other browser tests it skips without Chromium, but never under CI.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from pathlib import Path
 
 import pytest
 import snowballstemmer
-
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # the test extra is not installed
-    sync_playwright = None
+from conftest import CSP
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "themes" / "default" / "static" / "stem-en.js"
 WORD_FILE = Path(__file__).with_name("stem_words.txt")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-CSP = "default-src 'self'"
 ORIGIN = "http://stem.test"  # never resolved: Playwright answers every request itself
-
-
-def _require(available: bool, what: str) -> None:
-    if not available:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is missing under CI; scripts/install-test-deps installs it")
-        pytest.skip(f"{what} not installed (run scripts/install-test-deps)")
 
 
 def words() -> list[str]:
@@ -71,28 +55,24 @@ def _serve(route) -> None:
 
 
 @pytest.mark.browser
-def test_the_javascript_stemmer_matches_snowballstemmer_word_for_word():
-    _require(Path(CHROMIUM).is_file(), "Chromium")
-    _require(sync_playwright is not None, "Playwright")
+def test_the_javascript_stemmer_matches_snowballstemmer_word_for_word(browser):
     todo = words()
     stemmer = snowballstemmer.stemmer("english")
     expected = [stemmer.stemWord(w) for w in todo]
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page()
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.route(f"{ORIGIN}/**", _serve)
-            page.goto(f"{ORIGIN}/")
-            before = set(page.evaluate("Object.getOwnPropertyNames(window)"))
-            page.add_script_tag(url=f"{ORIGIN}/stem-en.js")
-            added = set(page.evaluate("Object.getOwnPropertyNames(window)")) - before
-            got = page.evaluate("words => words.map(w => window.govsiteStemEnglish(w))", todo)
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.route(f"{ORIGIN}/**", _serve)
+        page.goto(f"{ORIGIN}/")
+        before = set(page.evaluate("Object.getOwnPropertyNames(window)"))
+        page.add_script_tag(url=f"{ORIGIN}/stem-en.js")
+        added = set(page.evaluate("Object.getOwnPropertyNames(window)")) - before
+        got = page.evaluate("words => words.map(w => window.govsiteStemEnglish(w))", todo)
+    finally:
+        page.close()
 
     assert added == {"govsiteStemEnglish"}, "the script must define exactly one global"
     assert problems == [], "console errors (CSP violations show here)"

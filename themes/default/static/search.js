@@ -201,6 +201,10 @@
     });
   }
 
+  // For tests and tools: the analysis and the search, exactly as this page runs them.
+  window.govsiteSearch = { normalize: normalize, fold: fold, tokens: tokens, docNumbers: docNumbers,
+    queryTerms: queryTerms, variants: variants, shardOf: shardOf, search: search };
+
   /* ---- The page: the query lives in the URL, so results can be shared and bookmarked. ---- */
   var form = page.querySelector("form");
   var input = form.querySelector("input[name=q]");
@@ -210,7 +214,7 @@
   var more = page.querySelector("[data-search-more]");
   var widen = page.querySelector("[data-search-widen]");
   var selects = Array.prototype.slice.call(form.querySelectorAll("select"));
-  var PAGE = 10, shown = 0, current = null;
+  var PAGE = parseInt(page.getAttribute("data-page-size"), 10) || 10, shown = 0, current = null;
   var filterBox = page.querySelector("[data-search-filters]");
   if (filterBox) filterBox.hidden = false;
 
