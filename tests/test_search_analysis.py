@@ -58,7 +58,7 @@ def contract(text: str) -> dict:
     table = t2s_table()
     return {"text": text, "t2s": {c: table[c] for c in dict.fromkeys(normalize(text)) if c in table},
             "folded": folded, "tokens": [t for t, _ in tokens(text)],
-            "doc_numbers": doc_numbers(text), "query_terms": query_terms(folded),
+            "query_terms": query_terms(folded),
             "shards": [shard_of(t, 997) for t in query_terms(folded)]}
 
 

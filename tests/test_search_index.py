@@ -74,6 +74,26 @@ def test_question_words_are_not_searched_for(files):
     assert asked.hits[0].url == "https://www.example.gov.cn/service/jzz.html"
 
 
+def test_a_word_one_character_off_a_top_title_is_corrected(files):
+    result = search(files.__getitem__, "优化营商环镜")
+    assert result.suggestion == "优化营商环境"
+    assert all("优化营商环境" in hit.title for hit in result.hits[:2])
+    assert search(files.__getitem__, "优化营商环境").suggestion == ""
+
+
+def test_a_title_that_is_the_query_comes_first(files):
+    titles = [h.title for h in search(files.__getitem__, "示例市营商环境办法").hits]
+    assert titles[0] == "示例市营商环境办法（2020年）"
+
+
+def test_a_decree_number_finds_the_decree_whatever_precedes_it():
+    from govsite.search.analysis import number_terms
+    indexed = set(number_terms("中华人民共和国国务院令第722号"))
+    for query in ("国务院令第722号", "国务院令722号", "第722号令"):
+        assert set(number_terms(query, query=True)) & indexed, query
+    assert not set(number_terms("国务院令第723号", query=True)) & indexed
+
+
 def test_filters_by_site_kind_year_and_validity(files):
     assert {hit.site for hit in search(files.__getitem__, "会议").hits} >= {"portal", "county"}
     hits = search(files.__getitem__, "会议", filters=Filters(site="county")).hits

@@ -30,7 +30,7 @@ from govsite import markup  # noqa: E402
 from govsite.build import _Stages, load_cluster  # noqa: E402
 from govsite.diagnostics import Report  # noqa: E402
 from govsite.search import settings as search_settings  # noqa: E402
-from govsite.search.index import build_index, documents  # noqa: E402
+from govsite.search.index import T2S_PATH, build_index, documents, t2s_files  # noqa: E402
 from govsite.search.query import search  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -63,7 +63,8 @@ def main() -> None:
     converted = time.perf_counter()
     # The example cluster's search.yaml stands in for what a real cluster would maintain.
     settings = search_settings.load(ROOT, ("www",), Report(ROOT)) if args.synonyms else None
-    files = build_index(documents(cluster, bodies), *([settings] if settings else []))
+    files = build_index(documents(cluster, bodies), settings.synonyms if settings else ())
+    files.update({T2S_PATH + name: text for name, text in t2s_files().items()})
     indexed = time.perf_counter()
     print(f"documents: {len(cluster.pages)}; markdown {converted - started:.1f} s; "
           f"index (bm25s + export) {indexed - converted:.1f} s; {len(files)} files, "

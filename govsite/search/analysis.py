@@ -29,6 +29,7 @@ CJK_CHAR = re.compile(f"[{CJK}]")
 DOC_NUMBER = re.compile(
     rf"([{CJK}]{{1,12}}?)\s*[\[(〔【]?\s*((?:19|20)[0-9]{{2}})\s*[\])〕】年]?\s*第?\s*([0-9]{{1,4}})\s*号")
 ORDER_NUMBER = re.compile(rf"([{CJK}]{{1,12}}?令)\s*第?\s*([0-9]{{1,5}})\s*号")
+BARE_ORDER = re.compile(r"第\s*([0-9]{1,5})\s*号令")
 # Question words carry no topic: "失业了怎么领钱" is about 失业 and 领钱. Removed from queries
 # only (never from documents), they also stop bigrams such as 了怎 and 么领 from forming.
 QUESTION = re.compile(
@@ -102,7 +103,30 @@ def tokens(text: str, t2s: Mapping[str, str] | None = None) -> Iterator[tuple[st
 
 def doc_numbers(text: str, t2s: Mapping[str, str] | None = None) -> list[str]:
     """Document numbers written in the text, in one normal form each."""
+    return list(dict.fromkeys(f"{issuer}{number}" for issuer, number in _numbers(text, t2s)))
+
+
+def number_terms(text: str, t2s: Mapping[str, str] | None = None, query: bool = False) -> list[str]:
+    """Index terms for the document numbers in a text: the number with each ending of its issuer.
+
+    A leftmost match takes in any Chinese text before the issuer's code (关于印发国发…, or
+    中华人民共和国国务院令), so a document's number is indexed with every ending of at least two
+    characters, and a query looks up the endings of two to four characters (the length of
+    issuer codes such as 国发, 国办发, 劳部发, 国务院令): 国务院令第722号 finds
+    中华人民共和国国务院令第722号. A bare 第707号令 looks up 令707号.
+    """
+    terms = []
+    for issuer, number in _numbers(text, t2s):
+        longest = min(len(issuer), 4) if query else len(issuer)
+        terms += [f"#{issuer[len(issuer) - n:]}{number}" for n in range(longest, 1, -1)]
+        if issuer.endswith("令") and (query and len(issuer) == 1 or not query):
+            terms.append(f"#令{number}")
+    return list(dict.fromkeys(terms))
+
+
+def _numbers(text: str, t2s: Mapping[str, str] | None) -> list[tuple[str, str]]:
     folded = fold(text, t2s)
-    found = [f"{m.group(1)}{m.group(2)}-{int(m.group(3))}号" for m in DOC_NUMBER.finditer(folded)]
-    found += [f"{m.group(1)}{int(m.group(2))}号" for m in ORDER_NUMBER.finditer(folded)]
-    return list(dict.fromkeys(found))
+    found = [(m.group(1), f"{m.group(2)}-{int(m.group(3))}号") for m in DOC_NUMBER.finditer(folded)]
+    found += [(m.group(1), f"{int(m.group(2))}号") for m in ORDER_NUMBER.finditer(folded)]
+    found += [("令", f"{int(m.group(1))}号") for m in BARE_ORDER.finditer(folded)]
+    return found

@@ -34,7 +34,7 @@ import bm25s
 
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
-from govsite.search.analysis import doc_numbers, fold, t2s_table, tokens
+from govsite.search.analysis import fold, number_terms, t2s_table, tokens
 
 FORMAT = 2
 WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
@@ -61,7 +61,7 @@ class SearchDoc:
     kind: str
     date: str
     validity: str
-    docnums: tuple[str, ...]
+    numbers: tuple[str, ...]     # number_terms() of its 发文字号 and title
 
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
@@ -77,7 +77,7 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
             cluster.urls[page.key], page.title, bodies[page.key].text, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
             page.policy.validity if page.policy else "",
-            tuple(doc_numbers(f"{written} {page.title}"))))
+            tuple(number_terms(f"{written} {page.title}"))))
     return docs
 
 
@@ -86,7 +86,7 @@ def index_terms(doc: SearchDoc) -> list[str]:
     times, a document number eight; BM25 then saturates and length-normalises the counts."""
     title = [t for t, _ in tokens(doc.title)]
     body = [t for t, _ in tokens(doc.text)]
-    return title * WEIGHTS["title"] + body + [f"#{n}" for n in doc.docnums] * WEIGHTS["docnum"]
+    return title * WEIGHTS["title"] + body + list(doc.numbers) * WEIGHTS["docnum"]
 
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from govsite.search.analysis import (
     CJK_CHAR,
-    doc_numbers,
+    RUN,
     fold,
     normalize,
+    number_terms,
     tokens,
     without_question_words,
 )
@@ -45,6 +46,7 @@ class Result:
     hits: list[Hit]
     total: int
     query: str                    # the query as searched: folded, simplified
+    suggestion: str               # the query with a typo corrected, or ""
     fetched: list[str] = field(default_factory=list)
 
 
@@ -64,7 +66,7 @@ def query_terms(folded: str) -> list[str]:
     """The terms of a folded query: its tokens without question words, and its document numbers."""
     stripped = without_question_words(folded)
     terms = [t for t, _ in tokens(stripped, {})] or [t for t, _ in tokens(folded, {})]
-    terms += [f"#{n}" for n in doc_numbers(folded, {})]
+    terms += number_terms(folded, {}, query=True)
     return list(dict.fromkeys(terms))
 
 
@@ -118,31 +120,104 @@ def search(fetch: Fetch, query: str, limit: int = 10, offset: int = 0,
            filters: Filters = Filters()) -> Result:
     index = _Index(fetch)
     folded = index.simplified(normalize(query))
-    best: dict[int, float] = {}
-    numbered: set[int] = set()
+    ranking = _Ranking(index)
     for variant in variants(folded, index.meta["synonyms"]):
+        ranking.add(variant)
+    # A mistyped word: if the top titles hold a word one character away from it, search for
+    # that word too, and offer it ("did you mean").
+    suggestion = correction(folded, ranking.titles())
+    if suggestion:
+        ranking.add(suggestion)
+    ranking.prefer_titles(suggestion or folded)
+    ranked = ranking.ranked()
+    if filters:
+        ranked = _filtered(index, ranked, filters)
+    hits = [_hit(index, doc, ranking.best[doc]) for doc in ranked[offset:offset + limit]]
+    return Result(hits, len(ranked), folded, suggestion, index.fetched)
+
+
+CHECKED = 10            # top results whose titles correct typos and rerank by title
+TITLE_BOOST = 0.5
+EXACT_TITLE_BOOST = 1.0
+NATIONAL = "中华人民共和国"
+
+
+class _Ranking:
+    def __init__(self, index: _Index):
+        self.index = index
+        self.best: dict[int, float] = {}
+        self.numbered: set[int] = set()
+
+    def add(self, variant: str) -> None:
+        """Score the documents for one wording of the query; each keeps its best wording."""
         terms = query_terms(variant)
-        scores: dict[int, float] = {}
+        scores: dict[int, int] = {}
         matched: dict[int, int] = {}
         for term in terms:
             doc = 0
-            flat = index.postings(term) or []
+            flat = self.index.postings(term) or []
             for i in range(0, len(flat), 2):
                 doc += flat[i]
                 scores[doc] = scores.get(doc, 0) + flat[i + 1]
                 matched[doc] = matched.get(doc, 0) + 1
                 if term.startswith("#"):
-                    numbered.add(doc)
+                    self.numbered.add(doc)
         # Pages matching more of the query's terms come first, without requiring all of them.
         for doc, score in scores.items():
-            ratio = matched[doc] / len(terms)
-            weighted = score / index.meta["scale"] * (ratio * ratio)
-            best[doc] = max(best.get(doc, 0.0), weighted)
-    ranked = sorted(best, key=lambda d: (-(d in numbered), -best[d], d))
-    if filters:
-        ranked = _filtered(index, ranked, filters)
-    hits = [_hit(index, doc, best[doc]) for doc in ranked[offset:offset + limit]]
-    return Result(hits, len(ranked), folded, index.fetched)
+            weighted = score / self.index.meta["scale"] * (matched[doc] / len(terms))
+            self.best[doc] = max(self.best.get(doc, 0.0), weighted)
+
+    def titles(self) -> list[str]:
+        return [normalize(_record(self.index, doc)[1]) for doc in self.ranked()[:CHECKED]]
+
+    def prefer_titles(self, query: str) -> None:
+        """Among the top results, titles holding the query's words rank higher, and a title that
+        is the query itself (中华人民共和国 aside) highest: the law before the rules citing it."""
+        words = RUN.findall(without_question_words(query)) or RUN.findall(query)
+        if not words:
+            return
+        for doc, title in zip(self.ranked()[:CHECKED], self.titles(), strict=False):
+            held = sum(word in title for word in words) / len(words)
+            exact = "".join(RUN.findall(title.removeprefix(NATIONAL))) == "".join(words)
+            self.best[doc] *= 1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact
+
+    def ranked(self) -> list[int]:
+        """A document whose number the query names first, then by score."""
+        return sorted(self.best, key=lambda d: (-(d in self.numbered), -self.best[d], d))
+
+
+def correction(folded: str, titles: list[str]) -> str:
+    """The query with one mistyped word corrected from the top titles, or "".
+
+    A word (a run of three or more Chinese characters) that no top title holds may be mistyped;
+    its correction is the first stretch of a title, in rank order, one character away: one
+    replaced (工商保险 → 工伤保险), missing (失业险 → 失业保险) or extra.
+    """
+    stripped = without_question_words(folded)
+    for word in dict.fromkeys(RUN.findall(stripped)):
+        if len(word) < 3 or not CJK_CHAR.match(word):
+            continue
+        if any(word in title for title in titles):
+            continue
+        for title in titles:
+            found = _one_away(word, title)
+            if found:
+                return folded.replace(word, found)
+    return ""
+
+
+def _one_away(word: str, title: str) -> str:
+    for size in (len(word), len(word) + 1, len(word) - 1):
+        for start in range(len(title) - size + 1):
+            window = title[start:start + size]
+            if size == len(word):
+                close = sum(a != b for a, b in zip(word, window, strict=True)) == 1
+            else:
+                longer, shorter = (window, word) if size > len(word) else (word, window)
+                close = any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
+            if close and CJK_CHAR.match(window[0]) and CJK_CHAR.match(window[-1]):
+                return window
+    return ""
 
 
 def _filtered(index: _Index, ranked: list[int], filters: Filters) -> list[int]:
@@ -163,11 +238,15 @@ def _filtered(index: _Index, ranked: list[int], filters: Filters) -> list[int]:
     return kept
 
 
-def _hit(index: _Index, doc: int, score: float) -> Hit:
+def _record(index: _Index, doc: int) -> list:
     per_file = index.meta["records"]
     records = index.load(f"d/{doc // per_file}.json")
     assert isinstance(records, list)
-    path, title, site, column, kind, date, validity, excerpt = records[doc % per_file]
+    return records[doc % per_file]
+
+
+def _hit(index: _Index, doc: int, score: float) -> Hit:
+    path, title, site, column, kind, date, validity, excerpt = _record(index, doc)
     site_id, site_name, site_url = index.meta["sites"][site]
     return Hit(site_url + path, title, site_id, site_name, column, kind, date, validity, excerpt,
                round(score, 6))

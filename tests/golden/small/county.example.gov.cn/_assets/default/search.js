@@ -39,12 +39,21 @@
     return out;
   }
 
-  function docNumbers(text) {
-    var found = [], m;
-    DOC_NUMBER.lastIndex = ORDER_NUMBER.lastIndex = 0;
-    while ((m = DOC_NUMBER.exec(text))) found.push(m[1] + m[2] + "-" + parseInt(m[3], 10) + "号");
-    while ((m = ORDER_NUMBER.exec(text))) found.push(m[1] + parseInt(m[2], 10) + "号");
-    return unique(found);
+  var BARE_ORDER = /第\s*([0-9]{1,5})\s*号令/g;
+
+  // Document numbers in a query, as index terms: the number with each 2- to 4-character
+  // ending of its issuer (analysis.number_terms with query=True).
+  function numberTerms(text) {
+    var found = [], terms = [], m;
+    DOC_NUMBER.lastIndex = ORDER_NUMBER.lastIndex = BARE_ORDER.lastIndex = 0;
+    while ((m = DOC_NUMBER.exec(text))) found.push([m[1], m[2] + "-" + parseInt(m[3], 10) + "号"]);
+    while ((m = ORDER_NUMBER.exec(text))) found.push([m[1], parseInt(m[2], 10) + "号"]);
+    while ((m = BARE_ORDER.exec(text))) found.push(["令", parseInt(m[1], 10) + "号"]);
+    found.forEach(function (f) {
+      for (var n = Math.min(f[0].length, 4); n > 1; n--) terms.push("#" + f[0].slice(f[0].length - n) + f[1]);
+      if (f[0] === "令") terms.push("#令" + f[1]);
+    });
+    return unique(terms);
   }
 
   function unique(list) {
@@ -55,7 +64,7 @@
   function queryTerms(folded) {
     var terms = tokens(folded.replace(QUESTION, " "));
     if (!terms.length) terms = tokens(folded);
-    return unique(terms.concat(docNumbers(folded).map(function (n) { return "#" + n; })));
+    return unique(terms.concat(numberTerms(folded)));
   }
 
   function variants(folded, synonyms) {
@@ -131,28 +140,37 @@
     });
   }
 
+  var CHECKED = 10, TITLE_BOOST = 0.5, EXACT_TITLE_BOOST = 1, NATIONAL = "中华人民共和国";
+
   function search(query, filters, offset, limit) {
-    var meta, folded, best = new Map(), numbered = new Set();
+    var meta, folded, suggestion = "", best = new Map(), numbered = new Set();
     var text = normalize(query);
     return Promise.all([load("meta.json"), needStemmer(text)]).then(function (loaded) {
       meta = loaded[0];
       return simplified(meta, text);
     }).then(function (result) {
       folded = result;
-      return Promise.all(variants(folded, meta.synonyms).map(function (variant) {
-        var terms = queryTerms(variant);
-        return postings(meta, terms).then(function (lists) { score(terms, lists); });
-      }));
-    }).then(function () {
-      var ranked = Array.from(best.keys()).sort(function (a, b) {
-        return (numbered.has(b) - numbered.has(a)) || (best.get(b) - best.get(a)) || (a - b);
-      });
-      return filters.active ? filtered(meta, ranked, filters) : ranked;
-    }).then(function (ranked) {
-      return Promise.all(ranked.slice(offset, offset + limit).map(function (doc) {
+      return Promise.all(variants(folded, meta.synonyms).map(add));
+    }).then(titles).then(function (top) {
+      // A mistyped word: if the top titles hold a word one character away, search for it too.
+      suggestion = correction(folded, top.titles);
+      return suggestion && add(suggestion);
+    }).then(titles).then(function (top) {
+      preferTitles(suggestion || folded, top);
+      var list = ranked();
+      return filters.active ? filtered(meta, list, filters) : list;
+    }).then(function (list) {
+      return Promise.all(list.slice(offset, offset + limit).map(function (doc) {
         return hit(meta, doc, best.get(doc));
-      })).then(function (hits) { return { hits: hits, total: ranked.length, query: folded }; });
+      })).then(function (hits) {
+        return { hits: hits, total: list.length, query: folded, suggestion: suggestion };
+      });
     });
+
+    function add(variant) {
+      var terms = queryTerms(variant);
+      return postings(meta, terms).then(function (lists) { score(terms, lists); });
+    }
 
     // Pages matching more of the query's terms come first, without requiring all of them.
     function score(terms, lists) {
@@ -167,11 +185,71 @@
         }
       });
       scores.forEach(function (value, doc) {
-        var ratio = matched.get(doc) / terms.length;
-        var weighted = value / meta.scale * (ratio * ratio);
+        var weighted = value / meta.scale * (matched.get(doc) / terms.length);
         if (weighted > (best.get(doc) || 0)) best.set(doc, weighted);
       });
     }
+
+    // A document whose number the query names first, then by score.
+    function ranked() {
+      return Array.from(best.keys()).sort(function (a, b) {
+        return (numbered.has(b) - numbered.has(a)) || (best.get(b) - best.get(a)) || (a - b);
+      });
+    }
+
+    function titles() {
+      var docs = ranked().slice(0, CHECKED);
+      return Promise.all(docs.map(function (doc) { return record(meta, doc); })).then(function (rs) {
+        return { docs: docs, titles: rs.map(function (r) { return normalize(r[1]); }) };
+      });
+    }
+
+    // Titles holding the query's words rank higher, a title that is the query itself highest.
+    function preferTitles(q, top) {
+      var words = q.replace(QUESTION, " ").match(RUN) || q.match(RUN);
+      if (!words) return;
+      top.docs.forEach(function (doc, i) {
+        var title = top.titles[i];
+        var held = words.filter(function (w) { return title.indexOf(w) >= 0; }).length / words.length;
+        var bare = title.indexOf(NATIONAL) === 0 ? title.slice(NATIONAL.length) : title;
+        var exact = (bare.match(RUN) || []).join("") === words.join("");
+        best.set(doc, best.get(doc) * (1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact));
+      });
+    }
+  }
+
+  // The query with one mistyped word corrected from the top titles, or "" (query.correction).
+  function correction(folded, titles) {
+    var words = unique(folded.replace(QUESTION, " ").match(RUN) || []);
+    for (var w = 0; w < words.length; w++) {
+      var word = words[w];
+      if (word.length < 3 || !CJK_CHAR.test(word.charAt(0))) continue;
+      if (titles.some(function (t) { return t.indexOf(word) >= 0; })) continue;
+      for (var t = 0; t < titles.length; t++) {
+        var found = oneAway(word, titles[t]);
+        if (found) return folded.split(word).join(found);
+      }
+    }
+    return "";
+  }
+
+  function oneAway(word, title) {
+    var sizes = [word.length, word.length + 1, word.length - 1];
+    for (var s = 0; s < sizes.length; s++) {
+      for (var start = 0; start + sizes[s] <= title.length; start++) {
+        var stretch = title.slice(start, start + sizes[s]), close = false, i;
+        if (sizes[s] === word.length) {
+          var differ = 0;
+          for (i = 0; i < word.length; i++) differ += word[i] !== stretch[i];
+          close = differ === 1;
+        } else {
+          var longer = sizes[s] > word.length ? stretch : word, shorter = sizes[s] > word.length ? word : stretch;
+          for (i = 0; i < longer.length && !close; i++) close = longer.slice(0, i) + longer.slice(i + 1) === shorter;
+        }
+        if (close && CJK_CHAR.test(stretch.charAt(0)) && CJK_CHAR.test(stretch.charAt(stretch.length - 1))) return stretch;
+      }
+    }
+    return "";
   }
 
   function filtered(meta, ranked, filters) {
@@ -193,16 +271,22 @@
     });
   }
 
-  function hit(meta, doc, score) {
+  function record(meta, doc) {
     return load("d/" + Math.floor(doc / meta.records) + ".json").then(function (records) {
-      var r = records[doc % meta.records], site = meta.sites[r[2]];
+      return records[doc % meta.records];
+    });
+  }
+
+  function hit(meta, doc, score) {
+    return record(meta, doc).then(function (r) {
+      var site = meta.sites[r[2]];
       return { url: site[2] + r[0], title: r[1], site: site[0], siteName: site[1], column: r[3],
         kind: r[4], date: r[5], validity: r[6], excerpt: r[7], score: score };
     });
   }
 
   // For tests and tools: the analysis and the search, exactly as this page runs them.
-  window.govsiteSearch = { normalize: normalize, fold: fold, tokens: tokens, docNumbers: docNumbers,
+  window.govsiteSearch = { normalize: normalize, fold: fold, tokens: tokens,
     queryTerms: queryTerms, variants: variants, shardOf: shardOf, search: search };
 
   /* ---- The page: the query lives in the URL, so results can be shared and bookmarked. ---- */
@@ -274,7 +358,8 @@
       more.hidden = shown >= result.total;
       status.textContent = result.total ? message("count", { n: result.total })
         : message("none", { q: request.query });
-      if (!result.total) offerHotWords();
+      if (result.suggestion) offer(message("suggest"), [result.suggestion]);
+      else if (!result.total) load("meta.json").then(function (meta) { offer(message("hot"), meta.hot); });
       if (first && list.children[first]) list.children[first].querySelector("a").focus();
       page.setAttribute("data-search-state", "done");
     }).catch(function () {
@@ -283,19 +368,18 @@
     });
   }
 
-  function offerHotWords() {
-    load("meta.json").then(function (meta) {
-      if (!meta.hot.length) return;
-      suggest.textContent = message("hot") + " ";
-      meta.hot.forEach(function (word, i) {
-        var a = document.createElement("a");
-        a.href = "?q=" + encodeURIComponent(word);
-        a.textContent = word;
-        if (i) suggest.appendChild(document.createTextNode("　"));
-        suggest.appendChild(a);
-      });
-      suggest.hidden = false;
+  // "Did you mean" and hot words: links to searches, so they can be opened and shared.
+  function offer(label, words) {
+    if (!words.length) return;
+    suggest.textContent = label + " ";
+    words.forEach(function (word, i) {
+      var a = document.createElement("a");
+      a.href = "?q=" + encodeURIComponent(word);
+      a.textContent = word;
+      if (i) suggest.appendChild(document.createTextNode("　"));
+      suggest.appendChild(a);
     });
+    suggest.hidden = false;
   }
 
   function item(h, query) {
