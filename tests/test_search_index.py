@@ -153,3 +153,12 @@ def test_search_yaml_mistakes_are_reported_with_their_lines(tmp_path):
         "write it like `- [社保, 社会保险]`",
         "search.yaml:4: error: unknown key `hot_word` in search.yaml — did you mean `hot_words`?"]
     assert settings.synonyms == (("社保", "社会保险"),)
+
+
+def test_a_number_in_a_synonym_group_is_asked_to_be_quoted(tmp_path):
+    from govsite.search.settings import load
+    (tmp_path / "search.yaml").write_text("synonyms:\n  - [12345, 便民热线]\n", encoding="utf-8")
+    report = Report(tmp_path)
+    load(tmp_path, ("www",), report)
+    assert [str(d) for d in report.errors()] == [
+        'search.yaml:2: error: `12345` is read as a number, not a word — quote it: "12345"']

@@ -10,7 +10,7 @@ Every rule here is deliberately simple enough to write twice, in Python and in J
 4. Other runs of letters and digits become words; English words are stemmed (Snowball English).
 5. Document numbers (发文字号) get one normal form whatever their brackets: 国发〔2019〕1号,
    国发[2019]1号, 国发（2019）1号 and 国发2019年1号 all become 国发2019-1号.
-6. Queries only: question words (怎么, 如何, 吗 …) are dropped.
+6. Queries only: question words (怎么, 如何, 吗 …) and English function words are dropped.
 """
 
 from __future__ import annotations
@@ -72,6 +72,12 @@ def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
 
 def without_question_words(folded: str) -> str:
     return QUESTION.sub(" ", folded)
+
+
+# English words that carry no topic, as stems: "how do I apply for a passport" is about
+# appli and passport. Dropped from queries only, like the Chinese question words.
+ENGLISH_STOP = frozenset(
+    ["a", "an", "the", "for", "to", "of", "in", "on", "at", "by", "with", "and", "or", "is", "are", "be", "do", "doe", "did", "i", "me", "my", "we", "our", "you", "your", "it", "how", "what", "when", "where", "which", "who", "can", "could", "should", "would", "will", "if"])
 
 
 @cache

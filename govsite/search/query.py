@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from govsite.search.analysis import (
     CJK_CHAR,
+    ENGLISH_STOP,
     RUN,
     fold,
     normalize,
@@ -65,7 +66,8 @@ class Filters:
 def query_terms(folded: str) -> list[str]:
     """The terms of a folded query: its tokens without question words, and its document numbers."""
     stripped = without_question_words(folded)
-    terms = [t for t, _ in tokens(stripped, {})] or [t for t, _ in tokens(folded, {})]
+    terms = [t for t, _ in tokens(stripped, {}) if t not in ENGLISH_STOP]
+    terms = terms or [t for t, _ in tokens(folded, {})]
     terms += number_terms(folded, {}, query=True)
     return list(dict.fromkeys(terms))
 

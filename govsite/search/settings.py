@@ -54,6 +54,11 @@ def load(root: Path, site_ids: tuple[str, ...], report: Report) -> SearchSetting
         raw_groups = []
     for number, group in enumerate(raw_groups):
         line = lines[number] if number < len(lines) else data.line_of("synonyms")
+        numbers = [w for w in group if isinstance(w, int | float)] if isinstance(group, list) else []
+        if numbers:
+            report.error(path, line, f"`{numbers[0]}` is read as a number, not a word",
+                         f'quote it: "{numbers[0]}"')
+            continue
         if (not isinstance(group, list) or len(group) < 2
                 or not all(isinstance(w, str) and w.strip() for w in group)):
             report.error(path, line, "a synonym group must list at least two words",

@@ -17,6 +17,8 @@
   var ORDER_NUMBER = new RegExp("([" + CJK + "]{1,12}?令)\\s*第?\\s*([0-9]{1,5})\\s*号", "g");
   var QUESTION = new RegExp("了?(?:怎么办|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|" +
     "哪个|多少钱|多少|能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$", "g");
+  var ENGLISH_STOP = new Set(("a an the for to of in on at by with and or is are be do doe did i me my " +
+    "we our you your it how what when where which who can could should would will if").split(" "));
   var MAX_VARIANTS = 4;
 
   function normalize(text) { return text.normalize("NFKC").toLowerCase(); }
@@ -62,7 +64,7 @@
   }
 
   function queryTerms(folded) {
-    var terms = tokens(folded.replace(QUESTION, " "));
+    var terms = tokens(folded.replace(QUESTION, " ")).filter(function (t) { return !ENGLISH_STOP.has(t); });
     if (!terms.length) terms = tokens(folded);
     return unique(terms.concat(numberTerms(folded)));
   }
