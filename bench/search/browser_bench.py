@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -68,7 +67,7 @@ def content_type(path: Path) -> str:
     return known or "application/octet-stream"
 
 
-@lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096)
 def _gzipped(path: Path, mtime_ns: int) -> bytes:
     """gzip level 6 with a zero timestamp: the same bytes on every run, so sizes are stable."""
     return gzip.compress(path.read_bytes(), compresslevel=6, mtime=0)
