@@ -55,6 +55,7 @@ from urllib.parse import quote
 import yaml
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 MARKER = ".corpus_cluster"
 DOMAIN = "corpus.example"
 PORTAL = "national"
@@ -182,6 +183,17 @@ def fix_links(body: str, content_rel: str, existing: set[str], notes: list) -> s
     return LINK.sub(repl, body)
 
 
+def write_search_words(out: Path) -> None:
+    """The repository's synonym and plain-language list, as a real cluster would maintain one
+    (its hot words name the example cluster's sites, so they stay behind)."""
+    words = yaml.safe_load((REPO / "search.yaml").read_text(encoding="utf-8"))
+    text = yaml.safe_dump({"synonyms": words["synonyms"]}, allow_unicode=True, sort_keys=False,
+                          default_flow_style=None, width=1000)
+    (out / "search.yaml").write_text(
+        "# Copied by bench/search/corpus_cluster.py from the repository's search.yaml.\n" + text,
+        encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", type=Path)
@@ -267,6 +279,7 @@ def main() -> int:
         lines += ["    identity:", f"      sponsor: {q(sponsor)}", f'      site_code: "{codes[s]}"',
                   f"    columns: [{', '.join(columns)}]"]
     (out / "sites.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_search_words(out)
 
     content = out / "content"
     for s in sites:

@@ -29,8 +29,11 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from itertools import accumulate
 
 import bm25s
+import numpy as np
 
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
@@ -84,36 +87,59 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
 def index_terms(doc: SearchDoc) -> list[str]:
     """The document as a bag of terms, field weights by repetition: a title word counts three
     times, a document number eight; BM25 then saturates and length-normalises the counts."""
-    title = [t for t, _ in tokens(doc.title)]
-    body = [t for t, _ in tokens(doc.text)]
-    return title * WEIGHTS["title"] + body + list(doc.numbers) * WEIGHTS["docnum"]
+    return (tokens(doc.title) * WEIGHTS["title"] + tokens(doc.text)
+            + list(doc.numbers) * WEIGHTS["docnum"])
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Every term's BM25 contribution to every page holding it, as arrays sorted by term and
+    then by page: what an index ships, for all pages or for one site's."""
+    terms: list[str]            # by column number
+    columns: np.ndarray
+    docs: np.ndarray
+    values: np.ndarray          # contribution × SCALE, rounded, at least 1
+
+    def only(self, keep: list[int]) -> Scores:
+        """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
+        site's index keeps the whole cluster's term statistics: more stable than a small
+        site's own, and computed once."""
+        renumber = np.full(int(self.docs.max(initial=0)) + 1, -1, dtype=np.int64)
+        renumber[keep] = np.arange(len(keep))
+        mask = renumber[self.docs] >= 0
+        return Scores(self.terms, self.columns[mask], renumber[self.docs[mask]], self.values[mask])
+
+
+def score(corpus: list[list[str]]) -> Scores:
+    """BM25 (bm25s's sparse score matrix, one column per term) for each document's terms."""
+    if not corpus:
+        empty = np.zeros(0, dtype=np.int64)
+        return Scores([], empty, empty, empty)
+    retriever = bm25s.BM25(k1=K1, b=B)
+    retriever.index(corpus, show_progress=False)
+    matrix = retriever.scores
+    indptr = np.asarray(matrix["indptr"], dtype=np.int64)
+    columns = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    order = np.lexsort((matrix["indices"], columns))      # by term, then by document
+    values = np.rint(np.asarray(matrix["data"], dtype=np.float64)[order] * SCALE)
+    terms = [""] * (len(indptr) - 1)
+    for term, column in retriever.vocab_dict.items():
+        if column < len(terms):  # bm25s's "" placeholder for empty documents is outside
+            terms[column] = term
+    return Scores(terms, columns[order], np.asarray(matrix["indices"], dtype=np.int64)[order],
+                  np.maximum(1, values).astype(np.int64))
 
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
-                hot_words: Iterable[str] = (), terms: Mapping[str, list[str]] | None = None,
+                hot_words: Iterable[str] = (), scores: Scores | None = None,
                 shard_bytes: int = SHARD_BYTES, records: int | None = None,
                 t2s_path: str = T2S_PATH) -> dict[str, str]:
-    """The index files, by path inside the index folder. `terms` maps URL → index_terms(doc),
-    so a build that indexes a page twice (its site, and the whole cluster) analyses it once.
-    `t2s_path` leads from the index folder to the host's t2s_files()."""
-    corpus = [terms[d.url] if terms is not None else index_terms(d) for d in docs]
-    postings: dict[str, list[tuple[int, int]]] = {}
-    if docs:
-        retriever = bm25s.BM25(k1=K1, b=B)
-        retriever.index(corpus, show_progress=False)
-        matrix = retriever.scores
-        indptr, indices, data = matrix["indptr"], matrix["indices"], matrix["data"]
-        for term, column in retriever.vocab_dict.items():
-            if not term:
-                continue  # bm25s's placeholder for empty documents
-            start, end = indptr[column], indptr[column + 1]
-            found = [(max(1, round(float(v) * SCALE)), int(d))
-                     for d, v in zip(indices[start:end], data[start:end], strict=True)]
-            if len(found) > MAX_POSTINGS:
-                found = sorted(found, key=lambda p: (-p[0], p[1]))[:MAX_POSTINGS]
-            postings[term] = sorted((doc, value) for value, doc in found)
+    """The index files, by path inside the index folder. `scores` are the documents' own, or
+    computed here; `t2s_path` leads from the index folder to the host's t2s_files()."""
+    if scores is None:
+        scores = score([index_terms(d) for d in docs])
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
-    files = _term_shards(postings, shard_bytes)
+    files = _term_shards(_postings(scores), shard_bytes)
     files.update(_records(docs, [s[0] for s in sites], records))
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
@@ -126,24 +152,49 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     return files
 
 
+def _postings(scores: Scores) -> dict[str, list[int]]:
+    """term → [doc delta, contribution, …] in document order; numpy does the arithmetic for all
+    terms at once, Python only cuts the result into lists."""
+    columns, docs = scores.columns, scores.docs
+    if not len(docs):
+        return {}
+    starts = np.flatnonzero(np.concatenate(([True], columns[1:] != columns[:-1])))
+    deltas = docs - np.concatenate(([0], docs[:-1]))
+    deltas[starts] = docs[starts]
+    flat = np.empty(2 * len(docs), dtype=np.int64)
+    flat[0::2], flat[1::2] = deltas, scores.values
+    everything = flat.tolist()
+    bounds = (2 * np.append(starts, len(docs))).tolist()
+    postings = {}
+    for i, column in enumerate(columns[starts].tolist()):
+        postings[scores.terms[column]] = everything[bounds[i]:bounds[i + 1]]
+        if bounds[i + 1] - bounds[i] > 2 * MAX_POSTINGS:
+            postings[scores.terms[column]] = _best(postings[scores.terms[column]])
+    return postings
+
+
+def _best(flat: list[int]) -> list[int]:
+    """The MAX_POSTINGS highest contributions of a posting list, still in document order."""
+    docs = list(accumulate(flat[0::2]))
+    kept = sorted(sorted(range(len(docs)), key=lambda i: (-flat[2 * i + 1], docs[i]))[:MAX_POSTINGS])
+    out, previous = [], 0
+    for i in kept:
+        out += [docs[i] - previous, flat[2 * i + 1]]
+        previous = docs[i]
+    return out
+
+
 def shard_of(term: str, count: int) -> int:
     """A stable hash both sides compute: CRC-32 of the UTF-8 term (the client has a CRC table)."""
     return zlib.crc32(term.encode("utf-8")) % count
 
 
-def _term_shards(postings: dict[str, list[tuple[int, int]]], shard_bytes: int) -> dict[str, str]:
-    entries = {}
-    for term, found in postings.items():
-        flat: list[int] = []
-        previous = 0
-        for doc, value in found:
-            flat += [doc - previous, value]
-            previous = doc
-        entries[term] = flat
-    size = sum(len(term.encode()) + 4 + len(_json(flat)) for term, flat in entries.items())
+def _term_shards(postings: dict[str, list[int]], shard_bytes: int) -> dict[str, str]:
+    # About four bytes of JSON per number and the quoted term: near enough to size the shards.
+    size = sum(4 * len(flat) + 3 * len(term) + 4 for term, flat in postings.items())
     count = min(MAX_FILES, max(1, -(-size // shard_bytes)))
     shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
-    for term, flat in entries.items():
+    for term, flat in postings.items():
         shards[shard_of(term, count)][term] = flat
     return {f"t/{n}.json": _json(shard) for n, shard in enumerate(shards)}
 
@@ -164,6 +215,7 @@ def _records(docs: list[SearchDoc], site_ids: list[str], records: int | None) ->
     return files
 
 
+@cache
 def t2s_files() -> dict[str, str]:
     """The traditional→simplified table in T2S_BUCKETS files by code point, written once per
     host: a query fetches a bucket only for characters none of whose terms the index knows."""

@@ -17,7 +17,7 @@ from govsite.markup import Body
 from govsite.model import Cluster
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import build_index, documents, index_terms, t2s_files
+from govsite.search.index import build_index, documents, index_terms, score, t2s_files
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
@@ -27,7 +27,7 @@ T2S_FOLDER = "_t2s/"
 def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
                    selected: tuple[str, ...]) -> Iterator[Output]:
     docs = documents(cluster, bodies)
-    terms = {doc.url: index_terms(doc) for doc in docs}
+    scores = score([index_terms(doc) for doc in docs])
     hot = dict(settings.hot_words)
     for site in cluster.sites.values():
         wide = is_cluster_wide(site)
@@ -35,11 +35,12 @@ def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: Searc
             continue
         # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
         owner = output.CLUSTER if wide else site.config.id
-        scope = docs if wide else [d for d in docs if d.site == site.config.id]
+        keep = list(range(len(docs))) if wide else [
+            n for n, doc in enumerate(docs) if doc.site == site.config.id]
         folder = urlsplit(index_url(site)).path
-        t2s_path = posixpath.relpath("/" + T2S_FOLDER, folder) + "/"
-        files = build_index(scope, settings.synonyms, hot.get(site.config.id, ()), terms,
-                            t2s_path=t2s_path)
+        files = build_index([docs[n] for n in keep], settings.synonyms,
+                            hot.get(site.config.id, ()), scores if wide else scores.only(keep),
+                            t2s_path=posixpath.relpath("/" + T2S_FOLDER, folder) + "/")
         for name, text in files.items():
             yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):

@@ -66,8 +66,7 @@ class Filters:
 def query_terms(folded: str) -> list[str]:
     """The terms of a folded query: its tokens without question words, and its document numbers."""
     stripped = without_question_words(folded)
-    terms = [t for t, _ in tokens(stripped, {}) if t not in ENGLISH_STOP]
-    terms = terms or [t for t, _ in tokens(folded, {})]
+    terms = [t for t in tokens(stripped, {}) if t not in ENGLISH_STOP] or tokens(folded, {})
     terms += number_terms(folded, {}, query=True)
     return list(dict.fromkeys(terms))
 
