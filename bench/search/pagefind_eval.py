@@ -66,14 +66,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 import browser_bench  # noqa: E402
-from evaluate import CORPUS, ndcg  # noqa: E402  (the exact definitions evaluate.py reports)
+import relevance  # noqa: E402
+from relevance import CORPUS  # noqa: E402
 
 ROOT_SELECTOR = "body.page-article main"
 EXCLUDE_SELECTORS = "nav.breadcrumb, .article-tools, aside.origin"
@@ -184,14 +183,6 @@ def to_page_url(pagefind_url: str) -> str:
     return f"https://{host}/{rest}"
 
 
-def scores(ranked: list[str], grades: dict[str, int]) -> tuple[float, float, float]:
-    """nDCG@10, recall@10 and reciprocal rank, defined as in evaluate.py."""
-    wanted = {u for u, g in grades.items() if g >= 2} or set(grades)
-    recall = len(wanted & set(ranked)) / len(wanted)
-    rank = next((i + 1 for i, u in enumerate(ranked) if grades.get(u, 0) >= 2), None)
-    return ndcg(ranked, grades), recall, 1 / rank if rank else 0.0
-
-
 def csp_probe(build: Path, bundle: Path) -> dict[str, Any]:
     """Does one query work under a strict policy, and with WASM compilation allowed?"""
     policies = {"strict": browser_bench.STRICT_CSP,
@@ -260,25 +251,6 @@ def run_queries(build: Path, bundle: Path, queries: list[dict[str, Any]]) -> lis
     return rows
 
 
-def relevance_table(rows: list[dict[str, Any]], queries: list[dict[str, Any]],
-                    urls: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Mean nDCG@10, recall@10 and MRR overall, for Chinese and per type (evaluate.py's groups)."""
-    by_type: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    for row, query in zip(rows, queries, strict=True):
-        grades = {urls[path]: grade for path, grade in query["relevant"].items()}
-        figures = scores(row["top10"], grades)
-        row["ndcg@10"], row["recall@10"], row["rr"] = (round(f, 4) for f in figures)
-        by_type[query["type"]].append(figures)
-        by_type["all"].append(figures)
-        if query["lang"] == "zh-CN":
-            by_type["chinese"].append(figures)
-    order = ["all", "chinese"] + sorted(k for k in by_type if k not in ("all", "chinese"))
-    return {name: {"n": len(by_type[name]),
-                   **{label: sum(r[i] for r in by_type[name]) / len(by_type[name])
-                      for i, label in enumerate(("ndcg@10", "recall@10", "mrr"))}}
-            for name in order}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "search" / "pagefind",
@@ -308,17 +280,15 @@ def main() -> None:
           + ", ".join(f"{kind} {part['files']:,} files {part['bytes'] / 1e6:.2f} MB"
                       for kind, part in size["parts"].items()))
 
-    urls = json.loads((HERE / "corpus_map.json").read_text(encoding="utf-8"))
-    queries = yaml.safe_load((HERE / "queries.yaml").read_text(encoding="utf-8"))["queries"]
+    queries, urls = relevance.load()
     queries = queries[: args.limit] if args.limit else queries
     csp = csp_probe(build, bundle)
     rows = run_queries(build, bundle, queries)
-    table = relevance_table(rows, queries, urls)
-
-    print(f"{'type':12} {'n':>4} {'nDCG@10':>8} {'recall@10':>10} {'MRR':>6}")
-    for name, figures in table.items():
-        print(f"{name:12} {figures['n']:4} {figures['ndcg@10']:8.3f} "
-              f"{figures['recall@10']:10.3f} {figures['mrr']:6.3f}")
+    table = relevance.table([row["top10"] for row in rows], queries, urls)
+    for row, query in zip(rows, queries, strict=True):
+        figures = relevance.scores(row["top10"], relevance.grades(query, urls))
+        row["ndcg@10"], row["recall@10"], row["rr"] = (round(f, 4) for f in figures)
+    relevance.print_table(table)
 
     traffic = {
         "bytes": browser_bench.summary([r["bytes"] for r in rows]),

@@ -47,7 +47,7 @@ SHARD_BYTES = 6_000      # uncompressed JSON a term shard aims at
 MAX_FILES = 2_048        # term shards, and record files, per index at most
 MAX_POSTINGS = 5_000     # a term's best documents kept (only ever reached by huge clusters)
 MIN_RECORDS = 4          # documents per record file, at least
-EXCERPT = 150            # characters of body text kept for the result snippet
+EXCERPT = 100            # characters of body text kept for the result snippet (two lines)
 T2S_BUCKETS = 32         # traditional→simplified table files, by code point
 T2S_PATH = "t2s/"        # where they are, relative to an index folder (a build puts them per host)
 

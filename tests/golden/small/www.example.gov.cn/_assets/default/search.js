@@ -93,7 +93,7 @@
     return ((crc ^ -1) >>> 0) % count;
   }
 
-  /* ---- The index: each file fetched once, relative to the page's own _search/ folder. ---- */
+  /* ---- The index: each file fetched once, relative to the page's own _search/meta.json. ---- */
   var base = new URL(page.getAttribute("data-index"), location.href);
   var files = {};
 
@@ -149,6 +149,11 @@
     var text = normalize(query);
     return Promise.all([load("meta.json"), needStemmer(text)]).then(function (loaded) {
       meta = loaded[0];
+      // Fetch the synonym wordings' shards alongside the query's own: folding traditional
+      // characters, which would change the wordings, is rare.
+      variants(text, meta.synonyms).slice(1).forEach(function (variant) {
+        postings(meta, queryTerms(variant)).catch(function () { /* searched again below */ });
+      });
       return simplified(meta, text);
     }).then(function (result) {
       folded = result;
