@@ -93,7 +93,7 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
             _print_report(report, False)
             sys.exit(1)
         # The portal's index: the whole cluster, as its search page sees it.
-        files = build_index(documents(cluster, bodies), settings.synonyms)
+        files = build_index(documents(cluster, bodies), settings.synonyms, (), settings.ranking)
         files.update({T2S_PATH + name: text for name, text in t2s_files().items()})
         result = run_search(files.__getitem__, query, limit=limit, filters=Filters(site=site))
     except BuildFailed as failure:

@@ -94,6 +94,35 @@ def test_a_decree_number_finds_the_decree_whatever_precedes_it():
     assert not set(number_terms("国务院令第723号", query=True)) & indexed
 
 
+def test_kind_weights_freshness_and_service_questions_reorder_the_top_results():
+    from govsite.search.settings import Ranking
+    docs = _docs()
+    old = "示例市营商环境办法（2020年）"
+    plain = [h.title for h in search(_index(docs).__getitem__, "营商环境").hits]
+    assert plain.index(old) == 1
+    fresh = _index(docs, ranking=Ranking(freshness=5.0))
+    assert [h.title for h in search(fresh.__getitem__, "营商环境").hits].index(old) == 3
+    weighted = _index(docs, ranking=Ranking(kinds=(("policy", 10.0),)))
+    assert [h.kind for h in search(weighted.__getitem__, "营商环境").hits][:2] == ["policy"] * 2
+    asked = _index(docs, ranking=Ranking(service_questions=10.0))
+    assert search(asked.__getitem__, "会议怎么办理").hits[0].kind == "service"
+    assert search(asked.__getitem__, "会议").hits[0].kind != "service"
+
+
+def test_ranking_settings_are_checked(tmp_path):
+    from govsite.search.settings import load
+    (tmp_path / "search.yaml").write_text(
+        "ranking:\n  kinds: {polcy: 1.1, news: 99}\n  freshnes: 0.2\n  service_questions: x\n",
+        encoding="utf-8")
+    report = Report(tmp_path)
+    load(tmp_path, ("www",), report)
+    assert sorted(str(d) for d in report.errors()) == [
+        "search.yaml:2: error: the weight of `news` must be a number from 0.1 to 10",
+        "search.yaml:2: error: unknown kind `polcy` — did you mean `policy`?",
+        "search.yaml:3: error: unknown key `freshnes` in ranking — did you mean `freshness`?",
+        "search.yaml:4: error: `service_questions` must be a number from 0.1 to 10"]
+
+
 def test_filters_by_site_kind_year_and_validity(files):
     assert {hit.site for hit in search(files.__getitem__, "会议").hits} >= {"portal", "county"}
     hits = search(files.__getitem__, "会议", filters=Filters(site="county")).hits

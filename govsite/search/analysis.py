@@ -35,7 +35,7 @@ BARE_ORDER = re.compile(r"第\s*([0-9]{1,5})\s*号令")
 # Question words carry no topic: "失业了怎么领钱" is about 失业 and 领钱. Removed from queries
 # only (never from documents), they also stop bigrams such as 了怎 and 么领 from forming.
 QUESTION = re.compile(
-    "了?(?:怎么办|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|哪个|多少钱|多少|"
+    "了?(?:怎么办(?!理)|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|哪个|多少钱|多少|"
     "能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$")
 
 

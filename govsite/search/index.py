@@ -38,6 +38,7 @@ import numpy as np
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
 from govsite.search.analysis import fold, number_terms, t2s_table, tokens
+from govsite.search.settings import Ranking
 
 FORMAT = 2
 WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
@@ -131,13 +132,15 @@ def score(corpus: list[list[str]]) -> Scores:
 
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
-                hot_words: Iterable[str] = (), scores: Scores | None = None,
+                hot_words: Iterable[str] = (), ranking: Ranking | None = None,
+                scores: Scores | None = None,
                 shard_bytes: int = SHARD_BYTES, records: int | None = None,
                 t2s_path: str = T2S_PATH) -> dict[str, str]:
     """The index files, by path inside the index folder. `scores` are the documents' own, or
     computed here; `t2s_path` leads from the index folder to the host's t2s_files()."""
     if scores is None:
         scores = score([index_terms(d) for d in docs])
+    ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     files = _term_shards(_postings(scores), shard_bytes)
     files.update(_records(docs, [s[0] for s in sites], records))
@@ -148,6 +151,9 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
         # Folded here once, so the client compares them with a folded query as they are.
         "synonyms": [[fold(word) for word in group] for group in synonyms],
         "hot": list(hot_words),
+        "ranking": {"kinds": dict(ranking.kinds), "service_questions": ranking.service_questions,
+                    "freshness": ranking.freshness,
+                    "newest": max((d.date for d in docs if d.date), default="")},
     })
     return files
 

@@ -39,7 +39,8 @@ def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: Searc
             n for n, doc in enumerate(docs) if doc.site == site.config.id]
         folder = urlsplit(index_url(site)).path
         files = build_index([docs[n] for n in keep], settings.synonyms,
-                            hot.get(site.config.id, ()), scores if wide else scores.only(keep),
+                            hot.get(site.config.id, ()), settings.ranking,
+                            scores if wide else scores.only(keep),
                             t2s_path=posixpath.relpath("/" + T2S_FOLDER, folder) + "/")
         for name, text in files.items():
             yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")

@@ -8,6 +8,7 @@ count the bytes a query costs.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from govsite.search.analysis import (
     CJK_CHAR,
     ENGLISH_STOP,
+    QUESTION,
     RUN,
     fold,
     normalize,
@@ -129,7 +131,7 @@ def search(fetch: Fetch, query: str, limit: int = 10, offset: int = 0,
     suggestion = correction(folded, ranking.titles())
     if suggestion:
         ranking.add(suggestion)
-    ranking.prefer_titles(suggestion or folded)
+    ranking.rerank(suggestion or folded)
     ranked = ranking.ranked()
     if filters:
         ranked = _filtered(index, ranked, filters)
@@ -171,16 +173,28 @@ class _Ranking:
     def titles(self) -> list[str]:
         return [normalize(_record(self.index, doc)[1]) for doc in self.ranked()[:CHECKED]]
 
-    def prefer_titles(self, query: str) -> None:
-        """Among the top results, titles holding the query's words rank higher, and a title that
-        is the query itself (中华人民共和国 aside) highest: the law before the rules citing it."""
+    def rerank(self, query: str) -> None:
+        """The top results, by what their records say: titles holding the query's words rank
+        higher, and a title that is the query itself (中华人民共和国 aside) highest, the law before
+        the rules citing it; then search.yaml's weights by kind, service guides for questions,
+        and freshness (linear over two years before the newest page)."""
         words = RUN.findall(without_question_words(query)) or RUN.findall(query)
         if not words:
             return
+        ranking = self.index.meta["ranking"]
+        asks = bool(QUESTION.search(query)) or "how" in tokens(query, {})
+        newest = _days(ranking["newest"])
         for doc, title in zip(self.ranked()[:CHECKED], self.titles(), strict=False):
+            kind, date = _record(self.index, doc)[4:6]
             held = sum(word in title for word in words) / len(words)
             exact = "".join(RUN.findall(title.removeprefix(NATIONAL))) == "".join(words)
-            self.best[doc] *= 1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact
+            factor = 1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact
+            factor *= ranking["kinds"].get(kind, 1)
+            if asks and kind == "service":
+                factor *= ranking["service_questions"]
+            if ranking["freshness"] and date:
+                factor *= 1 + ranking["freshness"] * max(0, 1 - (newest - _days(date)) / 730)
+            self.best[doc] *= factor
 
     def ranked(self) -> list[int]:
         """A document whose number the query names first, then by score."""
@@ -237,6 +251,14 @@ def _filtered(index: _Index, ranked: list[int], filters: Filters) -> list[int]:
     if filters.by_date:  # newest first; undated last; the sort is stable, so ties keep rank
         kept.sort(key=lambda doc: attributes[doc][2] or "0", reverse=True)
     return kept
+
+
+def _days(date: str) -> int:
+    """Days since 1970 of a YYYY-MM-DD date (0 without one); the client's Date.UTC agrees."""
+    return (datetime.date.fromisoformat(date) - EPOCH).days if date else 0
+
+
+EPOCH = datetime.date(1970, 1, 1)
 
 
 def _record(index: _Index, doc: int) -> list:

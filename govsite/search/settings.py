@@ -5,6 +5,10 @@
       - [驾照, 驾驶证, 机动车驾驶证]
     hot_words:                 # shown when a search finds nothing, per site id
       www: [社保卡申领, 公租房, 营商环境]
+    ranking:                   # optional boosts among the top results (defaults shown)
+      kinds: {}                # e.g. {policy: 1.1}: a regulation before a court case
+      service_questions: 1.5   # a service guide, for questions (怎么办, 如何办理, how do I …)
+      freshness: 0             # e.g. 0.2: the newest pages up to 20 % higher, fading in two years
 
 The file is optional. Mistakes are reported as `search.yaml:line: error: …` like sites.yaml's.
 """
@@ -21,10 +25,21 @@ from govsite.yamlfile import Node
 FILENAME = "search.yaml"
 
 
+KINDS = ("news", "notice", "policy", "interpretation", "service", "page")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    kinds: tuple[tuple[str, float], ...] = ()
+    service_questions: float = 1.5
+    freshness: float = 0.0
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     synonyms: tuple[tuple[str, ...], ...] = ()
     hot_words: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    ranking: Ranking = Ranking()
 
 
 def load(root: Path, site_ids: tuple[str, ...], report: Report) -> SearchSettings:
@@ -42,9 +57,9 @@ def load(root: Path, site_ids: tuple[str, ...], report: Report) -> SearchSetting
         report.error(path, 1, "search.yaml must be a mapping with `synonyms` and `hot_words`")
         return SearchSettings()
     for key in data:
-        if key not in ("synonyms", "hot_words"):
+        if key not in ("synonyms", "hot_words", "ranking"):
             report.error(path, data.line_of(key), f"unknown key `{key}` in search.yaml",
-                         did_you_mean(key, ("synonyms", "hot_words")))
+                         did_you_mean(key, ("synonyms", "hot_words", "ranking")))
     groups: list[tuple[str, ...]] = []
     raw_groups = data.get("synonyms") or []
     lines = raw_groups.item_lines if isinstance(raw_groups, yamlfile.Seq) else []
@@ -79,4 +94,42 @@ def load(root: Path, site_ids: tuple[str, ...], report: Report) -> SearchSetting
             report.error(path, raw_hot.line_of(site), f"hot words of `{site}` must be a list of words")
         else:
             hot.append((site, tuple(words)))
-    return SearchSettings(tuple(groups), tuple(sorted(hot)))
+    return SearchSettings(tuple(groups), tuple(sorted(hot)), _ranking(path, data, report))
+
+
+def _ranking(path: Path, data: Node, report: Report) -> Ranking:
+    raw = data.get("ranking") or Node()
+    if not isinstance(raw, Node):
+        report.error(path, data.line_of("ranking"), "`ranking` must be a mapping",
+                     "write `ranking: {freshness: 0.2}`")
+        return Ranking()
+    defaults = Ranking()
+    for key in raw:
+        if key not in ("kinds", "service_questions", "freshness"):
+            report.error(path, raw.line_of(key), f"unknown key `{key}` in ranking",
+                         did_you_mean(key, ("kinds", "service_questions", "freshness")))
+
+    def number(key: str, default: float, low: float, high: float) -> float:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+            report.error(path, raw.line_of(key), f"`{key}` must be a number from {low} to {high}")
+            return default
+        return float(value)
+
+    kinds = raw.get("kinds") or Node()
+    weights = []
+    if not isinstance(kinds, Node):
+        report.error(path, raw.line_of("kinds"), "`kinds` must map kinds to weights",
+                     "write `kinds: {policy: 1.1}`")
+        kinds = Node()
+    for kind, weight in kinds.items():
+        if kind not in KINDS:
+            report.error(path, kinds.line_of(kind), f"unknown kind `{kind}`", did_you_mean(kind, KINDS))
+        elif isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.1 <= weight <= 10:
+            report.error(path, kinds.line_of(kind), f"the weight of `{kind}` must be a number "
+                         "from 0.1 to 10")
+        else:
+            weights.append((kind, float(weight)))
+    return Ranking(tuple(sorted(weights)),
+                   number("service_questions", defaults.service_questions, 0.1, 10),
+                   number("freshness", defaults.freshness, 0, 10))

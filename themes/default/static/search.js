@@ -15,7 +15,7 @@
   var DOC_NUMBER = new RegExp("([" + CJK + "]{1,12}?)\\s*[\\[(〔【]?\\s*((?:19|20)[0-9]{2})" +
     "\\s*[\\])〕】年]?\\s*第?\\s*([0-9]{1,4})\\s*号", "g");
   var ORDER_NUMBER = new RegExp("([" + CJK + "]{1,12}?令)\\s*第?\\s*([0-9]{1,5})\\s*号", "g");
-  var QUESTION = new RegExp("了?(?:怎么办|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|" +
+  var QUESTION = new RegExp("了?(?:怎么办(?!理)|怎么样|怎么|怎样|如何|为什么|为啥|什么|哪里|哪儿|哪些|" +
     "哪个|多少钱|多少|能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$", "g");
   var ENGLISH_STOP = new Set(("a an the for to of in on at by with and or is are be do doe did i me my " +
     "we our you your it how what when where which who can could should would will if").split(" "));
@@ -163,7 +163,7 @@
       suggestion = correction(folded, top.titles);
       return suggestion && add(suggestion);
     }).then(titles).then(function (top) {
-      preferTitles(suggestion || folded, top);
+      rerank(suggestion || folded, top);
       var list = ranked();
       return filters.active ? filtered(meta, list, filters) : list;
     }).then(function (list) {
@@ -207,22 +207,34 @@
     function titles() {
       var docs = ranked().slice(0, CHECKED);
       return Promise.all(docs.map(function (doc) { return record(meta, doc); })).then(function (rs) {
-        return { docs: docs, titles: rs.map(function (r) { return normalize(r[1]); }) };
+        return { docs: docs, records: rs, titles: rs.map(function (r) { return normalize(r[1]); }) };
       });
     }
 
-    // Titles holding the query's words rank higher, a title that is the query itself highest.
-    function preferTitles(q, top) {
+    // The top results, by their records (query.rerank): titles holding the query's words,
+    // a title that is the query, then weights by kind, service guides for questions, freshness.
+    function rerank(q, top) {
       var words = q.replace(QUESTION, " ").match(RUN) || q.match(RUN);
       if (!words) return;
+      var ranking = meta.ranking, newest = days(ranking.newest);
+      QUESTION.lastIndex = 0;
+      var asks = QUESTION.test(q) || tokens(q).indexOf("how") >= 0;
       top.docs.forEach(function (doc, i) {
-        var title = top.titles[i];
+        var title = top.titles[i], kind = top.records[i][4], date = top.records[i][5];
         var held = words.filter(function (w) { return title.indexOf(w) >= 0; }).length / words.length;
         var bare = title.indexOf(NATIONAL) === 0 ? title.slice(NATIONAL.length) : title;
         var exact = (bare.match(RUN) || []).join("") === words.join("");
-        best.set(doc, best.get(doc) * (1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact));
+        var factor = 1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact;
+        factor *= Object.prototype.hasOwnProperty.call(ranking.kinds, kind) ? ranking.kinds[kind] : 1;
+        if (asks && kind === "service") factor *= ranking.service_questions;
+        if (ranking.freshness && date) factor *= 1 + ranking.freshness * Math.max(0, 1 - (newest - days(date)) / 730);
+        best.set(doc, best.get(doc) * factor);
       });
     }
+  }
+
+  function days(date) {
+    return date ? Date.UTC(+date.slice(0, 4), +date.slice(5, 7) - 1, +date.slice(8, 10)) / 864e5 : 0;
   }
 
   // The query with one mistyped word corrected from the top titles, or "" (query.correction).
