@@ -198,3 +198,16 @@ def test_without_javascript_the_page_explains_and_links_to_the_site_map(open_sea
     assert note.is_visible() and "JavaScript" in note.inner_text()
     assert note.locator("a").get_attribute("href") == "sitemap.html"
     assert page.locator("[data-search-filters]").is_hidden()
+
+
+def test_an_index_from_another_release_is_reported_not_misread(open_search, server):
+    page = open_search(f"{HOST}/search.html", wait=False)
+
+    def stale(route):
+        meta = json.loads(route.fetch().text())
+        route.fulfill(json={**meta, "format": meta["format"] - 1})
+    page.route("**/_search/meta.json", stale)
+    page.goto(f"{server}/{HOST}/search.html?q=居住证")
+    page.wait_for_selector("[data-search-state=failed]", timeout=10_000)
+    assert result_links(page) == []
+    assert page.inner_text("[data-search-status]").startswith("搜索暂时不可用")

@@ -11,7 +11,7 @@ from conftest import EPOCH, FIXTURES
 from govsite import markup
 from govsite.build import _Stages, load_cluster
 from govsite.diagnostics import Report
-from govsite.search.index import T2S_PATH, build_index, documents, t2s_files
+from govsite.search.index import T2S_BUCKETS, T2S_PATH, build_index, documents, t2s_files
 from govsite.search.query import Filters, search
 
 NOW = datetime.fromtimestamp(int(EPOCH), UTC)
@@ -55,7 +55,7 @@ def test_traditional_characters_find_simplified_pages(files):
     assert result.query == "营商环境"
     # Only the table buckets of characters in terms the index lacks (營商, 商環, 環境).
     assert sorted(p for p in result.fetched if p.startswith(T2S_PATH)) == sorted(
-        {f"{T2S_PATH}{ord(c) % 32}.json" for c in "營商環境"})
+        {f"{T2S_PATH}{ord(c) % T2S_BUCKETS}.json" for c in "營商環境"})
 
 
 def test_simplified_queries_fetch_no_part_of_the_traditional_table(files):
@@ -150,6 +150,21 @@ def test_a_query_fetches_only_meta_its_term_shards_and_result_records():
     assert result.fetched[0] == "meta.json"
     assert sorted(p[0] for p in result.fetched[1:]) == ["d", "t", "t"]  # 居住, 住证; one record
     assert len([p for p in small_shards if p.startswith("t/")]) > 10
+
+
+def test_a_sites_index_uses_its_share_of_the_file_budget():
+    from govsite.search.index import MAX_RECORD_FILES, MAX_TERM_FILES
+    docs = _docs()
+    tiny = json.loads(build_index(docs, shard_bytes=1, share=0.001)["meta.json"])
+    assert tiny["shards"] == -(-MAX_TERM_FILES // 1000) and tiny["records"] >= 4
+    assert json.loads(build_index(docs, shard_bytes=1)["meta.json"])["shards"] > tiny["shards"]
+    assert -(-len(docs) // tiny["records"]) <= -(-MAX_RECORD_FILES // 1000) or tiny["records"] == 4
+
+
+def test_an_index_of_another_format_is_refused(files):
+    stale = files | {"meta.json": files["meta.json"].replace('"format":3', '"format":2')}
+    with pytest.raises(ValueError, match="rebuild the site"):
+        search(stale.__getitem__, "居住证")
 
 
 def test_the_index_bytes_are_deterministic(files):

@@ -17,15 +17,19 @@ Each contribution is a term's whole BM25 score for that document (idf, saturatio
 normalisation included, title and document-number occurrences weighted) as an integer, so the
 client only adds numbers up and never needs document lengths or collection statistics.
 
-Sizes are chosen for the bytes a query costs, not the file count: a query fetches about one
-shard per term, so shards aim at SHARD_BYTES each, up to MAX_FILES of them. Past that (well
-beyond 100,000 pages) shards grow instead of multiplying, and a term keeps only its
-MAX_POSTINGS best documents, which bounds both.
+Sizes are chosen for the bytes a query costs: a query fetches about one shard per term and one
+record file per result shown, so shards aim at SHARD_BYTES each and record files hold few
+documents. The file count is bounded all the same: the portal's index has at most
+MAX_TERM_FILES shards and MAX_RECORD_FILES record files, and a site's index the share of those
+budgets its pages are of the cluster's, so all sites' indexes together have about as many
+files as the portal's, however many pages there are. Past the budget, files grow instead of
+multiplying (and a term keeps only its MAX_POSTINGS best documents).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,16 +44,17 @@ from govsite.model import PUBLISHED, Cluster
 from govsite.search.analysis import fold, number_terms, t2s_table, tokens
 from govsite.search.settings import Ranking
 
-FORMAT = 2
+FORMAT = 3  # search.js checks it: a cached old client never misreads a new index
 WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
 K1, B = 1.2, 0.75
 SCALE = 100              # contributions ship as integers: score × SCALE, rounded
 SHARD_BYTES = 6_000      # uncompressed JSON a term shard aims at
-MAX_FILES = 2_048        # term shards, and record files, per index at most
+MAX_TERM_FILES = 2_048   # term shards of the portal's index at most (a site's: its share)
+MAX_RECORD_FILES = 1_024 # record files likewise
 MAX_POSTINGS = 5_000     # a term's best documents kept (only ever reached by huge clusters)
 MIN_RECORDS = 4          # documents per record file, at least
 EXCERPT = 100            # characters of body text kept for the result snippet (two lines)
-T2S_BUCKETS = 32         # traditional→simplified table files, by code point
+T2S_BUCKETS = 16         # traditional→simplified table files, by code point
 T2S_PATH = "t2s/"        # where they are, relative to an index folder (a build puts them per host)
 
 
@@ -135,18 +140,20 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
                 scores: Scores | None = None,
                 shard_bytes: int = SHARD_BYTES, records: int | None = None,
-                t2s_path: str = T2S_PATH) -> dict[str, str]:
+                t2s_path: str = T2S_PATH, share: float = 1.0) -> dict[str, str]:
     """The index files, by path inside the index folder. `scores` are the documents' own, or
-    computed here; `t2s_path` leads from the index folder to the host's t2s_files()."""
+    computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
+    is the part of the file budgets this index may use (a site's pages ÷ the cluster's)."""
     if scores is None:
         scores = score([index_terms(d) for d in docs])
     ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
-    files = _term_shards(_postings(scores), shard_bytes)
-    files.update(_records(docs, [s[0] for s in sites], records))
+    per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
+    files = _term_shards(_postings(scores), shard_bytes, _budget(MAX_TERM_FILES, share))
+    files.update(_records(docs, [s[0] for s in sites], per_file))
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
-        "records": _records_per_file(len(docs), records), "scale": SCALE,
+        "records": per_file, "scale": SCALE,
         "sites": [list(s) for s in sites], "t2s": T2S_BUCKETS, "t2s_path": t2s_path,
         # Folded here once, so the client compares them with a folded query as they are.
         "synonyms": [[fold(word) for word in group] for group in synonyms],
@@ -195,22 +202,21 @@ def shard_of(term: str, count: int) -> int:
     return zlib.crc32(term.encode("utf-8")) % count
 
 
-def _term_shards(postings: dict[str, list[int]], shard_bytes: int) -> dict[str, str]:
+def _budget(files: int, share: float) -> int:
+    return max(1, math.ceil(files * share))
+
+
+def _term_shards(postings: dict[str, list[int]], shard_bytes: int, most: int) -> dict[str, str]:
     # About four bytes of JSON per number and the quoted term: near enough to size the shards.
     size = sum(4 * len(flat) + 3 * len(term) + 4 for term, flat in postings.items())
-    count = min(MAX_FILES, max(1, -(-size // shard_bytes)))
+    count = min(most, max(1, -(-size // shard_bytes)))
     shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
     for term, flat in postings.items():
         shards[shard_of(term, count)][term] = flat
     return {f"t/{n}.json": _json(shard) for n, shard in enumerate(shards)}
 
 
-def _records_per_file(docs: int, records: int | None) -> int:
-    return records or max(MIN_RECORDS, -(-docs // MAX_FILES))
-
-
-def _records(docs: list[SearchDoc], site_ids: list[str], records: int | None) -> dict[str, str]:
-    per_file = _records_per_file(len(docs), records)
+def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int) -> dict[str, str]:
     files = {}
     for start in range(0, len(docs), per_file):
         files[f"d/{start // per_file}.json"] = _json([

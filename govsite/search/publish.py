@@ -41,7 +41,8 @@ def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: Searc
         files = build_index([docs[n] for n in keep], settings.synonyms,
                             hot.get(site.config.id, ()), settings.ranking,
                             scores if wide else scores.only(keep),
-                            t2s_path=posixpath.relpath("/" + T2S_FOLDER, folder) + "/")
+                            t2s_path=posixpath.relpath("/" + T2S_FOLDER, folder) + "/",
+                            share=1.0 if wide else len(keep) / max(1, len(docs)))
         for name, text in files.items():
             yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):

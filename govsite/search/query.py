@@ -24,7 +24,7 @@ from govsite.search.analysis import (
     tokens,
     without_question_words,
 )
-from govsite.search.index import shard_of
+from govsite.search.index import FORMAT, shard_of
 
 Fetch = Callable[[str], str]   # path relative to the index folder → file text
 MAX_VARIANTS = 4               # synonym rewrites of one query, at most
@@ -93,6 +93,9 @@ class _Index:
         self.fetched: list[str] = []
         self._cache: dict[str, object] = {}
         self.meta: dict = self.load("meta.json")  # type: ignore[assignment]
+        if self.meta.get("format") != FORMAT:
+            raise ValueError(f"search index format {self.meta.get('format')}, expected {FORMAT}: "
+                             "rebuild the site")
 
     def load(self, path: str) -> object:
         if path not in self._cache:

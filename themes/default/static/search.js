@@ -19,7 +19,7 @@
     "哪个|多少钱|多少|能不能|可不可以|可以吗|是不是|有没有|是否|需要什么)|[吗呢吧啊?]+$", "g");
   var ENGLISH_STOP = new Set(("a an the for to of in on at by with and or is are be do doe did i me my " +
     "we our you your it how what when where which who can could should would will if").split(" "));
-  var MAX_VARIANTS = 4;
+  var MAX_VARIANTS = 4, FORMAT = 3;
 
   function normalize(text) { return text.normalize("NFKC").toLowerCase(); }
 
@@ -149,6 +149,8 @@
     var text = normalize(query);
     return Promise.all([load("meta.json"), needStemmer(text)]).then(function (loaded) {
       meta = loaded[0];
+      // An index from another release (a stale cache, a half-finished deploy): say so.
+      if (meta.format !== FORMAT) throw new Error("search index format " + meta.format);
       // Fetch the synonym wordings' shards alongside the query's own: folding traditional
       // characters, which would change the wordings, is rare.
       variants(text, meta.synonyms).slice(1).forEach(function (variant) {
