@@ -384,6 +384,7 @@
       if (first && list.children[first]) list.children[first].querySelector("a").focus();
       page.setAttribute("data-search-state", "done");
     }).catch(function () {
+      if (request !== current) return;
       status.textContent = message("failed");
       page.setAttribute("data-search-state", "failed");
     });
