@@ -167,6 +167,15 @@ def test_an_index_of_another_format_is_refused(files):
         search(stale.__getitem__, "居住证")
 
 
+def test_the_issuer_is_searchable_like_the_body():
+    from govsite.search.index import SearchDoc
+    doc = SearchDoc("https://x.gov.cn/policy/1.html", "关于促进消费的通知", "各有关单位：现将有关事项通知如下。",
+                    "x", "某市政府", "https://x.gov.cn/", "政策文件", "policy", "2024-01-02", "有效",
+                    (), issuer="某市发展和改革委员会")
+    hits = search(_index([doc]).__getitem__, "发展和改革委员会").hits
+    assert [h.url for h in hits] == ["https://x.gov.cn/policy/1.html"]
+
+
 def test_the_index_bytes_are_deterministic(files):
     assert _index(_docs()) == files
     assert json.loads(files["meta.json"])["docs"] == 8

@@ -71,6 +71,7 @@ class SearchDoc:
     date: str
     validity: str
     numbers: tuple[str, ...]     # number_terms() of its 发文字号 and title
+    issuer: str = ""             # 发文机关, searchable like the body
 
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
@@ -86,14 +87,15 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
             cluster.urls[page.key], page.title, bodies[page.key].text, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
             page.policy.validity if page.policy else "",
-            tuple(number_terms(f"{written} {page.title}"))))
+            tuple(number_terms(f"{written} {page.title}")), page.policy.issuer if page.policy else ""))
     return docs
 
 
 def index_terms(doc: SearchDoc) -> list[str]:
     """The document as a bag of terms, field weights by repetition: a title word counts three
-    times, a document number eight; BM25 then saturates and length-normalises the counts."""
-    return (tokens(doc.title) * WEIGHTS["title"] + tokens(doc.text)
+    times, a document number eight, the body and the issuer (发文机关) once; BM25 then saturates
+    and length-normalises the counts."""
+    return (tokens(doc.title) * WEIGHTS["title"] + tokens(doc.text) + tokens(doc.issuer)
             + list(doc.numbers) * WEIGHTS["docnum"])
 
 
