@@ -23,6 +23,7 @@ PAGES = {
     "policy": "www.yunchuan.gov.cn/policy/2026-11-14-youhua-yingshang-huanjing-cuoshi.html",
     "service-guide": "www.yunchuan.gov.cn/service/shebaoka-shenling.html",
     "english": "www.yunchuan.gov.cn/en/index.html",
+    "search": "www.yunchuan.gov.cn/search.html?q=社保卡怎么办理",
 }
 SIZES = {"desktop": (1280, 800), "phone": (375, 667)}
 
@@ -48,6 +49,8 @@ def main() -> None:
                 for size, (width, height) in SIZES.items():
                     page = browser.new_page(viewport={"width": width, "height": height})
                     page.goto(f"{base}/{path}")
+                    if "?q=" in path:
+                        page.wait_for_selector("[data-search-state=done]")
                     page.screenshot(path=str(OUT / f"{name}-{size}.png"))
                     page.close()
             # Care mode, as an older reader would switch it on.

@@ -211,3 +211,23 @@ def test_an_index_from_another_release_is_reported_not_misread(open_search, serv
     page.wait_for_selector("[data-search-state=failed]", timeout=10_000)
     assert result_links(page) == []
     assert page.inner_text("[data-search-status]").startswith("搜索暂时不可用")
+
+
+def test_filters_fold_away_on_phones_unless_one_is_set(open_search):
+    phone = {"viewport": {"width": 375, "height": 667}}
+    assert not open_search(f"{HOST}/search.html?q=会议", **phone).evaluate(
+        "document.querySelector('[data-search-filters]').open")
+    assert open_search(f"{HOST}/search.html?q=会议&kind=news", **phone).evaluate(
+        "document.querySelector('[data-search-filters]').open")
+    assert open_search(f"{HOST}/search.html?q=会议").evaluate(
+        "document.querySelector('[data-search-filters]').open")
+
+
+@pytest.mark.parametrize("care", [False, True])
+def test_results_on_a_phone_pass_axe_also_in_care_mode(open_search, care):
+    page = open_search(f"{HOST}/search.html?q=营商环境", viewport={"width": 375, "height": 667})
+    if care:
+        page.get_by_role("button", name="关怀版").click()
+    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
+    assert violations(axe, page) == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375

@@ -321,7 +321,9 @@
   var selects = Array.prototype.slice.call(form.querySelectorAll("select"));
   var PAGE = parseInt(page.getAttribute("data-page-size"), 10) || 10, shown = 0, current = null;
   var filterBox = page.querySelector("[data-search-filters]");
-  if (filterBox) filterBox.hidden = false;
+  filterBox.hidden = false;
+  filterBox.open = window.matchMedia("(min-width: 48em)").matches ||
+    selects.some(function (s) { return new URLSearchParams(location.search).get(s.name); });
 
   function message(name, values) {
     return (page.getAttribute("data-msg-" + name) || "").replace(/\{(\w+)\}/g, function (_, key) {
