@@ -104,6 +104,7 @@ class Scores:
     """Every term's BM25 contribution to every page holding it, as arrays sorted by term and
     then by page: what an index ships, for all pages or for one site's."""
     terms: list[str]            # by column number
+    hashes: np.ndarray          # CRC-32 of each term (shard_of), by column number
     columns: np.ndarray
     docs: np.ndarray
     values: np.ndarray          # contribution × SCALE, rounded, at least 1
@@ -115,14 +116,15 @@ class Scores:
         renumber = np.full(int(self.docs.max(initial=0)) + 1, -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         mask = renumber[self.docs] >= 0
-        return Scores(self.terms, self.columns[mask], renumber[self.docs[mask]], self.values[mask])
+        return Scores(self.terms, self.hashes, self.columns[mask], renumber[self.docs[mask]],
+                      self.values[mask])
 
 
 def score(corpus: list[list[str]]) -> Scores:
     """BM25 (bm25s's sparse score matrix, one column per term) for each document's terms."""
     if not corpus:
         empty = np.zeros(0, dtype=np.int64)
-        return Scores([], empty, empty, empty)
+        return Scores([], empty, empty, empty, empty)
     retriever = bm25s.BM25(k1=K1, b=B)
     retriever.index(corpus, show_progress=False)
     matrix = retriever.scores
@@ -134,7 +136,9 @@ def score(corpus: list[list[str]]) -> Scores:
     for term, column in retriever.vocab_dict.items():
         if column < len(terms):  # bm25s's "" placeholder for empty documents is outside
             terms[column] = term
-    return Scores(terms, columns[order], np.asarray(matrix["indices"], dtype=np.int64)[order],
+    hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
+    return Scores(terms, hashes, columns[order],
+                  np.asarray(matrix["indices"], dtype=np.int64)[order],
                   np.maximum(1, values).astype(np.int64))
 
 
@@ -151,7 +155,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
-    files = _term_shards(_postings(scores), shard_bytes, _budget(MAX_TERM_FILES, share))
+    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share))
     files.update(_records(docs, [s[0] for s in sites], per_file))
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
@@ -167,25 +171,33 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     return files
 
 
-def _postings(scores: Scores) -> dict[str, list[int]]:
-    """term → [doc delta, contribution, …] in document order; numpy does the arithmetic for all
-    terms at once, Python only cuts the result into lists."""
+def _term_shards(scores: Scores, shard_bytes: int, most: int) -> dict[str, str]:
+    """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
+    for all terms at once (deltas, shard numbers, the size estimate); Python only cuts the
+    result into lists and dicts."""
     columns, docs = scores.columns, scores.docs
     if not len(docs):
-        return {}
+        return {"t/0.json": "{}"}
     starts = np.flatnonzero(np.concatenate(([True], columns[1:] != columns[:-1])))
+    present = columns[starts]
+    # About four bytes of JSON per number and the quoted term: near enough to size the shards.
+    lengths = np.array([len(scores.terms[c]) for c in present.tolist()], dtype=np.int64)
+    size = 8 * len(docs) + int((3 * lengths + 4).sum())
+    count = min(most, max(1, -(-size // shard_bytes)))
     deltas = docs - np.concatenate(([0], docs[:-1]))
     deltas[starts] = docs[starts]
     flat = np.empty(2 * len(docs), dtype=np.int64)
     flat[0::2], flat[1::2] = deltas, scores.values
     everything = flat.tolist()
     bounds = (2 * np.append(starts, len(docs))).tolist()
-    postings = {}
-    for i, column in enumerate(columns[starts].tolist()):
-        postings[scores.terms[column]] = everything[bounds[i]:bounds[i + 1]]
-        if bounds[i + 1] - bounds[i] > 2 * MAX_POSTINGS:
-            postings[scores.terms[column]] = _best(postings[scores.terms[column]])
-    return postings
+    shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
+    for i, (column, shard) in enumerate(zip(present.tolist(), (scores.hashes[present] % count).tolist(),
+                                            strict=True)):
+        postings = everything[bounds[i]:bounds[i + 1]]
+        if len(postings) > 2 * MAX_POSTINGS:
+            postings = _best(postings)
+        shards[shard][scores.terms[column]] = postings
+    return {f"t/{n}.json": _json(shard) for n, shard in enumerate(shards)}
 
 
 def _best(flat: list[int]) -> list[int]:
@@ -206,16 +218,6 @@ def shard_of(term: str, count: int) -> int:
 
 def _budget(files: int, share: float) -> int:
     return max(1, math.ceil(files * share))
-
-
-def _term_shards(postings: dict[str, list[int]], shard_bytes: int, most: int) -> dict[str, str]:
-    # About four bytes of JSON per number and the quoted term: near enough to size the shards.
-    size = sum(4 * len(flat) + 3 * len(term) + 4 for term, flat in postings.items())
-    count = min(most, max(1, -(-size // shard_bytes)))
-    shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
-    for term, flat in postings.items():
-        shards[shard_of(term, count)][term] = flat
-    return {f"t/{n}.json": _json(shard) for n, shard in enumerate(shards)}
 
 
 def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int) -> dict[str, str]:
