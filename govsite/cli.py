@@ -13,7 +13,7 @@ import click
 from govsite import __version__, config, discover, frontmatter
 from govsite.build import UsageError, clock
 from govsite.build import build as run_build
-from govsite.diagnostics import BuildFailed, Report
+from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.output import UnsafeOutput
 
 PROJECT = click.option(
@@ -86,7 +86,8 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
         report = Report(project.absolute())
         cluster = load_cluster(project.absolute(), report, clock(), False, _Stages(report, False))
         if site and site not in cluster.sites:
-            raise UsageError(f"no site `{site}` in sites.yaml")
+            raise UsageError(f"no site `{site}` in sites.yaml; "
+                             + did_you_mean(site, cluster.sites, "run without --site to search them all"))
         bodies = markup.convert_all(cluster, report)
         settings = search_settings.load(project.absolute(), tuple(cluster.sites), report)
         if report.errors():
@@ -110,6 +111,8 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
     for number, hit in enumerate(result.hits, start=1):
         click.echo(f"{number:2}. {hit.title}  [{hit.site} · {hit.column}{' · ' + hit.date if hit.date else ''}]")
         click.echo(f"    {hit.url}")
+    if result.suggestion:
+        click.echo(f"did you mean: {result.suggestion}")
     if not result.hits:
         click.echo("no results")
 

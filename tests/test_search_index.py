@@ -188,6 +188,18 @@ def test_search_command_prints_results_as_json(govsite):
     assert hits[0]["title"] == "居住证办理" and hits[0]["kind"] == "service"
 
 
+def test_search_command_names_the_site_it_does_not_know(govsite):
+    result = govsite("search", "--project", FIXTURES / "small", "--site", "countyy", "会议")
+    assert result.exit_code == 2
+    assert "error: no site `countyy` in sites.yaml; did you mean `county`?" in result.output
+
+
+def test_search_command_says_what_it_corrected(govsite):
+    result = govsite("search", "--project", FIXTURES / "small", "优化营商环镜")
+    assert result.exit_code == 0
+    assert "did you mean: 优化营商环境" in result.stdout and "实施意见" in result.stdout
+
+
 def test_synonym_groups_let_plain_words_find_official_ones():
     docs = _docs()
     assert search(_index(docs).__getitem__, "临时户口").hits == []
