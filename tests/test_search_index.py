@@ -176,6 +176,12 @@ def test_the_issuer_is_searchable_like_the_body():
     assert [h.url for h in hits] == ["https://x.gov.cn/policy/1.html"]
 
 
+def test_a_site_whose_last_page_has_no_terms_still_gets_its_index():
+    from govsite.search.index import score
+    scores = score([["营商", "商环"], ["会议"], []])
+    assert scores.only([1, 2]).docs.tolist() == [0] and scores.only([2]).docs.tolist() == []
+
+
 def test_the_index_bytes_are_deterministic(files):
     assert _index(_docs()) == files
     assert json.loads(files["meta.json"])["docs"] == 8

@@ -113,7 +113,9 @@ class Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
         site's index keeps the whole cluster's term statistics: more stable than a small
         site's own, and computed once."""
-        renumber = np.full(int(self.docs.max(initial=0)) + 1, -1, dtype=np.int64)
+        # Sized for pages without any term too (a title of punctuation, an empty body).
+        size = max(int(self.docs.max(initial=-1)), max(keep, default=-1)) + 1
+        renumber = np.full(size, -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         mask = renumber[self.docs] >= 0
         return Scores(self.terms, self.hashes, self.columns[mask], renumber[self.docs[mask]],
