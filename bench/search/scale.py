@@ -40,7 +40,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import browser_bench  # noqa: E402
-from evaluate import SUBMIT_JS  # noqa: E402
+from evaluate import SUBMIT_JS, client_bytes  # noqa: E402
 
 from govsite.build import build  # noqa: E402
 from govsite.search.query import search  # noqa: E402
@@ -133,9 +133,7 @@ def main() -> None:
 
     rows: list[dict[str, Any]] = []
     with browser_bench.serve(out, csp=True) as port, browser_bench.chromium(port) as browser:
-        client = browser_bench.measure(
-            browser, f"http://{portal}/index.html", lambda page: page.evaluate(
-                "fetch('/_assets/default/search.js').then((r) => r.text()).then((t) => t.length)"))
+        client = client_bytes(browser, portal)
         for query in queries:
             def submit(page: Any, q: str = query) -> Any:
                 return page.evaluate(SUBMIT_JS, q)
@@ -145,14 +143,14 @@ def main() -> None:
                                           count_network=False)
             cli = [hit.url for hit in search(fetch, query, limit=10).hits]
             browser_top = [u.replace("http://", "https://", 1) for u in counted.result["urls"][:10]]
-            rows.append({"q": query, "bytes": counted.bytes + client.bytes,
+            rows.append({"q": query, "bytes": counted.bytes + client,
                          "requests": counted.requests + 1, "ms": timed.result["ms"],
                          "agree": browser_top == cli, "results": len(browser_top)})
     by = {k: browser_bench.summary([r[k] for r in rows]) for k in ("bytes", "requests", "ms")}
     print(f"queries: {len(rows)} (e.g. {', '.join(r['q'] for r in rows[:6])}); browser and CLI "
           f"agree on {sum(r['agree'] for r in rows)}; with results: "
           f"{sum(r['results'] > 0 for r in rows)}")
-    print(f"bytes per query on the wire (cold, search.js {client.bytes:,} included): median "
+    print(f"bytes per query on the wire (cold, search.js {client:,} included): median "
           f"{by['bytes']['median']:,}, p90 {by['bytes']['p90']:,}; requests median "
           f"{by['requests']['median']}, p90 {by['requests']['p90']}")
     print(f"time from submitting to results: median {by['ms']['median']:.0f} ms, "

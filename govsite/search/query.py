@@ -187,8 +187,9 @@ class _Ranking:
         ranking = self.index.meta["ranking"]
         asks = bool(QUESTION.search(query)) or "how" in tokens(query, {})
         newest = _days(ranking["newest"])
-        for doc, title in zip(self.ranked()[:CHECKED], self.titles(), strict=False):
-            kind, date = _record(self.index, doc)[4:6]
+        for doc in self.ranked()[:CHECKED]:
+            record = _record(self.index, doc)
+            title, kind, date = normalize(record[1]), record[4], record[5]
             held = sum(word in title for word in words) / len(words)
             exact = "".join(RUN.findall(title.removeprefix(NATIONAL))) == "".join(words)
             factor = 1 + TITLE_BOOST * held + EXACT_TITLE_BOOST * exact

@@ -11,7 +11,7 @@
   /* ---- Text analysis: govsite/search/analysis.py; tests/search_vectors.json pins both. ---- */
   var CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff";
   var RUN = new RegExp("[" + CJK + "]+|[a-z0-9]+", "g");
-  var CJK_CHAR = new RegExp("[" + CJK + "]");
+  var CJK_CHAR = new RegExp("[" + CJK + "]"), CJK_ALL = new RegExp("[" + CJK + "]", "g");
   var DOC_NUMBER = new RegExp("([" + CJK + "]{1,12}?)\\s*[\\[(〔【]?\\s*((?:19|20)[0-9]{2})" +
     "\\s*[\\])〕】年]?\\s*第?\\s*([0-9]{1,4})\\s*号", "g");
   var ORDER_NUMBER = new RegExp("([" + CJK + "]{1,12}?令)\\s*第?\\s*([0-9]{1,5})\\s*号", "g");
@@ -24,7 +24,7 @@
   function normalize(text) { return text.normalize("NFKC").toLowerCase(); }
 
   function fold(text, table) {
-    return text.replace(new RegExp("[" + CJK + "]", "g"), function (c) { return table[c] || c; });
+    return text.replace(CJK_ALL, function (c) { return table[c] || c; });
   }
 
   function stem(word) {
