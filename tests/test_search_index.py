@@ -123,6 +123,20 @@ def test_ranking_settings_are_checked(tmp_path):
         "search.yaml:4: error: `service_questions` must be a number from 0.1 to 10"]
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("ranking: 3\n", "search.yaml:1: error: `ranking` must be a mapping — "
+                      "write `ranking: {freshness: 0.2}`"),
+    ("ranking:\n  kinds: [policy]\n", "search.yaml:2: error: `kinds` must map kinds to weights — "
+                                       "write `kinds: {policy: 1.1}`"),
+])
+def test_a_ranking_of_the_wrong_shape_says_how_to_write_it(tmp_path, text, message):
+    from govsite.search.settings import load
+    (tmp_path / "search.yaml").write_text(text, encoding="utf-8")
+    report = Report(tmp_path)
+    load(tmp_path, ("www",), report)
+    assert [str(d) for d in report.errors()] == [message]
+
+
 def test_filters_by_site_kind_year_and_validity(files):
     assert {hit.site for hit in search(files.__getitem__, "会议").hits} >= {"portal", "county"}
     hits = search(files.__getitem__, "会议", filters=Filters(site="county")).hits
