@@ -18,6 +18,7 @@ import jinja2
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
+from govsite.parallel import default_jobs
 from govsite.render import Renderer
 from govsite.search import settings as search_settings
 from govsite.search.publish import search_outputs
@@ -84,7 +85,8 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
 
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
-          strict: bool = False, now: datetime | None = None) -> BuildResult:
+          strict: bool = False, now: datetime | None = None, jobs: int | None = None) -> BuildResult:
+    jobs = jobs or default_jobs()
     project = project.absolute()
     report = Report(project)
     result = BuildResult(report)
@@ -110,7 +112,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 result.pages += item.rel.endswith(".html")
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
-        for item in search_outputs(cluster, bodies, search, selected):
+        for item in search_outputs(cluster, bodies, search, selected, jobs):
             staging.write(item.rel, item.data, item.site, item.origin)
         stages.done("search")
         _write_cluster_files(cluster, staging)

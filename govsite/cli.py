@@ -37,13 +37,15 @@ def main() -> None:
 @click.option("--drafts", is_flag=True,
               help="Include drafts and scheduled pages, marked with a preview banner. Never deploy this.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes to use.  [default: every core]")
 @DEBUG
 def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool, strict: bool,
-          debug: bool) -> None:
+          jobs: int | None, debug: bool) -> None:
     """Build every site of the cluster into the output folder, atomically."""
     out = out if out is not None else project / "build"
     try:
-        result = run_build(project, out, sites, drafts=drafts, strict=strict)
+        result = run_build(project, out, sites, drafts=drafts, strict=strict, jobs=jobs)
     except BuildFailed as failure:
         report = failure.report
         _print_report(report, strict)

@@ -22,13 +22,14 @@ def run_build(project: Path, out: Path, *args: str, seed: str = "0") -> subproce
                            "--out", str(out), *args], env=env, capture_output=True, text=True)
 
 
-def test_two_builds_are_byte_identical_across_hash_seeds_and_folders(tmp_path):
+def test_two_builds_are_byte_identical_across_hash_seeds_folders_and_jobs(tmp_path):
     # A second copy of the project in another folder, built with another hash seed, must give
     # the same bytes: no absolute paths, no set or dict order leaking into the output.
     elsewhere = tmp_path / "somewhere" / "else"
     shutil.copytree(FIXTURES / "small", elsewhere)
-    first = run_build(FIXTURES / "small", tmp_path / "one", seed="1")
-    second = run_build(elsewhere, tmp_path / "two", seed="2")
+    # And whatever the number of processes.
+    first = run_build(FIXTURES / "small", tmp_path / "one", "--jobs", "1", seed="1")
+    second = run_build(elsewhere, tmp_path / "two", "--jobs", "3", seed="2")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert tree(tmp_path / "one") == tree(tmp_path / "two")
 

@@ -191,9 +191,44 @@ def test_the_issuer_is_searchable_like_the_body():
 
 
 def test_a_site_whose_last_page_has_no_terms_still_gets_its_index():
-    from govsite.search.index import score
-    scores = score([["营商", "商环"], ["会议"], []])
+    from govsite.search.index import SearchDoc, score
+    docs = [SearchDoc(f"https://x.gov.cn/{n}.html", title, "", "x", "某市", "https://x.gov.cn/", "新闻",
+                      "news", "", "", ()) for n, title in enumerate(["营商环", "会议", "——"])]
+    scores = score(docs)
     assert scores.only([1, 2]).docs.tolist() == [0] and scores.only([2]).docs.tolist() == []
+
+
+def test_bm25_contributions_are_those_of_the_reference_implementation():
+    # bm25s (Lucene's BM25) over index_terms(), the readable spelling of what score() counts
+    # with integer keys: the same terms for every page, the same contributions (bm25s works
+    # in float32, so a rounding may differ by one hundredth).
+    import bm25s
+    import numpy as np
+
+    from govsite.search.index import K1, SCALE, B, index_terms, score
+    docs = _docs()
+    reference = bm25s.BM25(k1=K1, b=B)
+    reference.index([index_terms(doc) for doc in docs], show_progress=False)
+    matrix, vocabulary = reference.scores, {n: t for t, n in reference.vocab_dict.items()}
+    expected = {}
+    for column, (start, end) in enumerate(zip(matrix["indptr"][:-1], matrix["indptr"][1:],
+                                              strict=True)):
+        for doc, value in zip(matrix["indices"][start:end], matrix["data"][start:end], strict=True):
+            expected[vocabulary[column], int(doc)] = max(1, round(float(value) * SCALE))
+    scores = score(docs)
+    got = {(scores.terms[c], d): v for c, d, v in zip(
+        scores.columns.tolist(), scores.docs.tolist(), scores.values.tolist(), strict=True)}
+    assert got.keys() == expected.keys() and len(got) > 100
+    assert max(abs(got[key] - expected[key]) for key in got) <= 1
+    assert np.mean([got[key] == expected[key] for key in got]) > 0.99
+
+
+def test_the_scores_do_not_depend_on_how_many_processes_counted_them():
+    from govsite.search.index import score
+    one, two = score(_docs(), jobs=1), score(_docs(), jobs=2)
+    assert one.terms == two.terms
+    for field in ("hashes", "columns", "docs", "values"):
+        assert getattr(one, field).tolist() == getattr(two, field).tolist()
 
 
 def test_the_index_bytes_are_deterministic(files):

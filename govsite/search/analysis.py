@@ -24,8 +24,10 @@ from sys import intern
 
 import snowballstemmer
 
-CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+CJK_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF))
+CJK = "".join(f"{chr(low)}-{chr(high)}" for low, high in CJK_RANGES)
 RUN = re.compile(rf"[{CJK}]+|[a-z0-9]+")
+WORD = re.compile("[a-z0-9]+")
 CJK_CHAR = re.compile(f"[{CJK}]")
 # [0-9], not \d: Python's \d matches every script's digits, JavaScript's only ASCII ones.
 DOC_NUMBER = re.compile(

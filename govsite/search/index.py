@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
 
-import bm25s
 import numpy as np
 
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
-from govsite.search.analysis import fold, number_terms, t2s_table, tokens
+from govsite.parallel import ordered_map
+from govsite.search.analysis import CJK_RANGES, WORD, fold, number_terms, stem, t2s_table, tokens
 from govsite.search.settings import Ranking
 
 FORMAT = 3  # search.js checks it: a cached old client never misreads a new index
@@ -122,26 +122,93 @@ class Scores:
                       self.values[mask])
 
 
-def score(corpus: list[list[str]]) -> Scores:
-    """BM25 (bm25s's sparse score matrix, one column per term) for each document's terms."""
-    if not corpus:
+def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
+    """BM25 (Lucene's variant) of every term for every document holding it.
+
+    Terms are counted as integer keys (_TermKeys) with numpy rather than as Python strings:
+    a corpus has millions of term occurrences but only a few hundred thousand distinct terms,
+    and only those ever become strings. The arithmetic is bm25s's, which a test checks."""
+    keys = _TermKeys()
+    counted = keys.count_all(docs, jobs)
+    lengths = np.array([length for _, _, length in counted], dtype=np.float64)
+    sizes = [len(found) for found, _, _ in counted]
+    if not sum(sizes):
         empty = np.zeros(0, dtype=np.int64)
         return Scores([], empty, empty, empty, empty)
-    retriever = bm25s.BM25(k1=K1, b=B)
-    retriever.index(corpus, show_progress=False)
-    matrix = retriever.scores
-    indptr = np.asarray(matrix["indptr"], dtype=np.int64)
-    columns = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    order = np.lexsort((matrix["indices"], columns))      # by term, then by document
-    values = np.rint(np.asarray(matrix["data"], dtype=np.float64)[order] * SCALE)
-    terms = [""] * (len(indptr) - 1)
-    for term, column in retriever.vocab_dict.items():
-        if column < len(terms):  # bm25s's "" placeholder for empty documents is outside
-            terms[column] = term
+    vocabulary, columns = np.unique(np.concatenate([found for found, _, _ in counted]),
+                                    return_inverse=True)
+    docs_of = np.repeat(np.arange(len(docs)), sizes)
+    tf = np.concatenate([counts for _, counts, _ in counted]).astype(np.float64)
+    df = np.bincount(columns, minlength=len(vocabulary))
+    idf = np.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+    norm = K1 * (1 - B + B * lengths / lengths.mean())
+    values = np.maximum(1, np.rint(idf[columns] * tf / (norm[docs_of] + tf) * SCALE))
+    order = np.argsort(columns, kind="stable")    # by term, then (already) by document
+    terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    return Scores(terms, hashes, columns[order],
-                  np.asarray(matrix["indices"], dtype=np.int64)[order],
-                  np.maximum(1, values).astype(np.int64))
+    return Scores(terms, hashes, columns[order], docs_of[order], values[order].astype(np.int64))
+
+
+class _TermKeys:
+    """index_terms() as integer keys: a Chinese bigram is its two code points (21 bits each), a
+    lone character its code point, and any other term (a stemmed word, a document number) a
+    number from WORDS upward, in order of first appearance. Same terms, same counts: only
+    their spelling differs, and terms() spells the distinct ones back."""
+
+    WORDS = 1 << 42
+
+    def __init__(self) -> None:
+        self.words: dict[str, int] = {}
+
+    def count_all(self, docs: list[SearchDoc], jobs: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """count() of every document, a slice of them per process; each process numbers the
+        words it meets itself, so their numbers are translated into this one's."""
+        size = -(-len(docs) // max(1, jobs))
+
+        def count_slice(n: int) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], list[str]]:
+            keys = _TermKeys()
+            return [keys.count(doc) for doc in docs[n * size:(n + 1) * size]], list(keys.words)
+
+        counted = []
+        for part, words in ordered_map(count_slice, -(-len(docs) // size) if docs else 0, jobs):
+            ours = np.array([self._word(word) for word in words], dtype=np.int64)
+            for found, counts, length in part:
+                theirs = found >= self.WORDS
+                found[theirs] = ours[found[theirs] - self.WORDS]
+                counted.append((found, counts, length))
+        return counted
+
+    def count(self, doc: SearchDoc) -> tuple[np.ndarray, np.ndarray, int]:
+        """The document's distinct keys, ascending, their weighted counts, and its length."""
+        title, body, issuer = (self._keys(fold(text)) for text in (doc.title, doc.text, doc.issuer))
+        numbers = np.array([self._word(n) for n in doc.numbers], dtype=np.int64)
+        every = np.concatenate([title] * WEIGHTS["title"] + [body, issuer]
+                               + [numbers] * WEIGHTS["docnum"])
+        found, counts = np.unique(every, return_counts=True)
+        return found, counts, len(every)
+
+    def _keys(self, folded: str) -> np.ndarray:
+        if not folded:
+            return np.zeros(0, dtype=np.int64)
+        points = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        cjk = np.zeros(len(points), dtype=bool)
+        for low, high in CJK_RANGES:
+            cjk |= (points >= low) & (points <= high)
+        pairs = cjk[:-1] & cjk[1:]
+        before, after = np.append(False, pairs), np.append(pairs, False)
+        lone = cjk & ~before & ~after
+        words = [self._word(stem(word)) for word in WORD.findall(folded)]
+        return np.concatenate(((points[:-1][pairs] << 21) | points[1:][pairs], points[lone],
+                               np.array(words, dtype=np.int64)))
+
+    def _word(self, term: str) -> int:
+        return self.words.setdefault(term, self.WORDS + len(self.words))
+
+    def terms(self, keys: np.ndarray) -> list[str]:
+        spelled = {key: word for word, key in self.words.items()}
+        return [spelled[key] if key >= self.WORDS else
+                chr(key >> 21) + chr(key & 0x1FFFFF) if key >= 0x110000 else chr(key)
+                for key in keys.tolist()]
 
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
@@ -153,7 +220,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
     is the part of the file budgets this index may use (a site's pages ÷ the cluster's)."""
     if scores is None:
-        scores = score([index_terms(d) for d in docs])
+        scores = score(docs)
     ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))

@@ -14,10 +14,11 @@ from urllib.parse import urlsplit
 
 from govsite import output
 from govsite.markup import Body
-from govsite.model import Cluster
+from govsite.model import Cluster, Site
+from govsite.parallel import ordered_map
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import build_index, documents, index_terms, score, t2s_files
+from govsite.search.index import build_index, documents, score, t2s_files
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
@@ -25,26 +26,32 @@ T2S_FOLDER = "_t2s/"
 
 
 def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
-                   selected: tuple[str, ...]) -> Iterator[Output]:
+                   selected: tuple[str, ...], jobs: int = 1) -> Iterator[Output]:
     docs = documents(cluster, bodies)
-    scores = score([index_terms(doc) for doc in docs])
+    scores = score(docs, jobs)
     hot = dict(settings.hot_words)
-    for site in cluster.sites.values():
-        wide = is_cluster_wide(site)
-        if not wide and site.config.id not in selected:
-            continue
-        # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
-        owner = output.CLUSTER if wide else site.config.id
-        keep = list(range(len(docs))) if wide else [
-            n for n, doc in enumerate(docs) if doc.site == site.config.id]
-        folder = urlsplit(index_url(site)).path
-        files = build_index([docs[n] for n in keep], settings.synonyms,
-                            hot.get(site.config.id, ()), settings.ranking,
-                            scores if wide else scores.only(keep),
-                            t2s_path=posixpath.relpath("/" + T2S_FOLDER, folder) + "/",
-                            share=1.0 if wide else len(keep) / max(1, len(docs)))
+    # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
+    sites = [site for site in cluster.sites.values()
+             if is_cluster_wide(site) or site.config.id in selected]
+
+    def site_index(n: int) -> dict[str, str]:
+        site = sites[n]
+        if is_cluster_wide(site):
+            return build_index(docs, settings.synonyms, hot.get(site.config.id, ()),
+                               settings.ranking, scores, t2s_path=_t2s_path(site))
+        keep = [i for i, doc in enumerate(docs) if doc.site == site.config.id]
+        return build_index([docs[i] for i in keep], settings.synonyms, hot.get(site.config.id, ()),
+                           settings.ranking, scores.only(keep), t2s_path=_t2s_path(site),
+                           share=len(keep) / max(1, len(docs)))
+
+    for site, files in zip(sites, ordered_map(site_index, len(sites), jobs), strict=True):
+        owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
         for name, text in files.items():
             yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
             yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
+
+
+def _t2s_path(site: Site) -> str:
+    return posixpath.relpath("/" + T2S_FOLDER, urlsplit(index_url(site)).path) + "/"
