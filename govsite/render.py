@@ -149,7 +149,9 @@ class Renderer:
                 "editions": self.editions(site), "home_url": config.url,
                 "organisation": self.cluster.config.organisation,
                 "time": lambda m: fmt_time(m, config), "day": lambda m: fmt_date(m, config),
-                "sitemap_url": config.url + "sitemap.html", "feed_url": config.url + "feed.xml",
+                "sitemap_url": config.url + "sitemap.html",
+                # feeds.site_feeds writes the site's feed only when it has dated items of its own.
+                "feed_url": config.url + "feed.xml" if self._has_own_dated_items(site) else "",
                 "contact_url": self._contact_url(site),
             }
         return self._site_values[key]
@@ -175,6 +177,11 @@ class Renderer:
             if key in urls:
                 yield Output(output_path(urls[key]), (self.root / config.tokens[key]).read_bytes(),
                              config.id, config.tokens[key])
+
+    def _has_own_dated_items(self, site: Site) -> bool:
+        return any(self.cluster.pages[key].date and self.cluster.pages[key].site == site.config.id
+                   for column in site.columns.values() if not column.link
+                   for key in self.cluster.column_items.get(f"{site.config.id}/{column.id}", ()))
 
     def _contact_url(self, site: Site) -> str:
         for column in site.columns.values():
