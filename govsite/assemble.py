@@ -110,7 +110,8 @@ def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachmen
             resolver.resolve(page.image, page.source, report, kinds=("file",))
         for material in page.service.materials if page.service else ():
             if material.template:
-                resolver.resolve(material.template, page.source, report, kinds=("file",))
+                resolver.resolve(material.template, page.source, report, kinds=("file",),
+                                 rule="service-forms")
     column_items = _column_items(sites, pages, states, resolver, report)
 
     return Cluster(
@@ -154,13 +155,15 @@ class Resolver:
         return None, f"content/{key} does not exist"
 
     def resolve(self, link: Link, source: str, report: Report,
-                kinds: tuple[str, ...] = ("page", "column", "site", "file")) -> Target | None:
+                kinds: tuple[str, ...] = ("page", "column", "site", "file"),
+                rule: str = "link-internal") -> Target | None:
         target, why = self.lookup(link.raw, source)
         if target is None and why == INVALID:
             return None  # the target's own error is already reported
         if target is None:
             report.error(source, link.line, f"broken link `{link.raw}`: {why}",
-                         "link to an existing file, relative to this one or as site:<site>/<column>/<file>.md")
+                         "link to an existing file, relative to this one or as site:<site>/<column>/<file>.md",
+                         rule)
             return None
         if target.kind not in kinds:
             report.error(source, link.line, f"`{link.raw}` is a {target.kind}, not a {' or '.join(kinds)}",
@@ -195,7 +198,8 @@ def _check_index_numbers(pages: tuple[Page, ...], report: Report) -> None:
             report.error(page.source, page.policy.index_no_line,
                          f"索引号 `{page.policy.index_no}` is already used by "
                          f"{first.source}:{first.policy.index_no_line}",
-                         "each policy document needs its own index number in the cluster")
+                         "each policy document needs its own index number in the cluster",
+                         "policy-index-number")
 
 
 def _interpretations(pages: dict[str, Page], resolver: Resolver, report: Report
@@ -205,19 +209,22 @@ def _interpretations(pages: dict[str, Page], resolver: Resolver, report: Report
     for page in pages.values():
         if page.interprets is None:
             continue
-        target = resolver.resolve(page.interprets, page.source, report, kinds=("page",))
+        target = resolver.resolve(page.interprets, page.source, report, kinds=("page",),
+                                  rule="policy-links")
         if target is None:
             continue
         policy = pages.get(target.key)
         if policy is None:
             report.error(page.source, page.interprets.line,
                          f"`interprets` names {target.key}.md, which is withdrawn",
-                         "an interpretation of a withdrawn policy should be withdrawn too")
+                         "an interpretation of a withdrawn policy should be withdrawn too",
+                         "policy-links")
             continue
         if policy.kind != "policy":
             report.error(page.source, page.interprets.line,
                          f"`interprets` must name a policy document, but {target.key}.md is a "
-                         f"{policy.kind}", "point it at the policy this interpretation explains")
+                         f"{policy.kind}", "point it at the policy this interpretation explains",
+                         "policy-links")
             continue
         interprets[page.key] = policy.key
         by_policy.setdefault(policy.key, []).append(page.key)
@@ -232,7 +239,8 @@ def _repeals(pages: dict[str, Page], resolver: Resolver, report: Report) -> dict
         link = page.policy.repealed_by if page.policy else None
         if link is None or not (link.raw.endswith(".md") or link.raw.startswith(SITE_PREFIX)):
             continue  # the repealing document's name, written as text
-        target = resolver.resolve(link, page.source, report, kinds=("page",))
+        target = resolver.resolve(link, page.source, report, kinds=("page",),
+                                  rule="policy-repealed")
         if target:
             repealed[page.key] = target.key
     return repealed

@@ -16,6 +16,7 @@ from pathlib import Path
 import jinja2
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
+from govsite.check.guard import OutputGuard
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
 from govsite.parallel import default_jobs
@@ -50,9 +51,10 @@ def clock() -> datetime:
 
 
 class _Stages:
-    def __init__(self, report: Report, strict: bool):
+    def __init__(self, report: Report, strict: bool, keep_going: bool = False):
         self.report = report
         self.strict = strict
+        self.keep_going = keep_going  # `govsite check` wants every finding, not the first stage's
         self.timings: dict[str, float] = {}
         self._start = time.perf_counter()
 
@@ -60,7 +62,7 @@ class _Stages:
         now = time.perf_counter()
         self.timings[name] = now - self._start
         self._start = now
-        if stop and self.report.errors(self.strict):
+        if stop and not self.keep_going and self.report.errors(self.strict):
             raise BuildFailed(self.report, name)
 
 
@@ -69,7 +71,8 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     """Everything up to a complete, validated cluster; shared by build and check commands."""
     cluster_config = config.load(project, report)
     stages.done("config")
-    assert cluster_config is not None
+    if cluster_config is None:  # nothing can be built or checked without the sites
+        raise BuildFailed(report, "config")
     # Discover, parse and assemble go on past errors so that one run reports broken front
     # matter and broken links together; files that failed to parse are known to the link
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
@@ -85,12 +88,15 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
 
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
-          strict: bool = False, now: datetime | None = None, jobs: int | None = None) -> BuildResult:
+          strict: bool = False, now: datetime | None = None, jobs: int | None = None,
+          keep_going: bool = False) -> BuildResult:
+    """`keep_going` writes the output despite errors, which are left in the report: for
+    `govsite check`, which builds into a folder of its own to inspect, never for deploying."""
     jobs = jobs or default_jobs()
     project = project.absolute()
     report = Report(project)
     result = BuildResult(report)
-    stages = _Stages(report, strict)
+    stages = _Stages(report, strict, keep_going)
     cluster = load_cluster(project, report, now or clock(), drafts, stages)
     search = search_settings.load(project, tuple(cluster.sites), report)
     stages.done("search settings", stop=False)
@@ -106,9 +112,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         if only:
             staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
         renderer = Renderer(cluster, bodies)
+        guard = OutputGuard(cluster)
         for site_id in selected:
             for item in _site_outputs(renderer, cluster, site_id, report):
                 staging.write(item.rel, item.data, item.site, item.origin)
+                guard.saw(item.rel, item.data, item.origin)
                 result.pages += item.rel.endswith(".html")
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
@@ -116,6 +124,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             staging.write(item.rel, item.data, item.site, item.origin)
         stages.done("search")
         _write_cluster_files(cluster, staging)
+        guard.report(set(staging.files), report)
         stages.done("write")
         staging.commit()
     except BaseException:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -117,6 +117,74 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
         click.echo(f"did you mean: {result.suggestion}")
     if not result.hits:
         click.echo("no results")
+
+
+@main.command()
+@PROJECT
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The build to check.  [default: build/ in the project; when it holds no "
+                   "build, the cluster is built into a temporary folder]")
+@click.option("--site", "sites", multiple=True, metavar="ID", help="Check only this site (repeatable).")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Evaluate freshness on this day (YYYY-MM-DD).  [default: now]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit", "html"]),
+              default="text", show_default=True, help="How to print the findings.")
+@click.option("--output", "output_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@click.option("--external", is_flag=True, help="Also request every external link (rate-limited, cached).")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes to use for a build.  [default: every core]")
+@DEBUG
+def check(project: Path, out: Path | None, sites: tuple[str, ...], as_of: str | None, fmt: str,
+          output_file: Path | None, external: bool, strict: bool, jobs: int | None,
+          debug: bool) -> None:
+    """Check every site against the national spot-check rules, links and accessibility.
+
+    Exit code 0 when clean, 1 on errors (on warnings too with --strict), 2 on usage errors."""
+    from govsite.check import check as run_check
+    from govsite.check import report as check_report
+
+    out = out if out is not None else project / "build"
+    try:
+        moment = _as_of(as_of)
+        cluster_config = config.load(project.absolute(), Report(project.absolute()))
+        known = cluster_config.ids if cluster_config else ()
+        for site in sites:
+            if known and site not in known:
+                raise UsageError(f"no site `{site}` in sites.yaml; " + did_you_mean(site, known))
+        result = run_check(project, out, moment, sites, external, jobs)
+    except BuildFailed as failure:
+        _print_report(failure.report, False)
+        click.echo("check stopped: sites.yaml must be valid before anything can be checked",
+                   err=True)
+        sys.exit(1)
+    except UsageError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except Exception:
+        _internal_error(debug)
+    rendered = check_report.render(result, fmt)
+    if output_file:
+        output_file.write_text(rendered, encoding="utf-8")
+        click.echo(check_report.summary(result) + f"; report in {output_file}", err=True)
+    else:
+        click.echo(rendered, nl=False)
+        if fmt != "text":
+            click.echo(check_report.summary(result), err=True)
+    sys.exit(1 if result.failed(strict) else 0)
+
+
+def _as_of(text: str | None) -> datetime:
+    if not text:
+        return clock()
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--as-of {text!r} is not a date; write it as YYYY-MM-DD") from None
+    # The end of that day in China: freshness counts whole days, and a check "as of" a day
+    # sees what was published during it.
+    return day.replace(hour=23, minute=59, second=59, tzinfo=timezone(timedelta(hours=8)))
 
 
 @main.command("next-change")

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from govsite import yamlfile
+from govsite.check.rules import RULES
 from govsite.diagnostics import Report, did_you_mean
 from govsite.yamlfile import Node
 
@@ -21,13 +22,43 @@ SITE_TYPES = ("portal", "county", "department", "edition")
 LANGUAGES = ("zh-CN", "en")
 
 IDENTITY_KEYS = ("sponsor", "operator", "address", "postcode", "phone", "email", "site_code",
-                 "icp", "police_filing", "conac_id")
+                 "icp", "police_filing", "conac_id", "consultation")
 TOKEN_KEYS = ("main_color", "logo", "banner")
 PER_WEBSITE = ("site_code", "conac_id")
 INHERITED_KEYS = ("language", "timezone", "theme", "page_size", "sanitize_html", "theme_tokens",
-                  "identity")
+                  "identity", "check")
 CLUSTER_KEYS = ("organisation",) + INHERITED_KEYS
 SITE_KEYS = ("id", "name", "type", "parent", "url", "columns") + INHERITED_KEYS
+
+# `check:` thresholds for `govsite check`, per cluster and per site. Defaults from the national
+# spot-check rules (国办秘函〔2019〕19号): a home page without a new item for 14 days, or 5 news
+# columns older than 14 days and top-level notice or policy columns older than 6 months, or 10
+# stale should-update columns, each fail a site outright.
+CHECK_NUMBERS = {
+    "home_warn_days": 10, "home_error_days": 14,   # newest item reachable from the home page
+    "news_days": 14,            # news columns (动态要闻类)
+    "notice_days": 183,         # top-level notice and policy columns (通知公告、政策文件类)
+    "yearly_days": 365,         # personnel and planning columns (人事、规划计划类)
+    "stale_warn": 3,            # stale columns of those kinds: warn from this many …
+    "stale_veto": 5,            # … the veto counts this many (V4a)
+    "should_update_veto": 10,   # stale columns of any updated kind (V4b)
+    "html_kb": 100,             # one HTML file
+    "page_kb": 1024,            # a page with the images, styles and scripts it loads
+}
+CHECK_KEYS = tuple(CHECK_NUMBERS) + ("domain_rules", "banned_terms", "banned_terms_file", "disable")
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    numbers: tuple[tuple[str, int], ...] = tuple(CHECK_NUMBERS.items())
+    domain_rules: bool = True          # .gov.cn and departments under the portal's domain
+    banned_terms: tuple[str, ...] = ()
+    banned_terms_file: str = ""        # one term per line, relative to sites.yaml
+    disable: tuple[str, ...] = ()      # rule ids switched off
+
+    def __getitem__(self, key: str) -> int:
+        return dict(self.numbers)[key]
+
 
 DEFAULTS: dict[str, Any] = {
     "language": "zh-CN", "timezone": "+08:00", "theme": "default", "page_size": 20,
@@ -43,6 +74,7 @@ COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 TZ = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+WEB_ADDRESS = re.compile(r"^https?://[^\s/]+/\S*$")
 
 
 @dataclass(frozen=True)
@@ -59,6 +91,7 @@ class Identity:
     icp: str = ""
     police_filing: str = ""
     conac_id: str = ""
+    consultation: str = ""   # the 政务咨询 channel's address, usually the cluster's shared platform
 
     @property
     def police_filing_code(self) -> str:
@@ -85,6 +118,7 @@ class SiteConfig:
     columns: tuple[str, ...]
     line: int
     column_lines: tuple[int, ...]
+    check: CheckSettings = CheckSettings()
 
     @property
     def tokens(self) -> dict[str, str]:
@@ -232,6 +266,38 @@ class _Validator:
                        "use lowercase letters, digits and -")
         self.check_tokens(node)
         self.check_identity(node)
+        self.check_check(node)
+
+    def check_check(self, node: Node) -> None:
+        settings = node.get("check")
+        if settings is None:
+            return
+        if not isinstance(settings, Node):
+            self.error(node.line_of("check"), "`check` must be a mapping",
+                       "e.g. `check: {news_days: 14}`")
+            return
+        self.keys(settings, CHECK_KEYS, "check")
+        for key in CHECK_NUMBERS:
+            value = settings.get(key)
+            if key in settings and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                self.error(settings.line_of(key), f"`check.{key}` must be a whole number above 0")
+        if "domain_rules" in settings and not isinstance(settings["domain_rules"], bool):
+            self.error(settings.line_of("domain_rules"), "`check.domain_rules` must be true or false")
+        for key in ("banned_terms", "disable"):
+            value = settings.get(key)
+            if key in settings and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                self.error(settings.line_of(key), f"`check.{key}` must be a list of texts",
+                           f"write `{key}: [first, second]`")
+        disabled = settings.get("disable")
+        for rule in disabled if isinstance(disabled, list) else []:
+            if rule not in RULES:
+                self.error(settings.line_of("disable"), f"unknown rule `{rule}` in check.disable",
+                           did_you_mean(str(rule), RULES))
+        terms_file = settings.get("banned_terms_file")
+        if terms_file is not None and not (self.root / str(terms_file)).is_file():
+            self.error(settings.line_of("banned_terms_file"),
+                       f"banned_terms_file `{terms_file}` does not exist in the project",
+                       "give a path relative to the folder of sites.yaml")
 
     def check_tokens(self, node: Node) -> None:
         tokens = node.get("theme_tokens")
@@ -277,6 +343,8 @@ class _Validator:
             "conac_id": (CONAC_ID, "党政机关网站标识 id is malformed",
                          "copy the 32 hex digits from the badge's certificate link"),
             "email": (EMAIL, "email address is malformed", "e.g. webmaster@example.gov.cn"),
+            "consultation": (WEB_ADDRESS, "the consultation channel is not a web address",
+                             "give its full address, e.g. https://www.example.gov.cn/hdjl/zxzx/"),
         }
         for key, (pattern, message, hint) in rules.items():
             value = identity.get(key)
@@ -363,6 +431,7 @@ class _Validator:
                 columns=tuple(str(c) for c in columns),
                 line=entry.line,
                 column_lines=tuple(_item_lines(entry, "columns", len(columns))),
+                check=_check_settings(merged["check"]),
             ))
         return sites
 
@@ -406,17 +475,30 @@ def _inheritable(node: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     merged.setdefault("theme_tokens", {})
     merged.setdefault("identity", {})
+    merged.setdefault("check", {})
     for key in INHERITED_KEYS:
         if key not in node:
             continue
         value = node[key]
-        if key in ("theme_tokens", "identity"):
+        if key in ("theme_tokens", "identity", "check"):
             if isinstance(value, dict):
                 merged[key] = {**merged[key], **{k: v for k, v in value.items()
-                                                 if k in (TOKEN_KEYS + IDENTITY_KEYS)}}
+                                                 if k in (TOKEN_KEYS + IDENTITY_KEYS + CHECK_KEYS)}}
         else:
             merged[key] = value
     return merged
+
+
+def _check_settings(values: dict[str, Any]) -> CheckSettings:
+    """Valid values only: a wrong one is reported, and the default stands in for it."""
+    def texts(key: str) -> tuple[str, ...]:
+        value = values.get(key)
+        return tuple(value) if isinstance(value, list) and all(isinstance(v, str) for v in value) else ()
+
+    numbers = {key: value if isinstance(value := values.get(key), int) and not isinstance(value, bool)
+               and value > 0 else default for key, default in CHECK_NUMBERS.items()}
+    return CheckSettings(tuple(numbers.items()), values.get("domain_rules") is not False,
+                         texts("banned_terms"), str(values.get("banned_terms_file") or ""), texts("disable"))
 
 
 def contrast(first: str, second: str) -> float:

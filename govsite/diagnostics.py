@@ -22,6 +22,7 @@ class Diagnostic:
     level: Level
     message: str
     hint: str = ""
+    rule: str = ""   # the `govsite check` rule it breaks, when it breaks one
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
@@ -43,11 +44,12 @@ class Report:
         except ValueError:
             return p.as_posix()
 
-    def error(self, path: Path | str, line: int, message: str, hint: str = "") -> None:
-        self.items.append(Diagnostic(self._rel(path), line, "error", message, hint))
+    def error(self, path: Path | str, line: int, message: str, hint: str = "", rule: str = "") -> None:
+        self.items.append(Diagnostic(self._rel(path), line, "error", message, hint, rule))
 
-    def warning(self, path: Path | str, line: int, message: str, hint: str = "") -> None:
-        self.items.append(Diagnostic(self._rel(path), line, "warning", message, hint))
+    def warning(self, path: Path | str, line: int, message: str, hint: str = "",
+                rule: str = "") -> None:
+        self.items.append(Diagnostic(self._rel(path), line, "warning", message, hint, rule))
 
     def errors(self, strict: bool = False) -> list[Diagnostic]:
         return [d for d in self.sorted() if d.level == "error" or strict]

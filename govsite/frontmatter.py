@@ -56,6 +56,8 @@ REQUIRED_BY_KIND = {
                 "place", "hours", "phone", "complaint"),
     "page": ("title",),
 }
+# The `govsite check` rule a missing required field breaks.
+RULE_BY_KIND = {"policy": "policy-fields", "interpretation": "policy-links", "service": "service-guide"}
 VALIDITY = ("有效", "失效", "废止")
 MATERIAL_FORMS = ("原件", "复印件", "原件和复印件", "电子件")
 ORIGIN_KEYS = ("url", "repo", "path", "license")
@@ -171,23 +173,23 @@ class _Fields:
         self.tz = tz
         self.ok = True
 
-    def error(self, key: str, message: str, hint: str = "") -> None:
+    def error(self, key: str, message: str, hint: str = "", rule: str = "") -> None:
         self.ok = False
-        self.report.error(self.source.path, self.data.line_of(key), message, hint)
+        self.report.error(self.source.path, self.data.line_of(key), message, hint, rule)
 
     def check_keys(self, allowed: tuple[str, ...], what: str) -> None:
         for key in self.data:
             if key not in allowed:
                 self.error(key, f"unknown field `{key}` for {what}", did_you_mean(key, allowed))
 
-    def require(self, keys: tuple[str, ...], what: str) -> None:
+    def require(self, keys: tuple[str, ...], what: str, rule: str = "") -> None:
         for key in keys:
             value = self.data.get(key)
             if value is None or value == "" or value == []:
                 self.ok = False
                 self.report.error(self.source.path, self.data.line or 1,
                                   f"{what} is missing required field `{key}`",
-                                  f"add `{key}: …` to the front matter")
+                                  f"add `{key}: …` to the front matter", rule)
 
     def text(self, key: str, default: str = "") -> str:
         value = self.data.get(key)
@@ -349,7 +351,7 @@ def _page(config: ClusterConfig, source: Source, column: Column, report: Report)
         fields.error("kind", f"unknown kind `{kind}`", did_you_mean(kind, KINDS))
         return None
     fields.check_keys(KEYS_BY_KIND[kind], f"a {kind} page")
-    fields.require(REQUIRED_BY_KIND[kind], f"a {kind} page")
+    fields.require(REQUIRED_BY_KIND[kind], f"a {kind} page", RULE_BY_KIND.get(kind, ""))
     date = fields.time("date")
     if kind in DATED_KINDS and date is None and "date" in data:
         pass  # already reported as not a time
@@ -409,16 +411,17 @@ def _policy(fields: _Fields, date: datetime | None) -> Policy | None:
         if wrong:
             fixed = WRONG_BRACKETS.sub(lambda m: f"〔{m.group(1)}〕", doc_number)
             fields.error("doc_number", f"发文字号 `{doc_number}` puts the year in the wrong brackets",
-                         f"write 〔〕: {fixed}")
+                         f"write 〔〕: {fixed}", "policy-doc-number")
     index_no = fields.text("index_no")
     if index_no and not INDEX_NO.match(index_no):
         fields.report.warning(fields.source.path, fields.data.line_of("index_no"),
                               f"索引号 `{index_no}` does not look like <org code>/<year>-<5 digits>",
-                              "e.g. 11530100MB0000000X/2024-00012")
+                              "e.g. 11530100MB0000000X/2024-00012", "policy-index-number")
     written = fields.time("written")
     if written and date and written > date:
         fields.error("written", "成文日期 (written) is after 发布日期 (date)",
-                     "a document is written before it is published; check both dates")
+                     "a document is written before it is published; check both dates",
+                     "policy-dates")
     validity = fields.text("validity", "有效")
     if validity not in VALIDITY:
         fields.error("validity", f"有效性 `{validity}` is not one of 有效, 失效, 废止",
@@ -426,7 +429,8 @@ def _policy(fields: _Fields, date: datetime | None) -> Policy | None:
     repealed_by = fields.link("repealed_by")
     if validity == "废止" and repealed_by is None:
         fields.error("validity", "a 废止 (repealed) document must say what repealed it",
-                     "add `repealed_by: ../policy/<file>.md` (or the repealing document's name)")
+                     "add `repealed_by: ../policy/<file>.md` (or the repealing document's name)",
+                     "policy-repealed")
     if written is None:
         return None
     return Policy(index_no, fields.text("issuer"), doc_number, written, fields.text("subject"),
@@ -472,7 +476,7 @@ def _service(fields: _Fields) -> ServiceGuide | None:
     online = fields.text("online_url")
     if online and not re.match(r"^https?://\S+$", online):
         fields.error("online_url", f"online_url `{online}` is not a web address",
-                     "write the full https:// address of the online service")
+                     "write the full https:// address of the online service", "service-online")
     return ServiceGuide(
         item_name=fields.text("item_name") or fields.text("title"), agency=fields.text("agency"),
         legal_basis=fields.texts("legal_basis"), conditions=fields.texts("conditions"),

@@ -1,0 +1,55 @@
+"""The checks every `govsite build` runs before it replaces build/, because they protect the
+output itself: every link and asset a written page points to on the cluster's hosts is a file
+the build writes (or keeps), and no unpublished page is written at all.
+
+Fast by design: links are read with one regular expression from the HTML already in memory;
+`govsite check` parses pages properly and does the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+from urllib.parse import urljoin, urlsplit
+
+from govsite.diagnostics import Report
+from govsite.model import DRAFT, EXPIRED, SCHEDULED, Cluster
+from govsite.urls import output_path, quote_path
+
+LINK = re.compile(r'<(?:a|link|img|script|source|iframe)\b[^>]*?\s(?:href|src)="([^"]*)"')
+
+
+class OutputGuard:
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self.hosts = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
+        self.links: dict[str, tuple[str, str]] = {}   # target file → (first page linking, its source)
+
+    def saw(self, rel: str, data: str | bytes, origin: str) -> None:
+        if not rel.endswith(".html") or not isinstance(data, str):
+            return
+        host = rel.split("/", 1)[0]
+        base = f"{self.hosts.get(host, 'https')}://{rel}"
+        for raw in LINK.findall(data):
+            target = urlsplit(urljoin(base, unescape(raw)))
+            if target.netloc in self.hosts and target.scheme in ("http", "https"):
+                self.links.setdefault(output_path(target._replace(query="", fragment="").geturl()),
+                                      (rel, origin))
+
+    def report(self, written: set[str], report: Report) -> None:
+        # A broken link in a page's Markdown is already reported at its line.
+        known = {item.path for item in report.items if item.rule == "link-internal"}
+        for target, (page, origin) in sorted(self.links.items()):
+            if target not in written and origin not in known:
+                report.error(origin, 0, f"{page} links to {target}, which this build does not write",
+                             "fix the link in the template or the page", "link-internal")
+        for key, state in sorted(self.cluster.resolver.hidden.items()):
+            site_id, _, rest = key.removesuffix(".md").partition("/")
+            site = self.cluster.sites.get(site_id)
+            if site is None or state not in (DRAFT, SCHEDULED, EXPIRED):
+                continue
+            target = output_path(f"{site.config.url}{quote_path(rest)}.html")
+            if target in written:
+                report.error(f"content/{key}", 0, f"the {state} page was written to {target}",
+                             "unpublished pages never reach the output: this is a bug, report it",
+                             "content-error")
