@@ -47,7 +47,8 @@ def text(result: CheckResult) -> str:
         risky = [v for v in result.scorecards.get(site, []) if v.status != "clear"]
         if risky:
             lines.append(f"veto items of {site}: " + "; ".join(
-                f"{v.veto} {v.status}" + (f" (fails on {v.fails_on})" if v.fails_on else "")
+                f"{v.veto} {v.status}"
+                + (f" ({'since' if v.status == FAILS else 'fails on'} {v.fails_on})" if v.fails_on else "")
                 for v in risky))
     lines.append(summary(result))
     return "\n".join(lines) + "\n"
@@ -112,7 +113,8 @@ def html(result: CheckResult) -> str:
         parts.append(f'<tr><th scope="row">{escape(site)}</th>')
         for item in items:
             css = {FAILS: "fails", AT_RISK: "at-risk"}.get(item.status, "")
-            when = f"<br>fails on {item.fails_on}" if item.fails_on and item.status != FAILS else ""
+            when = (f"<br>{'since' if item.status == FAILS else 'fails on'} {item.fails_on}"
+                    if item.fails_on else "")
             parts.append(f'<td class="{css}">{escape(item.status)}{when}</td>')
         parts.append("</tr>")
     parts.append("</tbody></table>")
