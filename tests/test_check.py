@@ -441,3 +441,43 @@ def test_the_build_refuses_a_template_link_to_a_file_it_does_not_write(govsite, 
     assert result.exit_code == 1
     assert "links to dc.example.gov.cn/nowhere.html, which this build does not write" in result.output
     assert not (root / "build").exists()
+
+
+def test_a_footer_without_a_contact_fails(run):
+    result = run({"sites.yaml": SITES.replace("    phone: 010-12345678\n", "")})
+    found = [f for f in result.findings if f.rule == "identity-sponsor"]
+    assert {f.site for f in found} == {"portal", "county"} and "contact" in found[0].message
+
+
+@pytest.mark.parametrize(("stamp", "why"), [("2026-11-20", "is not YYYY-MM-DD HH:MM"),
+                                            ("2027-01-01 09:00", "lies in the future")])
+def test_a_malformed_or_future_pubdate_in_the_output_fails(run, tmp_path, stamp, why):
+    root = tmp_path / "project"
+    run()
+    from govsite.build import build
+    build(root, root / "build", now=AS_OF)
+    page = root / "build/www.example.gov.cn/news/2026-11-20-meeting.html"
+    page.write_text(page.read_text().replace('content="2026-11-20 09:00"', f'content="{stamp}"'))
+    found = [f for f in check(root, root / "build", AS_OF).findings if f.rule == "meta-pubdate"]
+    assert [f.path for f in found] == ["build/www.example.gov.cn/news/2026-11-20-meeting.html"]
+    assert why in found[0].message
+
+
+def test_external_links_are_requested_only_with_external_and_remembered(run, tmp_path):
+    from conftest import serve
+    site = tmp_path / "elsewhere"
+    site.mkdir()
+    (site / "ok.html").write_text("<p>ok</p>")
+    server, base = serve(site)
+    base += "/"
+    try:
+        body = f"正文。\n\n[参考]({base}ok.html)，[旧链接]({base}gone.html)。"
+        files = {"content/portal/news/2026-11-20-meeting.md": news("市政府召开常务会议", "2026-11-20 09:00", body)}
+        assert "link-external" not in {f.rule for f in run(files).findings}
+        found = [f for f in run(files, external=True).findings
+                 if f.rule == "link-external" and base in f.message]   # the footer's go out too
+    finally:
+        server.shutdown()
+    assert [(f.level, f"{base}gone.html" in f.message) for f in found] == [("warning", True)]
+    cache = json.loads((tmp_path / "project/.govsite-cache/external-links.json").read_text())
+    assert cache[f"{base}gone.html"] == {"2026-11-25": "HTTP 404"}
