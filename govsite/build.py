@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,8 @@ from govsite import assemble, config, discover, feeds, frontmatter, markup, outp
 from govsite.check.guard import OutputGuard
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
-from govsite.parallel import default_jobs
-from govsite.render import Renderer
+from govsite.parallel import default_jobs, ordered_map
+from govsite.render import Output, Renderer
 from govsite.search import settings as search_settings
 from govsite.search.publish import search_outputs
 from govsite.urls import host_root, output_path
@@ -104,20 +105,17 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     if unknown:
         raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
                          + did_you_mean(unknown[0], cluster.sites))
-    bodies = markup.convert_all(cluster, report)
+    bodies = markup.convert_all(cluster, report, jobs)
     stages.done("markdown")
     selected = only or tuple(cluster.sites)
     staging = output.Staging(out, project, report)
     try:
         if only:
             staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
-        renderer = Renderer(cluster, bodies)
         guard = OutputGuard(cluster)
+        result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
+                               report, jobs)
         for site_id in selected:
-            for item in _site_outputs(renderer, cluster, site_id, report):
-                staging.write(item.rel, item.data, item.site, item.origin)
-                guard.saw(item.rel, item.data, item.origin)
-                result.pages += item.rel.endswith(".html")
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
         for item in search_outputs(cluster, bodies, search, selected, jobs):
@@ -136,16 +134,58 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     return result
 
 
+PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
+
+
+def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
+            staging: output.Staging, guard: OutputGuard, report: Report, jobs: int) -> int:
+    """Every output of the selected sites, written into the staging folder by `jobs` processes.
+    A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
+    what it wrote (recorded here, in task order), its problems and its pages' links."""
+    tasks: list[tuple[str, list[str] | None]] = []
+    for site_id in selected:
+        tasks.append((site_id, None))
+        keys = renderer.page_keys(site_id)
+        tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
+
+    def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list]:
+        site_id, keys = tasks[n]
+        local = Report(report.root)
+        written: list[tuple[str, str, str, str]] = []
+        links: dict[str, tuple[str, str]] = {}
+        outputs = (_site_outputs(renderer, cluster, site_id, local) if keys is None
+                   else _guarded(lambda: renderer.page_outputs(site_id, keys), local))
+        for item in outputs:
+            digest = staging.put(item.rel, item.data, item.origin, local)
+            if digest:
+                written.append((item.rel, item.site, item.origin, digest))
+                for target, where in guard.links_in(item.rel, item.data, item.origin).items():
+                    links.setdefault(target, where)
+        return written, links, local.items
+
+    pages = 0
+    for written, links, problems in ordered_map(render_task, len(tasks), jobs):
+        for rel, site, origin, digest in written:
+            staging.record(rel, site, origin, digest)
+            pages += rel.endswith(".html")
+        guard.add(links)
+        report.items.extend(problems)
+    return pages
+
+
 def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):
     site = cluster.sites[site_id]
-    generators = [lambda: renderer.outputs(site_id), lambda: feeds.site_feeds(renderer, site),
-                  lambda: sitemap.sitemaps(cluster, site)]
-    for generate in generators:
-        try:
-            yield from generate()
-        except jinja2.TemplateError as exc:
-            _template_error(exc, report)
-            return
+    yield from _guarded(lambda: renderer.site_outputs(site_id), report)
+    yield from _guarded(lambda: feeds.site_feeds(renderer, site), report)
+    yield from _guarded(lambda: sitemap.sitemaps(cluster, site), report)
+
+
+def _guarded(generate: Callable[[], Iterable[Output]], report: Report) -> Iterator[Output]:
+    """The outputs of one generator until a template error, which is reported at its line."""
+    try:
+        yield from generate()
+    except jinja2.TemplateError as exc:
+        _template_error(exc, report)
 
 
 def _template_error(exc: jinja2.TemplateError, report: Report) -> None:

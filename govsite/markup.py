@@ -20,6 +20,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from govsite.diagnostics import Report
 from govsite.model import WITHDRAWN, Cluster, Link
+from govsite.parallel import ordered_map
 from govsite.urls import relative
 
 EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)")
@@ -165,26 +166,39 @@ def plain_text(fragment: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
 
 
-def convert_all(cluster: Cluster, report: Report) -> dict[str, Body]:
-    """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/"."""
-    converter = Converter(cluster, report)
-    bodies: dict[str, Body] = {}
+def convert_all(cluster: Cluster, report: Report, jobs: int = 1) -> dict[str, Body]:
+    """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/".
+    Converted in slices on `jobs` processes; each slice's problems and linked attachments come
+    back with its bodies, so the result is the same for any number of jobs."""
+    work: list[tuple[str, str, str, str, int, bool]] = []   # key, text, source, url, line, sanitize
     for key, page in cluster.pages.items():
         if cluster.states[key] == WITHDRAWN:
             continue  # only a notice stays online: no body, no attachments
-        sanitize = cluster.sites[page.site].config.sanitize_html
-        bodies[key] = converter.convert(page.body, page.source, cluster.urls[key], page.body_line,
-                                        sanitize)
+        work.append((key, page.body, page.source, cluster.urls[key], page.body_line,
+                     cluster.sites[page.site].config.sanitize_html))
     for site in cluster.sites.values():
         sanitize = site.config.sanitize_html
         if site.intro.body.strip():
-            bodies[f"{site.config.id}/"] = converter.convert(
-                site.intro.body, site.intro.source and f"content/{site.intro.source}",
-                site.config.url, site.intro.body_line, sanitize)
+            work.append((f"{site.config.id}/", site.intro.body,
+                         site.intro.source and f"content/{site.intro.source}", site.config.url,
+                         site.intro.body_line, sanitize))
         for column in site.columns.values():
             if column.intro.strip():
                 key = f"{column.site}/{column.id}/"
-                bodies[key] = converter.convert(column.intro, column.source, cluster.urls[key],
-                                                column.intro_line, sanitize)
-    return bodies
+                work.append((key, column.intro, column.source, cluster.urls[key],
+                             column.intro_line, sanitize))
+    size = max(1, -(-len(work) // (jobs * 4)))  # a few slices per process evens out their cost
 
+    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str]]:
+        local = Report(report.root)
+        converter = Converter(cluster, local)
+        done = [(key, converter.convert(text, source, url, line, sanitize))
+                for key, text, source, url, line, sanitize in work[n * size:(n + 1) * size]]
+        return done, local.items, set(cluster.resolver.used_files)
+
+    bodies: dict[str, Body] = {}
+    for done, problems, used in ordered_map(convert_slice, -(-len(work) // size), jobs):
+        bodies.update(done)
+        report.items.extend(problems)
+        cluster.resolver.used_files.update(used)
+    return bodies

@@ -35,29 +35,50 @@ class Staging:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.files: dict[str, tuple[str, str, str]] = {}  # rel → (site, origin, sha256)
+        self._folders: set[Path] = set()
 
     def _target(self, rel: str, origin: str) -> Path | None:
-        posix = PurePosixPath(rel)
-        if posix.is_absolute() or ".." in posix.parts or not posix.parts:
-            self.report.error(origin, 0, f"output path `{rel}` would leave the output folder",
-                              "rename the file or column so its URL stays inside the site")
-            return None
         if rel in self.files:
             other = self.files[rel][1]
             self.report.error(origin, 0, f"output file {rel} is also written by {other}",
                               "rename one of them: two things cannot share a URL")
             return None
+        return self._path(rel, origin, self.report)
+
+    def _path(self, rel: str, origin: str, report: Report) -> Path | None:
+        posix = PurePosixPath(rel)
+        if posix.is_absolute() or ".." in posix.parts or not posix.parts:
+            report.error(origin, 0, f"output path `{rel}` would leave the output folder",
+                         "rename the file or column so its URL stays inside the site")
+            return None
         path = self.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._folders:   # one mkdir per folder, not one per file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
         return path
 
     def write(self, rel: str, data: str | bytes, site: str, origin: str) -> None:
-        path = self._target(rel, origin)
+        digest = self.put(rel, data, origin)
+        if digest:
+            self.record(rel, site, origin, digest)
+
+    def put(self, rel: str, data: str | bytes, origin: str, report: Report | None = None) -> str:
+        """Write one file and return its digest, without recording it: render workers write
+        their files themselves and the parent records them (see record)."""
+        path = self._path(rel, origin, report or self.report)
         if path is None:
-            return
+            return ""
         raw = data.encode("utf-8") if isinstance(data, str) else data
         path.write_bytes(raw)
-        self.files[rel] = (site, origin, hashlib.sha256(raw).hexdigest())
+        return hashlib.sha256(raw).hexdigest()
+
+    def record(self, rel: str, site: str, origin: str, digest: str) -> None:
+        if rel in self.files:
+            other = self.files[rel][1]
+            self.report.error(origin, 0, f"output file {rel} is also written by {other}",
+                              "rename one of them: two things cannot share a URL")
+            return
+        self.files[rel] = (site, origin, digest)
 
     def copy(self, rel: str, source: Path, site: str, origin: str) -> None:
         path = self._target(rel, origin)

@@ -7,7 +7,7 @@ mutable cluster, and every URL they print goes through `rel`, relative to the pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -202,14 +202,25 @@ class Renderer:
                 ("ColumnType", column.column_type)]
 
     def outputs(self, site_id: str) -> Iterator[Output]:
+        yield from self.site_outputs(site_id)
+        yield from self.page_outputs(site_id, self.page_keys(site_id))
+
+    def page_keys(self, site_id: str) -> list[str]:
+        return [key for key, page in self.cluster.pages.items() if page.site == site_id]
+
+    def page_outputs(self, site_id: str, keys: Iterable[str]) -> Iterator[Output]:
+        site = self.cluster.sites[site_id]
+        for key in keys:
+            yield self.page(site, self.cluster.pages[key])
+
+    def site_outputs(self, site_id: str) -> Iterator[Output]:
+        """Everything of a site but its pages: home, column lists, 404, site map, search page,
+        its own assets, the catalogue."""
         site = self.cluster.sites[site_id]
         yield self.home(site)
         for column in site.columns.values():
             if not column.link:
                 yield from self.column_pages(site, column)
-        for page in self.cluster.pages.values():
-            if page.site == site_id:
-                yield self.page(site, page)
         yield self.not_found(site)
         yield self.site_map(site)
         yield self.search(site)

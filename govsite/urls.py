@@ -7,6 +7,7 @@ preview server or file://; links to another host are absolute.
 from __future__ import annotations
 
 import posixpath
+from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit
 
 SAFE = "/-_.~"
@@ -28,7 +29,13 @@ def output_path(url: str) -> str:
 
 def relative(from_url: str, to_url: str) -> str:
     """A link from one page to another: relative on the same host, absolute elsewhere."""
-    source, target = urlsplit(from_url), urlsplit(to_url)
+    return _relative(from_url.rsplit("/", 1)[0], to_url)
+
+
+@lru_cache(maxsize=1 << 16)
+def _relative(from_folder: str, to_url: str) -> str:
+    # By folder: every page of a folder links to the same navigation, so most calls repeat.
+    source, target = urlsplit(from_folder + "/"), urlsplit(to_url)
     if (source.scheme, source.netloc) != (target.scheme, target.netloc):
         return to_url
     target_path = target.path + ("index.html" if target.path.endswith("/") else "")

@@ -24,17 +24,37 @@ class OutputGuard:
         self.cluster = cluster
         self.hosts = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
         self.links: dict[str, tuple[str, str]] = {}   # target file → (first page linking, its source)
+        self._resolved: dict[tuple[str, str], str] = {}
 
     def saw(self, rel: str, data: str | bytes, origin: str) -> None:
+        self.add(self.links_in(rel, data, origin))
+
+    def links_in(self, rel: str, data: str | bytes, origin: str) -> dict[str, tuple[str, str]]:
+        """Target file → (this page, its source) for each link of a page on the cluster's hosts."""
+        found: dict[str, tuple[str, str]] = {}
         if not rel.endswith(".html") or not isinstance(data, str):
-            return
-        host = rel.split("/", 1)[0]
-        base = f"{self.hosts.get(host, 'https')}://{rel}"
+            return found
+        folder = rel.rsplit("/", 1)[0]
         for raw in LINK.findall(data):
-            target = urlsplit(urljoin(base, unescape(raw)))
-            if target.netloc in self.hosts and target.scheme in ("http", "https"):
-                self.links.setdefault(output_path(target._replace(query="", fragment="").geturl()),
-                                      (rel, origin))
+            target = self._resolved.get((folder, raw), "?")
+            if target == "?":
+                target = self._resolved[(folder, raw)] = self._resolve(folder, raw)
+            if target:
+                found.setdefault(target, (rel, origin))
+        return found
+
+    def _resolve(self, folder: str, raw: str) -> str:
+        # Memoised by folder: pages repeat the same navigation and footer links, and resolving
+        # every one of them again cost as much as rendering the pages.
+        host = folder.split("/", 1)[0]
+        target = urlsplit(urljoin(f"{self.hosts.get(host, 'https')}://{folder}/", unescape(raw)))
+        if target.netloc in self.hosts and target.scheme in ("http", "https"):
+            return output_path(target._replace(query="", fragment="").geturl())
+        return ""
+
+    def add(self, links: dict[str, tuple[str, str]]) -> None:
+        for target, where in links.items():
+            self.links.setdefault(target, where)
 
     def report(self, written: set[str], report: Report) -> None:
         # A broken link in a page's Markdown is already reported at its line.
