@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jinja2
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
+from govsite.cache import Cache
 from govsite.check.guard import OutputGuard
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
@@ -24,7 +26,7 @@ from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer
 from govsite.search import settings as search_settings
 from govsite.search.publish import search_outputs
-from govsite.urls import host_root, output_path
+from govsite.urls import host_root, output_path, quote_path
 
 
 class UsageError(Exception):
@@ -90,9 +92,10 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
           strict: bool = False, now: datetime | None = None, jobs: int | None = None,
-          keep_going: bool = False) -> BuildResult:
+          keep_going: bool = False, cache: Path | None = None) -> BuildResult:
     """`keep_going` writes the output despite errors, which are left in the report: for
-    `govsite check`, which builds into a folder of its own to inspect, never for deploying."""
+    `govsite check`, which builds into a folder of its own to inspect, never for deploying.
+    `cache` is a folder kept between builds (govsite.cache); without it everything is redone."""
     jobs = jobs or default_jobs()
     project = project.absolute()
     report = Report(project)
@@ -105,7 +108,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     if unknown:
         raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
                          + did_you_mean(unknown[0], cluster.sites))
-    bodies = markup.convert_all(cluster, report, jobs)
+    store = Cache(cache)
+    bodies = markup.convert_all(cluster, report, jobs, store)
     stages.done("markdown")
     selected = only or tuple(cluster.sites)
     staging = output.Staging(out, project, report)
@@ -124,10 +128,13 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         _write_cluster_files(cluster, staging)
         guard.report(set(staging.files), report)
         stages.done("write")
-        staging.commit()
+        schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
+        staging.commit(lambda rel: f"{schemes.get(rel.split('/', 1)[0], 'https')}://{quote_path(rel)}")
     except BaseException:
         staging.discard()
         raise
+    if not report.errors(strict):
+        store.save()
     result.files = len(staging.files)
     result.sites = selected
     result.timings = stages.timings

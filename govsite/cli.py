@@ -39,13 +39,18 @@ def main() -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Processes to use.  [default: every core]")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of work kept between builds (keep it in CI).  [default: .govsite-cache/ "
+                   "in the project]")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @DEBUG
 def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool, strict: bool,
-          jobs: int | None, debug: bool) -> None:
+          jobs: int | None, cache_dir: Path | None, no_cache: bool, debug: bool) -> None:
     """Build every site of the cluster into the output folder, atomically."""
     out = out if out is not None else project / "build"
     try:
-        result = run_build(project, out, sites, drafts=drafts, strict=strict, jobs=jobs)
+        cache = None if no_cache else cache_dir or project / ".govsite-cache"
+        result = run_build(project, out, sites, drafts=drafts, strict=strict, jobs=jobs, cache=cache)
     except BuildFailed as failure:
         report = failure.report
         _print_report(report, strict)

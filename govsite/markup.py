@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from xml.etree.ElementTree import Element
 
 import markdown as md
@@ -18,6 +19,8 @@ from markdown.extensions.toc import slugify_unicode
 from markdown.postprocessors import Postprocessor
 from markdown.treeprocessors import Treeprocessor
 
+from govsite.cache import Cache
+from govsite.cache import key as cache_key
 from govsite.diagnostics import Report
 from govsite.model import WITHDRAWN, Cluster, Link
 from govsite.parallel import ordered_map
@@ -54,6 +57,7 @@ class _Context:
         self.first_line = 1
         self.cluster: Cluster | None = None
         self.report: Report | None = None
+        self.links: list[tuple[str, str]] = []   # (href as written, href written out): the cache checks them
 
 
 class _LinkRewriter(Treeprocessor):
@@ -68,6 +72,11 @@ class _LinkRewriter(Treeprocessor):
                 element.set(attribute, self.rewrite(element.get(attribute, "")))
 
     def rewrite(self, href: str) -> str:
+        out = self._rewrite(href)
+        self.context.links.append((href, out))
+        return out
+
+    def _rewrite(self, href: str) -> str:
         ctx = self.context
         if not href or href.startswith("#") or (EXTERNAL.match(href) and not href.startswith("site:")):
             return href
@@ -135,14 +144,30 @@ class Converter:
             extension_configs={"toc": {"slugify": slugify_unicode, "permalink": False}},
             output_format="html",
         )
-        rewriter = _LinkRewriter(self.md, self.context)
+        rewriter = self.rewriter = _LinkRewriter(self.md, self.context)
         self.md.treeprocessors.register(rewriter, "govsite_links", 1)
         # Above the raw-HTML postprocessor (30), so the stash is rewritten before it is restored.
         self.md.postprocessors.register(_RawHtmlLinks(self.md, rewriter), "govsite_raw_links", 35)
 
+    def still_valid(self, links: list[list[str]], text: str, source: str, url: str,
+                    first_line: int) -> bool:
+        """Whether a cached body's links still resolve as they did: every other input is in its
+        key, but a link's target can appear, move or be withdrawn without the page changing."""
+        ctx = self.context
+        ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
+        ctx.links = []
+        real = ctx.report
+        ctx.report = Report(real.root if real else Path("."))
+        try:
+            return all(self.rewriter.rewrite(href) == out for href, out in links) \
+                and not ctx.report.items
+        finally:
+            ctx.report = real
+
     def convert(self, text: str, source: str, url: str, first_line: int, sanitize: bool) -> Body:
         ctx = self.context
         ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
+        ctx.links = []
         self.md.reset()
         out = self.md.convert(text)
         if sanitize:
@@ -166,7 +191,8 @@ def plain_text(fragment: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
 
 
-def convert_all(cluster: Cluster, report: Report, jobs: int = 1) -> dict[str, Body]:
+def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
+                cache: Cache | None = None) -> dict[str, Body]:
     """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/".
     Converted in slices on `jobs` processes; each slice's problems and linked attachments come
     back with its bodies, so the result is the same for any number of jobs."""
@@ -188,17 +214,44 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1) -> dict[str, Bo
                 work.append((key, column.intro, column.source, cluster.urls[key],
                              column.intro_line, sanitize))
     size = max(1, -(-len(work) // (jobs * 4)))  # a few slices per process evens out their cost
+    cache = cache or Cache(None)
+    keys = [_cache_key(*item[1:]) for item in work]
+    stored = cache.load(CACHE, keys)
 
-    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str]]:
+    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str], dict, list[str]]:
         local = Report(report.root)
         converter = Converter(cluster, local)
-        done = [(key, converter.convert(text, source, url, line, sanitize))
-                for key, text, source, url, line, sanitize in work[n * size:(n + 1) * size]]
-        return done, local.items, set(cluster.resolver.used_files)
+        done, fresh, reused = [], {}, []
+        for (key, text, source, url, line, sanitize), entry in zip(
+                work[n * size:(n + 1) * size], keys[n * size:(n + 1) * size], strict=True):
+            cached = stored.get(entry)
+            if cached and converter.still_valid(cached["links"], text, source, url, line):
+                done.append((key, Body(cached["html"], cached["text"])))
+                reused.append(entry)
+                continue
+            problems = len(local.items)
+            body = converter.convert(text, source, url, line, sanitize)
+            done.append((key, body))
+            if len(local.items) == problems:  # a body with a broken link is converted again
+                fresh[entry] = {"html": body.html, "text": body.text,
+                                "links": sorted(set(converter.context.links))}
+        return done, local.items, set(cluster.resolver.used_files), fresh, reused
 
     bodies: dict[str, Body] = {}
-    for done, problems, used in ordered_map(convert_slice, -(-len(work) // size), jobs):
+    for done, problems, used, fresh, reused in ordered_map(convert_slice, -(-len(work) // size), jobs):
         bodies.update(done)
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
+        for entry, value in fresh.items():
+            cache.keep(CACHE, entry, value)
+        for entry in reused:
+            cache.used(CACHE, entry)
     return bodies
+
+
+CACHE = "markdown"
+
+
+def _cache_key(text: str, source: str, url: str, line: int, sanitize: bool) -> str:
+    # The converter's own settings are code: govsite's version, in every key, stands for them.
+    return cache_key(CACHE, text, source, url, line, sanitize)

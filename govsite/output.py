@@ -13,11 +13,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from govsite.diagnostics import Report
 
 MANIFEST = ".govsite/manifest.json"
+CHANGES = ".govsite/changes.json"   # URLs added, changed and removed since the previous build
 CLUSTER = ""  # owner of files shared by every site on a host (robots.txt, theme assets)
 
 
@@ -101,13 +103,20 @@ class Staging:
             os.link(source, path)
             self.files[rel] = (entry["site"], "previous build", entry["sha256"])
 
-    def commit(self) -> None:
+    def commit(self, url_of: Callable[[str], str] | None = None) -> None:
         manifest = {rel: {"site": site, "sha256": digest}
                     for rel, (site, _origin, digest) in sorted(self.files.items())}
         path = self.dir / MANIFEST
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"version": 1, "files": manifest}, ensure_ascii=False,
                                    indent=0, sort_keys=True) + "\n", encoding="utf-8")
+        if url_of is not None:
+            changes = changed_files(_read_manifest(self.out), manifest)
+            (self.dir / CHANGES).write_text(json.dumps(
+                {"version": 1, "previous_build": (self.out / MANIFEST).is_file(),
+                 **{kind: sorted({url for rel in rels for url in _urls(url_of(rel))})
+                    for kind, rels in changes.items()}},
+                ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         if self.out.exists():
             _exchange(self.dir, self.out)
             shutil.rmtree(self.dir)   # now the previous build
@@ -116,6 +125,20 @@ class Staging:
 
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def changed_files(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]
+                  ) -> dict[str, list[str]]:
+    """Output files added, changed (other bytes) and removed between two manifests."""
+    return {"added": sorted(after.keys() - before.keys()),
+            "changed": sorted(rel for rel in after.keys() & before.keys()
+                              if after[rel]["sha256"] != before[rel]["sha256"]),
+            "removed": sorted(before.keys() - after.keys())}
+
+
+def _urls(url: str) -> list[str]:
+    """A folder's index.html is served at the folder's URL too: a CDN purges both."""
+    return [url, url.removesuffix("index.html")] if url.endswith("/index.html") else [url]
 
 
 def previous_sites(out: Path) -> set[str]:

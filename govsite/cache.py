@@ -1,0 +1,78 @@
+"""The build cache CI keeps between runs: content-addressed entries in one SQLite file.
+
+A key is the SHA-256 of everything an entry was computed from, govsite's version included, so
+an entry is either exactly right or never found; nothing is ever judged by modification times.
+Entries a build did not use are dropped when it saves, which keeps the cache the size of the
+cluster. A cache that cannot be read is treated as empty: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from govsite import __version__
+
+FILENAME = "build-cache.sqlite"
+FORMAT = 1
+
+
+def key(*parts: object) -> str:
+    digest = hashlib.sha256(f"govsite {__version__} cache {FORMAT}".encode())
+    for part in parts:
+        digest.update(b"\0" + json.dumps(part, ensure_ascii=False, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, folder: Path | None):
+        self.path = folder / FILENAME if folder else None
+        self.found: dict[str, Any] = {}
+        self.new: dict[str, Any] = {}
+
+    def load(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The stored entries among `keys`."""
+        wanted = list(dict.fromkeys(keys))
+        if self.path is None or not self.path.is_file() or not wanted:
+            return {}
+        try:
+            with sqlite3.connect(self.path) as db:
+                found = {}
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start:start + 500]
+                    rows = db.execute(
+                        f"SELECT key, value FROM entries WHERE namespace = ? AND key IN "
+                        f"({','.join('?' * len(chunk))})", [namespace, *chunk])
+                    found.update({k: json.loads(v) for k, v in rows})
+        except (sqlite3.Error, ValueError):
+            return {}
+        self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
+        return found
+
+    def keep(self, namespace: str, entry_key: str, value: Any) -> None:
+        self.new[f"{namespace}\0{entry_key}"] = value
+
+    def used(self, namespace: str, entry_key: str) -> None:
+        name = f"{namespace}\0{entry_key}"
+        if name in self.found:
+            self.new[name] = self.found[name]
+
+    def save(self) -> None:
+        """Write this build's entries, and only them."""
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.unlink(missing_ok=True)
+        with sqlite3.connect(temporary) as db:
+            db.execute("CREATE TABLE entries (namespace TEXT, key TEXT, value TEXT, "
+                       "PRIMARY KEY (namespace, key))")
+            db.executemany("INSERT INTO entries VALUES (?, ?, ?)",
+                           [(*name.split("\0", 1), json.dumps(value, ensure_ascii=False))
+                            for name, value in sorted(self.new.items())])
+        db.close()
+        temporary.replace(self.path)   # a build killed halfway leaves the old cache whole

@@ -1,0 +1,134 @@
+"""Incremental builds: after any sequence of edits, a build that reuses the previous output and
+cache writes exactly the bytes a clean build writes; changes.json names what changed."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+from test_golden import tree
+
+from govsite.build import build
+
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _pages(project: Path) -> list[Path]:
+    """Published-looking pages an edit may touch (not the fixture's planted unpublished ones)."""
+    return sorted(p for p in (project / "content").rglob("*.md") if p.name != "_index.md"
+                  and not any(w in p.name for w in ("draft", "scheduled", "expired", "withdrawn")))
+
+
+def _linked(project: Path, page: Path) -> bool:
+    """Whether another file links to this one (moving it would break that link, on purpose)."""
+    name = page.name
+    return any(name in other.read_text(encoding="utf-8") for other in (project / "content").rglob("*.md")
+               if other != page)
+
+
+def edit(project: Path, rng: random.Random) -> str:
+    pages = _pages(project)
+    page = rng.choice(pages)
+    action = rng.choice(["body", "title", "delete", "rename", "move", "new"])
+    free = [p for p in pages if not _linked(project, p) and "policy" not in p.parts
+            and "jiedu" not in p.parts and "service" not in p.parts]
+    if action in ("delete", "rename", "move") and not free:
+        action = "body"
+    if action == "body":
+        page.write_text(page.read_text(encoding="utf-8") + f"\n补充说明第{rng.randint(1, 99)}条。\n",
+                        encoding="utf-8")
+    elif action == "title":
+        text = page.read_text(encoding="utf-8")
+        page.write_text(text.replace("title: ", f"title: （更新{rng.randint(1, 9)}）", 1), encoding="utf-8")
+    elif action == "delete":
+        page = rng.choice(free)
+        page.unlink()
+    elif action == "rename":
+        page = rng.choice(free)
+        page.rename(page.with_name(f"renamed-{rng.randint(1, 999)}.md"))
+    elif action == "move" and any(p.parent.name == "news" for p in free):   # news to another site
+        page = rng.choice([p for p in free if p.parent.name == "news"])
+        target = rng.choice([project / "content/county/news", project / "content/portal/news"])
+        if page.parent != target:
+            shutil.move(page, target / f"moved-{rng.randint(1, 999)}.md")
+    elif action == "new":
+        (project / "content/county/news" / f"2024-06-{rng.randint(10, 28)}-new.md").write_text(
+            "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
+            encoding="utf-8")
+    return f"{action} {page.relative_to(project)}"
+
+
+def _site_files(out: Path) -> dict[str, bytes]:
+    files = tree(out)
+    files.pop(".govsite/changes.json")  # describes this run, not the site
+    return files
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, seed):
+    rng = random.Random(seed)
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    now = NOW
+    build(project, out, now=now, cache=cache)
+    done = []
+    for step in range(6):
+        done.append(edit(project, rng))
+        if step == 3:
+            # The clock moves past a scheduled page's date: it comes due without any edit.
+            scheduled = project / "content/portal/news/2099-01-01-scheduled.md"
+            scheduled.write_text(scheduled.read_text(encoding="utf-8").replace("2099-01-01", "2025-02-01"),
+                                 encoding="utf-8")
+            now += timedelta(days=60)
+            done.append("scheduled page comes due")
+        incremental = build(project, out, now=now, cache=cache)
+        clean_out = tmp_path / f"clean-{step}"
+        clean = build(project, clean_out, now=now)
+        assert incremental.report.errors() == clean.report.errors() == [], done
+        assert _site_files(out) == _site_files(clean_out), done
+        shutil.rmtree(clean_out)
+
+
+def test_changes_list_the_urls_added_changed_and_removed(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out = tmp_path / "build"
+    build(project, out, now=NOW)
+    first = json.loads((out / ".govsite/changes.json").read_text())
+    assert first["previous_build"] is False and not first["changed"] and not first["removed"]
+    assert "https://www.example.gov.cn/" in first["added"]
+    assert "https://www.example.gov.cn/index.html" in first["added"]
+    build(project, out, now=NOW)
+    again = json.loads((out / ".govsite/changes.json").read_text())
+    assert (again["previous_build"], again["added"], again["changed"], again["removed"]) == (True, [], [], [])
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n补充。\n", encoding="utf-8")
+    (project / "content/en/news/2024-05-08-meeting.md").unlink()
+    build(project, out, now=NOW)
+    changes = json.loads((out / ".govsite/changes.json").read_text())
+    assert "https://county.example.gov.cn/news/2024-05-07-harvest.html" in changes["changed"]
+    assert "https://www.example.gov.cn/en/news/2024-05-08-meeting.html" in changes["removed"]
+    assert not any(url.endswith(".html") for url in changes["added"])
+
+
+def test_a_cached_body_is_converted_again_when_a_page_it_links_to_is_withdrawn(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    assert not build(project, out, now=NOW, cache=cache).report.errors()
+    target = project / "content/portal/news/2024-05-08-meeting.md"
+    linking = [p for p in (project / "content").rglob("*.md")
+               if "2024-05-08-meeting.md" in p.read_text(encoding="utf-8") and p != target]
+    assert linking, "the fixture links to the meeting page"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text.replace("---\n", "---\ndraft: true\n", 1), encoding="utf-8")
+    from govsite.diagnostics import BuildFailed
+    with pytest.raises(BuildFailed) as failure:
+        build(project, out, now=NOW, cache=cache)
+    assert any("will not be published" in d.message for d in failure.value.report.errors())
