@@ -96,10 +96,12 @@ def count_files(out: str) -> tuple[int, int]:
     return html, total
 
 
-def build(project: str, out: str, log: str) -> dict:
-    """One `govsite build` in a child process, measured with os.wait4."""
+def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
+    """One `govsite build` in a child process, measured with os.wait4; `cache` is the folder
+    govsite keeps between runs (None: --no-cache)."""
     env = CHILD_ENV
     cmd = [sys.executable, "-m", "govsite", "build", "--project", project, "--out", out]
+    cmd += ["--cache", cache] if cache else ["--no-cache"]
     # Flush the dirty pages of earlier steps (conversion, the previous output) so that their
     # write-back does not land on this build's clock.
     os.sync()
@@ -266,6 +268,19 @@ def main() -> None:
     sys.exit(code)
 
 
+def edit_one_page(project: str) -> str:
+    """Append a sentence to the first news page in path order: the edit an editor makes most."""
+    for folder, dirs, files in sorted(os.walk(os.path.join(project, "content"))):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".md") and name != "_index.md" and os.sep + "news" in folder:
+                path = os.path.join(folder, name)
+                with open(path, "a", encoding="utf-8") as handle:
+                    handle.write("\n本文于发布后补充了一句说明。\n")
+                return os.path.relpath(path, project)
+    raise SystemExit("no news page to edit")
+
+
 def measure(a: argparse.Namespace, work: str, tag: str) -> int:
     corpus, gen_time = generate(work, a.generator, a.sites, a.pages, a.seed)
     print(f"generate: {'cached' if not gen_time else f'{gen_time:.2f} s'} ({corpus})")
@@ -285,19 +300,30 @@ def measure(a: argparse.Namespace, work: str, tag: str) -> int:
     outs = [os.path.join(work, f"out-{tag}-{n}") for n in range(a.repeat)]
     cold: list[dict] = []
     rebuild: list[dict] = []
+    caches = [os.path.join(work, f"cache-{tag}-{n}") for n in range(a.repeat)]
     for n, out in enumerate(outs):
-        cold.append(build(project, out, os.path.join(work, f"log-{tag}-cold-{n}.txt")))
+        shutil.rmtree(caches[n], ignore_errors=True)   # cold: no cache either
+        cold.append(build(project, out, os.path.join(work, f"log-{tag}-cold-{n}.txt"), caches[n]))
         if cold[-1]["code"] != 0:
             break
     if all(r["code"] == 0 for r in cold):
         for n, out in enumerate(outs):
-            rebuild.append(build(project, out, os.path.join(work, f"log-{tag}-rebuild-{n}.txt")))
+            rebuild.append(build(project, out, os.path.join(work, f"log-{tag}-rebuild-{n}.txt"),
+                                 caches[n]))
     report("cold build", cold, pages)
     if rebuild:
         report("rebuild, nothing changed", rebuild, pages)
         # The manifest lists every output file with its SHA-256: equal manifests, equal bytes.
         same = len({r["manifest"] for r in cold + rebuild if r["code"] == 0}) == 1
         print(f"output identical across all builds (manifest digests): {'yes' if same else 'NO'}")
+        edited = edit_one_page(project)
+        after = [build(project, out, os.path.join(work, f"log-{tag}-edit-{n}.txt"), caches[n])
+                 for n, out in enumerate(outs)]
+        report(f"rebuild after one edited page ({edited})", after, pages)
+        clean = build(project, os.path.join(work, f"out-{tag}-clean"),
+                      os.path.join(work, f"log-{tag}-clean.txt"))
+        same = len({r["manifest"] for r in after + [clean]}) == 1 and clean["code"] == 0
+        print(f"after the edit, incremental output equals a clean build: {'yes' if same else 'NO'}")
     if a.stages and cold and cold[-1]["code"] == 0:
         timings = stages(project, os.path.join(work, f"out-{tag}-stages"))
         if timings is None:

@@ -40,6 +40,15 @@ class BuildResult:
     files: int = 0
     sites: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    template_seconds: dict[str, float] = field(default_factory=dict)   # summed over processes
+
+
+# Told (stage, done, total) as a build goes: the command line draws a bar in a terminal.
+Progress = Callable[[str, int, int], None]
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    pass
 
 
 def clock() -> datetime:
@@ -92,11 +101,13 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
           strict: bool = False, now: datetime | None = None, jobs: int | None = None,
-          keep_going: bool = False, cache: Path | None = None) -> BuildResult:
+          keep_going: bool = False, cache: Path | None = None,
+          progress: Progress | None = None) -> BuildResult:
     """`keep_going` writes the output despite errors, which are left in the report: for
     `govsite check`, which builds into a folder of its own to inspect, never for deploying.
     `cache` is a folder kept between builds (govsite.cache); without it everything is redone."""
     jobs = jobs or default_jobs()
+    progress = progress or _quiet
     project = project.absolute()
     report = Report(project)
     result = BuildResult(report)
@@ -118,7 +129,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
         guard = OutputGuard(cluster)
         result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
-                               report, jobs)
+                               report, jobs, progress, result.template_seconds)
         for site_id in selected:
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
@@ -145,7 +156,8 @@ PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, b
 
 
 def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
-            staging: output.Staging, guard: OutputGuard, report: Report, jobs: int) -> int:
+            staging: output.Staging, guard: OutputGuard, report: Report, jobs: int,
+            progress: Progress, timings: dict[str, float]) -> int:
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
     what it wrote (recorded here, in task order), its problems and its pages' links."""
@@ -155,9 +167,10 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
         keys = renderer.page_keys(site_id)
         tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
 
-    def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list]:
+    def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict]:
         site_id, keys = tasks[n]
         local = Report(report.root)
+        renderer.template_seconds = {}
         written: list[tuple[str, str, str, str]] = []
         links: dict[str, tuple[str, str]] = {}
         outputs = (_site_outputs(renderer, cluster, site_id, local) if keys is None
@@ -168,10 +181,14 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
                 written.append((item.rel, item.site, item.origin, digest))
                 for target, where in guard.links_in(item.rel, item.data, item.origin).items():
                     links.setdefault(target, where)
-        return written, links, local.items
+        return written, links, local.items, renderer.template_seconds
 
     pages = 0
-    for written, links, problems in ordered_map(render_task, len(tasks), jobs):
+    for done, (written, links, problems, seconds) in enumerate(
+            ordered_map(render_task, len(tasks), jobs), start=1):
+        progress("render", done, len(tasks))
+        for template, spent in seconds.items():
+            timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:
             staging.record(rel, site, origin, digest)
             pages += rel.endswith(".html")

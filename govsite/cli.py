@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from datetime import datetime, timedelta, timezone
@@ -43,14 +44,17 @@ def main() -> None:
               help="Folder of work kept between builds (keep it in CI).  [default: .govsite-cache/ "
                    "in the project]")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--profile", is_flag=True, help="Print the time of each stage and the slowest templates.")
 @DEBUG
 def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool, strict: bool,
-          jobs: int | None, cache_dir: Path | None, no_cache: bool, debug: bool) -> None:
+          jobs: int | None, cache_dir: Path | None, no_cache: bool, profile: bool,
+          debug: bool) -> None:
     """Build every site of the cluster into the output folder, atomically."""
     out = out if out is not None else project / "build"
     try:
         cache = None if no_cache else cache_dir or project / ".govsite-cache"
-        result = run_build(project, out, sites, drafts=drafts, strict=strict, jobs=jobs, cache=cache)
+        result = run_build(project, out, sites, drafts=drafts, strict=strict, jobs=jobs, cache=cache,
+                           progress=_progress_bar())
     except BuildFailed as failure:
         report = failure.report
         _print_report(report, strict)
@@ -64,6 +68,8 @@ def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool,
     except Exception:
         _internal_error(debug)
     _print_report(result.report, strict)
+    if profile:
+        _print_profile(result.timings, result.template_seconds)
     warnings = len(result.report.items)
     click.echo(f"built {len(result.sites)} site{'s' * (len(result.sites) != 1)}, "
                f"{result.pages} pages, {result.files} files into {out}"
@@ -192,6 +198,27 @@ def _as_of(text: str | None) -> datetime:
     return day.replace(hour=23, minute=59, second=59, tzinfo=timezone(timedelta(hours=8)))
 
 
+@main.command()
+@PROJECT
+@click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes to use.  [default: every core]")
+@DEBUG
+def serve(project: Path, port: int, jobs: int | None, debug: bool) -> None:
+    """Preview the cluster on 127.0.0.1, rebuilding and reloading when a file is saved.
+
+    Drafts and scheduled pages are shown, with a banner. Never deploy what it builds."""
+    from govsite.serve import serve as run_serve
+
+    try:
+        run_serve(project, port, jobs, lambda text: click.echo(text, err=True))
+    except OSError as exc:
+        click.echo(f"error: cannot serve on 127.0.0.1:{port}: {exc.strerror} — try --port", err=True)
+        sys.exit(2)
+    except Exception:
+        _internal_error(debug)
+
+
 @main.command("next-change")
 @PROJECT
 @click.option("--all", "show_all", is_flag=True, help="List every upcoming change, not only the next.")
@@ -229,6 +256,29 @@ def next_change(project: Path, show_all: bool, debug: bool) -> None:
         raise
     except Exception:
         _internal_error(debug)
+
+
+def _progress_bar():
+    """A one-line bar on a terminal; nothing in CI logs or when the output is piped."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+
+    def show(stage: str, done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(1, total)
+        end = "\n" if done >= total else ""
+        click.echo(f"\r{stage:<8} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}",
+                   nl=False, err=True)
+    return show
+
+
+def _print_profile(stages: dict[str, float], templates: dict[str, float]) -> None:
+    click.echo("time per stage:", err=True)
+    for stage, seconds in stages.items():
+        click.echo(f"  {stage:<16} {seconds:7.2f} s", err=True)
+    click.echo("slowest templates (rendering time summed over processes):", err=True)
+    for template, seconds in sorted(templates.items(), key=lambda t: -t[1])[:10]:
+        click.echo(f"  {template:<24} {seconds:7.2f} s", err=True)
 
 
 def _print_report(report: Report, strict: bool) -> None:

@@ -7,6 +7,7 @@ mutable cluster, and every URL they print goes through `rel`, relative to the pa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,7 @@ class Renderer:
         self.root = cluster.config.root
         self._site_values: dict[str, dict[str, Any]] = {}
         self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
+        self.template_seconds: dict[str, float] = {}   # for --profile
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -123,7 +125,11 @@ class Renderer:
             "preview": False,
         }
         context.update(values)
-        return env.get_template(template).render(context)
+        started = time.perf_counter()
+        html = env.get_template(template).render(context)
+        self.template_seconds[template] = (self.template_seconds.get(template, 0.0)
+                                           + time.perf_counter() - started)
+        return html
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
         """The site's template environment and UI strings, looked up once per site: finding

@@ -274,3 +274,12 @@ def test_links_in_raw_html_are_resolved_and_checked_like_markdown_links(project,
     result = govsite("build", "--project", root)
     assert result.exit_code == 1
     assert result.stderr.startswith("content/portal/news/b.md:6: error: broken link `missing.png`")
+
+
+def test_profile_prints_each_stage_and_the_slowest_templates(govsite, tmp_path):
+    result = govsite("build", "--project", FIXTURES / "small", "--out", tmp_path / "b", "--profile",
+                     "--jobs", "2", "--no-cache")
+    assert result.exit_code == 0, result.output
+    assert "time per stage:" in result.output and "  render " in result.output
+    assert "slowest templates" in result.output and "article.html" in result.output
+    assert "[###" not in result.output   # no progress bar when not on a terminal

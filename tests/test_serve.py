@@ -1,0 +1,99 @@
+"""`govsite serve`: the preview server rebuilds on save, shows drafts, survives a broken build."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, FIXTURES
+
+
+@pytest.fixture
+def preview(tmp_path: Path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    child = subprocess.Popen([sys.executable, "-m", "govsite", "serve", "--project", str(project),
+                              "--port", "0"], stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+    try:
+        base = ""
+        assert child.stderr is not None
+        for line in child.stderr:
+            found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+            if found:
+                base = found.group(0)
+                break
+        assert base, "the server did not start"
+        yield project, base
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def status(base: str) -> dict:
+    return json.loads(get(base + "_govsite/status")[1])
+
+
+def wait_for(base: str, version: int, timeout: float = 15) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = status(base)
+        if state["version"] > version or state["errors"]:
+            return state
+        time.sleep(0.1)
+    raise AssertionError("no rebuild after the save")
+
+
+def test_preview_serves_every_site_with_drafts_and_reloads_after_a_save(preview):
+    project, base = preview
+    code, home = get(base + "www.example.gov.cn/")
+    assert code == 200 and "/_govsite/live.js" in home
+    # Links to the other host stay in the preview.
+    assert 'href="/county.example.gov.cn/' in home
+    code, draft = get(base + "www.example.gov.cn/news/2024-05-09-draft.html")
+    assert code == 200 and "DRAFTSECRETWORD" in draft
+    before = status(base)["version"]
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n保存后新增的一句话。\n", encoding="utf-8")
+    assert wait_for(base, before)["errors"] == []
+    assert "保存后新增的一句话" in get(base + "county.example.gov.cn/news/2024-05-07-harvest.html")[1]
+
+
+def test_a_build_error_shows_in_the_preview_and_the_server_keeps_the_last_good_build(preview):
+    project, base = preview
+    before = status(base)["version"]
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    good = page.read_text(encoding="utf-8")
+    page.write_text(good.replace("---\n", "---\ndate: not a date\n", 1), encoding="utf-8")
+    state = wait_for(base, before)
+    assert state["errors"] and "2024-05-07-harvest.md" in state["errors"][0]
+    assert get(base + "county.example.gov.cn/news/2024-05-07-harvest.html")[0] == 200
+    page.write_text(good + "\n修好了。\n", encoding="utf-8")
+    deadline = time.monotonic() + 15
+    while status(base)["errors"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert status(base) == {"version": before + 1, "errors": []}
+    assert "修好了" in get(base + "county.example.gov.cn/news/2024-05-07-harvest.html")[1]
+
+
+def test_a_missing_page_gets_the_sites_404(preview):
+    _, base = preview
+    code, body = get(base + "www.example.gov.cn/no-such-page.html")
+    assert code == 404 and "<html" in body
