@@ -23,7 +23,7 @@ from govsite.check.guard import OutputGuard
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
-from govsite.render import Output, Renderer
+from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
 from govsite.search.publish import search_outputs
 from govsite.urls import host_root, output_path, quote_path
@@ -129,7 +129,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
         guard = OutputGuard(cluster)
         result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
-                               report, jobs, progress, result.template_seconds)
+                               report, jobs, progress, result.template_seconds, store)
         for site_id in selected:
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
@@ -152,12 +152,13 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     return result
 
 
+RENDERED = "rendered"   # cache namespace: output path → fingerprint, digest and links
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 
 
 def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
             staging: output.Staging, guard: OutputGuard, report: Report, jobs: int,
-            progress: Progress, timings: dict[str, float]) -> int:
+            progress: Progress, timings: dict[str, float], store: Cache) -> int:
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
     what it wrote (recorded here, in task order), its problems and its pages' links."""
@@ -167,26 +168,49 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
         keys = renderer.page_keys(site_id)
         tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
 
-    def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict]:
+    # Pages whose rendering inputs are unchanged are linked from the previous build, if it
+    # still holds the very bytes the cache remembers (see Renderer.render).
+    previous = output.read_manifest(staging.out)
+    if store.path is not None:
+        renderer.keep_fingerprints = True
+        renderer.reuse = {rel: entry for rel, entry in store.load_all(RENDERED).items()
+                          if previous.get(rel, {}).get("sha256") == entry["sha256"]}
+
+    def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
         site_id, keys = tasks[n]
         local = Report(report.root)
-        renderer.template_seconds = {}
+        renderer.template_seconds, renderer.fingerprints = {}, {}
         written: list[tuple[str, str, str, str]] = []
         links: dict[str, tuple[str, str]] = {}
+        remembered: dict[str, dict] = {}
         outputs = (_site_outputs(renderer, cluster, site_id, local) if keys is None
                    else _guarded(lambda: renderer.page_outputs(site_id, keys), local))
         for item in outputs:
-            digest = staging.put(item.rel, item.data, item.origin, local)
-            if digest:
-                written.append((item.rel, item.site, item.origin, digest))
-                for target, where in guard.links_in(item.rel, item.data, item.origin).items():
-                    links.setdefault(target, where)
-        return written, links, local.items, renderer.template_seconds
+            if isinstance(item.data, Reused):
+                digest = staging.link_previous(item.rel, item.data.sha256, item.origin, local)
+                targets = list(item.data.links)
+                if not digest:   # the previous copy went missing: render after all
+                    renderer.reuse.pop(item.rel, None)
+                    return render_task(n)
+            else:
+                digest = staging.put(item.rel, item.data, item.origin, local)
+                targets = list(guard.links_in(item.rel, item.data, item.origin))
+            if not digest:
+                continue
+            written.append((item.rel, item.site, item.origin, digest))
+            for target in targets:
+                links.setdefault(target, (item.rel, item.origin))
+            if item.rel in renderer.fingerprints:
+                remembered[item.rel] = {"fingerprint": renderer.fingerprints[item.rel],
+                                        "sha256": digest, "links": sorted(targets)}
+        return written, links, local.items, renderer.template_seconds, remembered
 
     pages = 0
-    for done, (written, links, problems, seconds) in enumerate(
+    for done, (written, links, problems, seconds, remembered) in enumerate(
             ordered_map(render_task, len(tasks), jobs), start=1):
         progress("render", done, len(tasks))
+        for rel, entry in remembered.items():
+            store.keep(RENDERED, rel, entry)
         for template, spent in seconds.items():
             timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:

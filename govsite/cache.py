@@ -53,6 +53,18 @@ class Cache:
         self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
         return found
 
+    def load_all(self, namespace: str) -> dict[str, Any]:
+        if self.path is None or not self.path.is_file():
+            return {}
+        try:
+            with sqlite3.connect(self.path) as db:
+                found = {k: json.loads(v) for k, v in db.execute(
+                    "SELECT key, value FROM entries WHERE namespace = ?", [namespace])}
+        except (sqlite3.Error, ValueError):
+            return {}
+        self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
+        return found
+
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
         self.new[f"{namespace}\0{entry_key}"] = value
 

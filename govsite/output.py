@@ -71,8 +71,22 @@ class Staging:
         if path is None:
             return ""
         raw = data.encode("utf-8") if isinstance(data, str) else data
+        # Never write through a hard link into the previous build, which a failed build keeps.
+        path.unlink(missing_ok=True)
         path.write_bytes(raw)
         return hashlib.sha256(raw).hexdigest()
+
+    def link_previous(self, rel: str, digest: str, origin: str, report: Report | None = None) -> str:
+        """Link the previous build's copy of a file known to be unchanged (its digest is the
+        manifest's): no bytes written. Returns the digest, or "" when that copy is gone."""
+        path = self._path(rel, origin, report or self.report)
+        if path is None:
+            return ""
+        try:
+            os.link(self.out / rel, path)
+        except OSError:
+            return ""
+        return digest
 
     def record(self, rel: str, site: str, origin: str, digest: str) -> None:
         if rel in self.files:
@@ -143,6 +157,10 @@ def _urls(url: str) -> list[str]:
 
 def previous_sites(out: Path) -> set[str]:
     return {entry["site"] for entry in _read_manifest(out.absolute()).values()}
+
+
+def read_manifest(out: Path) -> dict[str, dict[str, str]]:
+    return _read_manifest(out.absolute())
 
 
 def _read_manifest(out: Path) -> dict[str, dict[str, str]]:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from govsite import themes
+from govsite.cache import key as cache_key
 from govsite.config import SiteConfig
 from govsite.markup import Body
 from govsite.model import PUBLISHED, WITHDRAWN, Cluster, Column, Page, Site
@@ -42,6 +43,14 @@ class Item:
     site_name: str
     column_title: str
     validity: str
+
+
+class Reused(str):
+    """A page whose rendering inputs equal those of the previous build's copy: the build links
+    that file instead of rendering it again (see Renderer.render)."""
+
+    sha256: str = ""
+    links: tuple[str, ...] = ()   # the files it links to on the cluster's hosts
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,12 @@ class Renderer:
         self._site_values: dict[str, dict[str, Any]] = {}
         self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
         self.template_seconds: dict[str, float] = {}   # for --profile
+        # The previous build's pages that may be linked instead of rendered, by output path
+        # ({"fingerprint", "sha256", "links"}), and this build's fingerprints (build._render).
+        self.reuse: dict[str, dict[str, Any]] = {}
+        self.keep_fingerprints = False
+        self.fingerprints: dict[str, str] = {}
+        self._theme_digests: dict[str, str] = {}
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -125,11 +140,36 @@ class Renderer:
             "preview": False,
         }
         context.update(values)
+        target = output_path(url)
+        fingerprint = self._fingerprint(site, template, context)
+        if fingerprint:
+            self.fingerprints[target] = fingerprint
+            previous = self.reuse.get(target)
+            if previous and previous["fingerprint"] == fingerprint:
+                reused = Reused()
+                reused.sha256, reused.links = previous["sha256"], previous["links"]
+                return reused
         started = time.perf_counter()
         html = env.get_template(template).render(context)
         self.template_seconds[template] = (self.template_seconds.get(template, 0.0)
                                            + time.perf_counter() - started)
         return html
+
+    def _fingerprint(self, site: Site, template: str, context: dict[str, Any]) -> str:
+        """Everything a page is rendered from: its template context (all plain data: the page,
+        its body, its lists, the site's settings), the theme's files and govsite's version. The
+        context's functions (rel, t, asset, time, day) are left out: what they do is fixed by
+        the page's URL and type, the site's settings and the theme, which are all in. A value
+        without a stable repr makes the page render every time rather than risk a stale copy."""
+        if not self.reuse and not self.keep_fingerprints:
+            return ""
+        text = repr({k: v for k, v in context.items() if not callable(v)})
+        if " object at 0x" in text:
+            return ""
+        key = site.config.id
+        if key not in self._theme_digests:
+            self._theme_digests[key] = themes.digest(self.root, site.config.theme, key)
+        return cache_key("render", template, self._theme_digests[key], text)
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
         """The site's template environment and UI strings, looked up once per site: finding

@@ -7,6 +7,7 @@ name in `themes/sites/<site>/templates/`, and can extend the shared one as `them
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,16 @@ def static_files(project: Path, theme: str, site_id: str | None = None) -> dict[
                 if path.is_file() and not path.name.startswith("."):
                     found[path.relative_to(folder).as_posix()] = path
     return dict(sorted(found.items()))
+
+
+def digest(project: Path, theme: str, site_id: str) -> str:
+    """SHA-256 of every file a site's pages are rendered from: its theme's templates, strings and
+    assets, and its own overrides. Not memoised: `govsite serve` rebuilds after a theme edit."""
+    hashed = hashlib.sha256()
+    for folder in [*theme_dirs(project, theme), site_override(project, site_id)]:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                hashed.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+    return hashed.hexdigest()

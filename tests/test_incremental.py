@@ -132,3 +132,37 @@ def test_a_cached_body_is_converted_again_when_a_page_it_links_to_is_withdrawn(t
     with pytest.raises(BuildFailed) as failure:
         build(project, out, now=NOW, cache=cache)
     assert any("will not be published" in d.message for d in failure.value.report.errors())
+
+
+def test_a_failed_incremental_build_leaves_the_previous_build_untouched(tmp_path):
+    # Unchanged pages are hard links to the previous build's files: a failing build must never
+    # write through them.
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    before = tree(out)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    footer = project / "themes/sites/county/templates/partials/footer.html"
+    footer.parent.mkdir(parents=True)
+    footer.write_text((Path(__file__).parents[1] / "themes/default/templates/partials/footer.html")
+                      .read_text().replace("</footer>", '<a href="/nowhere.html">x</a></footer>'))
+    from govsite.diagnostics import BuildFailed
+    with pytest.raises(BuildFailed):
+        build(project, out, now=NOW, cache=cache)
+    assert tree(out) == before
+
+
+def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    result = build(project, out, now=NOW, cache=cache)
+    # Only the edited page and what lists it are rendered; the policy pages are linked.
+    rendered = sum(result.template_seconds.values())
+    assert "article.html" in result.template_seconds and rendered > 0
+    assert "policy.html" not in result.template_seconds
