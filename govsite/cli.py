@@ -166,8 +166,12 @@ def check(project: Path, out: Path | None, sites: tuple[str, ...], as_of: str | 
                 raise UsageError(f"no site `{site}` in sites.yaml; " + did_you_mean(site, known))
         result = run_check(project, out, moment, sites, external, jobs)
     except BuildFailed as failure:
-        _print_report(failure.report, False)
-        click.echo("check stopped: sites.yaml must be valid before anything can be checked",
+        from govsite.check import Finding
+        from govsite.check.rules import RULES
+        for item in failure.report.sorted():
+            rule = item.rule if item.rule in RULES else "content-error"
+            click.echo(str(Finding("", item.path, item.line, rule, item.level, item.message, item.hint)))
+        click.echo("check stopped: sites.yaml must be valid before anything else can be checked",
                    err=True)
         sys.exit(1)
     except UsageError as exc:

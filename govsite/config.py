@@ -25,6 +25,11 @@ IDENTITY_KEYS = ("sponsor", "operator", "address", "postcode", "phone", "email",
                  "icp", "police_filing", "conac_id", "consultation")
 TOKEN_KEYS = ("main_color", "logo", "banner")
 PER_WEBSITE = ("site_code", "conac_id")
+# The `govsite check` rule a mistake in an identity field breaks.
+IDENTITY_RULES = {"site_code": "identity-site-code", "icp": "identity-filing",
+                  "police_filing": "identity-filing", "sponsor": "identity-sponsor",
+                  "email": "identity-sponsor", "conac_id": "identity-site-code",
+                  "consultation": "interaction-channel"}
 INHERITED_KEYS = ("language", "timezone", "theme", "page_size", "sanitize_html", "theme_tokens",
                   "identity", "check")
 CLUSTER_KEYS = ("organisation",) + INHERITED_KEYS
@@ -168,8 +173,8 @@ class _Validator:
         self.path = path
         self.report = report
 
-    def error(self, line: int, message: str, hint: str = "") -> None:
-        self.report.error(self.path, line, message, hint)
+    def error(self, line: int, message: str, hint: str = "", rule: str = "") -> None:
+        self.report.error(self.path, line, message, hint, rule)
 
     def keys(self, node: Node, allowed: tuple[str, ...], what: str) -> None:
         for key in node:
@@ -349,7 +354,7 @@ class _Validator:
         for key, (pattern, message, hint) in rules.items():
             value = identity.get(key)
             if value is not None and not pattern.match(str(value)):
-                self.error(identity.line_of(key), f"{message}: `{value}`", hint)
+                self.error(identity.line_of(key), f"{message}: `{value}`", hint, IDENTITY_RULES.get(key, ""))
 
     def resolve(self, cluster: Node, entries: dict[str, Node]) -> list[SiteConfig]:
         resolved: dict[str, dict[str, Any]] = {}
@@ -399,7 +404,8 @@ class _Validator:
                     ("site_code", "网站标识码",
                      "each website has its own: set `site_code` under this site's `identity`")):
                 if not identity.get(key):
-                    self.error(entry.line, f"site `{site_id}` has no {label} (`identity.{key}`)", hint)
+                    self.error(entry.line, f"site `{site_id}` has no {label} (`identity.{key}`)", hint,
+                               IDENTITY_RULES[key])
             if not identity.get("sponsor") or not identity.get("site_code"):
                 continue
             url = merged["url"]

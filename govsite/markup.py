@@ -69,25 +69,36 @@ class _LinkRewriter(Treeprocessor):
         for element in root.iter():
             attribute = {"a": "href", "img": "src"}.get(element.tag)
             if attribute and element.get(attribute):
-                element.set(attribute, self.rewrite(element.get(attribute, "")))
+                element.set(attribute, self.rewrite(element.get(attribute, ""), element.tag == "img"))
 
-    def rewrite(self, href: str) -> str:
-        out = self._rewrite(href)
+    def rewrite(self, href: str, image: bool = False) -> str:
+        out = self._rewrite(href, image)
         self.context.links.append((href, out))
         return out
 
-    def _rewrite(self, href: str) -> str:
+    def _rewrite(self, href: str, image: bool = False) -> str:
         ctx = self.context
         if not href or href.startswith("#") or (EXTERNAL.match(href) and not href.startswith("site:")):
             return href
         assert ctx.cluster is not None and ctx.report is not None
         link = Link(href, line_of(ctx.text, href, ctx.first_line))
-        target = ctx.cluster.resolver.resolve(link, ctx.source, ctx.report)
+        target = ctx.cluster.resolver.resolve(link, ctx.source, ctx.report, rule=_link_rule(
+            href, image, ctx.source))
         if target is None:
             return href
         fragment = href.split("#", 1)[1] if "#" in href else ""
         url = target.url + (f"#{fragment}" if fragment else "")
         return relative(ctx.url, url)
+
+
+def _link_rule(href: str, image: bool, source: str) -> str:
+    """The `govsite check` rule a broken link breaks: home pages apart (the inspection weighs
+    them more), then images and attachments, then links between pages."""
+    if source.endswith("/_index.md") and source.count("/") == 2:   # content/<site>/_index.md
+        return "link-home"
+    path = href.split("#", 1)[0].split("?", 1)[0]
+    page = path.endswith(".md") or path.endswith("/") or not path
+    return "link-file" if image or not page else "link-internal"
 
 
 RAW_TAG = re.compile(r"<(?:a|img)\b[^>]*>", re.I)
@@ -121,7 +132,7 @@ class _RawHtmlLinks(Postprocessor):
 
     def _rewrite(self, match: re.Match[str]) -> str:
         value = html.unescape(match.group(3))
-        rewritten = self.rewriter.rewrite(value)
+        rewritten = self.rewriter.rewrite(value, match.group(1).lower().startswith("src"))
         return f"{match.group(1)}{match.group(2)}{html.escape(rewritten, quote=True)}{match.group(2)}"
 
 

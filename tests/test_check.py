@@ -315,11 +315,31 @@ def test_rescheduling_a_page_before_it_came_out_is_fine(run, tmp_path):
 
 # — links —
 
-def test_a_broken_link_in_a_page_is_found_at_its_markdown_line(run):
+@pytest.mark.parametrize(("body", "rule"), [
+    ("正文。\n\n详见[附件](missing.pdf)。", "link-file"),
+    ("正文。\n\n![会议现场](missing.png)", "link-file"),
+    ("正文。\n\n见[通知](../notices/missing.md)。", "link-internal"),
+    ("正文。\n\n见[意见第二条](../policy/2026-001.md#no-such-heading)。", "link-anchor"),
+])
+def test_a_broken_link_in_a_page_is_found_at_its_markdown_line(run, body, rule):
     result = run({"content/portal/news/2026-11-20-meeting.md": news(
-        "市政府召开常务会议", "2026-11-20 09:00", "正文。\n\n详见[附件](missing.pdf)。")})
-    found = [f for f in result.findings if f.rule == "link-internal"]
-    assert [(f.path, f.line) for f in found] == [("content/portal/news/2026-11-20-meeting.md", 9)]
+        "市政府召开常务会议", "2026-11-20 09:00", body)})
+    found = [f for f in result.findings if f.rule.startswith("link-")]
+    assert [(f.rule, f.path, f.line) for f in found] == [
+        (rule, "content/portal/news/2026-11-20-meeting.md", 9)]
+
+
+def test_a_broken_link_on_a_home_page_is_reported_apart(run):
+    result = run({"content/portal/_index.md": "---\ndescription: 示例市人民政府门户网站\n---\n\n"
+                                              "欢迎访问。[旧栏目](old/)\n"})
+    assert [(f.rule, f.path) for f in result.findings] == [("link-home", "content/portal/_index.md")]
+
+
+def test_a_malformed_site_code_stops_the_check_with_its_rule(govsite, tmp_path):
+    root = write_project(tmp_path / "project", {**CLEAN, "sites.yaml": SITES.replace('"1101010001"', '"11010100"')})
+    result = govsite("check", "--project", root, "--as-of", "2026-11-25")
+    assert result.exit_code == 1
+    assert "sites.yaml:22: identity-site-code: error: 网站标识码 is 10 digits" in result.output
 
 
 def test_broken_links_and_anchors_in_the_output_are_found_and_home_pages_apart(run, tmp_path):

@@ -80,9 +80,11 @@ def check(cluster: Cluster, built: Path, shown: Path, as_of: datetime, external:
               if rel.endswith(".html")}
     checker = _Checker(cluster, built, shown, files, parsed, as_of)
     # A broken link the build already reported at its Markdown line is not reported twice.
-    reported = {(f.path, f.rule) for f in earlier if f.rule.startswith("link-")}
+    reported = {f.path for f in earlier if f.rule.startswith("link-")}
     checker.skip_links = {cluster.urls[p.key] for p in cluster.pages.values()
-                          if (p.source, "link-internal") in reported and p.key in cluster.urls}
+                          if p.source in reported and p.key in cluster.urls}
+    checker.skip_links |= {site.config.url for site_id, site in cluster.sites.items()
+                           if f"content/{site_id}/_index.md" in reported}
     checker.run(external)
     return checker.findings
 
@@ -283,7 +285,7 @@ class _Checker:
             return 0
 
     def link(self, page: Built, link: Link) -> None:
-        if page.url in self.skip_links and link.tag == "a":
+        if page.url in self.skip_links:
             return
         target = output_path(link.url)
         exists = target in self.files
@@ -293,18 +295,30 @@ class _Checker:
         home = page.rel in self.homes
         rule = "link-home" if home else ("link-internal" if link.tag == "a" and (
             target.endswith(".html") or "." not in target.rsplit("/", 1)[-1]) else "link-file")
-        where = self.out(page.rel)
         if not exists:
-            self.add(page.site, where, link.line, rule, ERROR,
+            where, line = self.written_at(page, link, target.rsplit("/", 1)[-1])
+            self.add(page.site, where, line, rule, ERROR,
                      f"`{link.url}` does not exist in the build",
                      "fix the link in the page's source or template")
             return
         if link.fragment and target.endswith(".html"):
             other = self.parsed.get(target)
             if other is not None and link.fragment not in other.ids:
-                self.add(page.site, where, link.line, "link-home" if home else "link-anchor", ERROR,
+                where, line = self.written_at(page, link, f"#{link.fragment}")
+                self.add(page.site, where, line, "link-home" if home else "link-anchor", ERROR,
                          f"`{link.url}#{link.fragment}` has no element with id `{link.fragment}`",
                          "link to a heading or id the page has")
+
+    def written_at(self, page: Built, link: Link, needle: str) -> tuple[str, int]:
+        """Where a link is written: its Markdown line when the page's source holds it (the
+        editor's mistake), else the built file's line (a template's)."""
+        source = self.source_page(page)
+        if source is not None and needle:
+            lines = self.source_text(source)
+            for number in range(max(0, source.body_line - 1), len(lines)):
+                if needle in lines[number]:
+                    return source.source, number + 1
+        return self.out(page.rel), link.line
 
     def content(self, page: Built, source: Page) -> None:
         """Accessibility of the editor's own content: the article body, not the theme."""
