@@ -427,6 +427,9 @@ def _policy(fields: _Fields, date: datetime | None) -> Policy | None:
         fields.error("validity", f"有效性 `{validity}` is not one of 有效, 失效, 废止",
                      did_you_mean(validity, VALIDITY))
     repealed_by = fields.link("repealed_by")
+    if repealed_by is not None and validity == "有效":
+        fields.error("repealed_by", "the document names what repealed it but is marked 有效",
+                     "set `validity: 废止`", "policy-repealed")
     if validity == "废止" and repealed_by is None:
         fields.error("validity", "a 废止 (repealed) document must say what repealed it",
                      "add `repealed_by: ../policy/<file>.md` (or the repealing document's name)",

@@ -7,6 +7,7 @@ mutable cluster, and every URL they print goes through `rel`, relative to the pa
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ class Renderer:
         without a stable repr makes the page render every time rather than risk a stale copy."""
         if not self.reuse and not self.keep_fingerprints:
             return ""
-        text = repr({k: v for k, v in context.items() if not callable(v)})
+        text = repr({k: _stable(v) for k, v in context.items() if not callable(v)})
         if " object at 0x" in text:
             return ""
         key = site.config.id
@@ -425,6 +426,17 @@ class Renderer:
         html = self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
                            rows=rows)
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+
+
+def _stable(value: Any) -> Any:
+    """A cheap stand-in for a large context value in a fingerprint: a page by its key and the
+    digest of its source file (every field of a Page is read from that file, with the site's
+    settings, which the context holds too), a long text by its SHA-256."""
+    if isinstance(value, Page):
+        return ("page", value.key, value.digest)
+    if isinstance(value, str) and len(value) > 512:
+        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return value
 
 
 def _nav_order(site: Site) -> list[Column]:

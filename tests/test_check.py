@@ -253,6 +253,7 @@ def test_a_pubdate_in_the_future_fails(run):
     (POLICY.replace("示政发〔2026〕1号", "示政发[2026]1号"), "policy-doc-number"),
     (POLICY.replace("written: 2026-11-05", "written: 2026-11-15"), "policy-dates"),
     (POLICY.replace("subject:", "validity: 废止\nsubject:"), "policy-repealed"),
+    (POLICY.replace("subject:", "repealed_by: 示政发〔2026〕9号\nsubject:"), "policy-repealed"),
 ])
 def test_policy_metadata_faults_are_found_at_their_file(run, change, rule):
     result = run({"content/portal/policy/2026-001.md": change})

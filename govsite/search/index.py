@@ -28,15 +28,16 @@ multiplying (and a term keeps only its MAX_POSTINGS best documents).
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
 
 import numpy as np
+import orjson
 
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
@@ -159,6 +160,7 @@ class _TermKeys:
 
     def __init__(self) -> None:
         self.words: dict[str, int] = {}
+        self.raw: dict[str, int] = {}   # a word as written → its stem's key
 
     def count_all(self, docs: list[SearchDoc], jobs: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
         """count() of every document, a slice of them per process; each process numbers the
@@ -197,9 +199,17 @@ class _TermKeys:
         pairs = cjk[:-1] & cjk[1:]
         before, after = np.append(False, pairs), np.append(pairs, False)
         lone = cjk & ~before & ~after
-        words = [self._word(stem(word)) for word in WORD.findall(folded)]
-        return np.concatenate(((points[:-1][pairs] << 21) | points[1:][pairs], points[lone],
-                               np.array(words, dtype=np.int64)))
+        # Counted first: English text repeats its words, and each distinct one is looked up once.
+        counted = Counter(WORD.findall(folded))
+        words = np.repeat(np.array([self._stemmed(word) for word in counted], dtype=np.int64),
+                          np.array(list(counted.values()), dtype=np.int64))
+        return np.concatenate(((points[:-1][pairs] << 21) | points[1:][pairs], points[lone], words))
+
+    def _stemmed(self, word: str) -> int:
+        key = self.raw.get(word)
+        if key is None:
+            key = self.raw[word] = self._word(stem(word))
+        return key
 
     def _word(self, term: str) -> int:
         return self.words.setdefault(term, self.WORDS + len(self.words))
@@ -311,4 +321,6 @@ def t2s_files() -> dict[str, str]:
 
 
 def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # orjson writes the same bytes as json.dumps(ensure_ascii=False, sort_keys=True, compact
+    # separators), five times faster: the index is thousands of files.
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
