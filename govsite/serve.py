@@ -103,7 +103,10 @@ def watch(preview: Preview) -> tuple[threading.Event, Callable[[], None]]:
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            if event.event_type in ("opened", "closed_no_write"):
+            # Reads are no change; a folder "modified" only repeats its files' own events
+            # (and the cache folder's creation would otherwise trigger a rebuild).
+            if event.event_type in ("opened", "closed_no_write") or (
+                    event.is_directory and event.event_type == "modified"):
                 return
             path = Path(str(event.src_path))
             if not any(path.is_relative_to(folder) for folder in ignored) \
