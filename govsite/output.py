@@ -83,6 +83,7 @@ class Staging:
         if path is None:
             return ""
         try:
+            path.unlink(missing_ok=True)
             os.link(self.out / rel, path)
         except OSError:
             return ""

@@ -166,3 +166,14 @@ def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(t
     rendered = sum(result.template_seconds.values())
     assert "article.html" in result.template_seconds and rendered > 0
     assert "policy.html" not in result.template_seconds
+
+
+def test_a_page_missing_from_the_previous_build_is_rendered_again(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    expected = _site_files(out)
+    (out / "www.example.gov.cn/policy/2024-001.html").unlink()
+    build(project, out, now=NOW, cache=cache)
+    assert _site_files(out) == expected
