@@ -14,7 +14,7 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
@@ -66,7 +66,6 @@ class Built:
     footer: str
     footer_links: list[Link]
     main: lxml.html.HtmlElement | None
-    assets: list[str] = field(default_factory=list)   # output files it loads (style, script, img)
 
 
 def check(cluster: Cluster, built: Path, shown: Path, as_of: datetime, external: bool,
