@@ -25,7 +25,7 @@ from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.publish import search_outputs
+from govsite.search.publish import inputs_key, search_outputs
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -133,8 +133,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         for site_id in selected:
             _copy_attachments(cluster, site_id, staging, report)
         stages.done("render")
-        for item in search_outputs(cluster, bodies, search, selected, jobs):
-            staging.write(item.rel, item.data, item.site, item.origin)
+        _search(cluster, bodies, search, selected, jobs, staging, store)
         stages.done("search")
         _write_cluster_files(cluster, staging)
         guard.report(set(staging.files), report)
@@ -219,6 +218,35 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
         guard.add(links)
         report.items.extend(problems)
     return pages
+
+
+SEARCHED = "search"   # cache namespace: the search inputs' key → the files they made
+
+
+def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+            selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache) -> None:
+    """Every search file; when no document, setting or site changed since the previous build,
+    its files are linked from it instead of indexed again."""
+    key = inputs_key(cluster, bodies, settings, selected) if store.path else ""
+    remembered = store.load(SEARCHED, [key]).get(key) if key else None
+    previous = output.read_manifest(staging.out) if remembered else {}
+    if remembered and all(previous.get(rel, {}).get("sha256") == sha
+                          for rel, (_, _, sha) in remembered.items()):
+        linked = {rel: staging.link_previous(rel, sha, origin) for rel, (_, origin, sha)
+                  in remembered.items()}
+        if all(linked.values()):
+            for rel, (site, origin, sha) in remembered.items():
+                staging.record(rel, site, origin, sha)
+            store.used(SEARCHED, key)
+            return
+    made = {}
+    for item in search_outputs(cluster, bodies, settings, selected, jobs):
+        digest = staging.put(item.rel, item.data, item.origin)
+        if digest:
+            staging.record(item.rel, item.site, item.origin, digest)
+            made[item.rel] = (item.site, item.origin, digest)
+    if key:
+        store.keep(SEARCHED, key, made)
 
 
 def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):

@@ -177,3 +177,23 @@ def test_a_page_missing_from_the_previous_build_is_rendered_again(tmp_path):
     (out / "www.example.gov.cn/policy/2024-001.html").unlink()
     build(project, out, now=NOW, cache=cache)
     assert _site_files(out) == expected
+
+
+def test_the_search_index_is_linked_when_no_document_changed(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    expected = _site_files(out)
+    import govsite.build
+
+    def must_not_index(*args, **kwargs):
+        raise AssertionError("indexed again although nothing changed")
+
+    monkeypatch.setattr(govsite.build, "search_outputs", must_not_index)
+    build(project, out, now=NOW, cache=cache)   # a template-only change would do the same
+    assert _site_files(out) == expected
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="indexed again"):
+        build(project, out, now=NOW, cache=cache)

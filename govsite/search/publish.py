@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator, Mapping
+from dataclasses import astuple
 from urllib.parse import urlsplit
 
 from govsite import output
+from govsite.cache import key as cache_key
 from govsite.markup import Body
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
@@ -23,6 +25,16 @@ from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
 T2S_FOLDER = "_t2s/"
+
+
+def inputs_key(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
+               selected: tuple[str, ...]) -> str:
+    """Everything the search files are made from: every published document as indexed, the
+    settings, the sites and their hosts, and which sites are built (govsite's version, which
+    fixes the format and the budgets, is in every cache key)."""
+    sites = [(s.config.id, s.config.url, s.config.type, s.config.name) for s in cluster.sites.values()]
+    return cache_key("search", [astuple(doc) for doc in documents(cluster, bodies)], repr(settings),
+                     sites, selected)
 
 
 def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
