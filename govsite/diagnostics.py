@@ -25,9 +25,13 @@ class Diagnostic:
     rule: str = ""   # the `govsite check` rule it breaks, when it breaks one
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        text = f"{where}: {self.level}: {self.message}"
-        return f"{text} — {self.hint}" if self.hint else text
+        return format_problem(self.path, self.line, self.level, self.message, self.hint)
+
+
+def format_problem(path: str, number: int, level: str, message: str, hint: str = "") -> str:
+    """`path:line: level: message — hint`, the one shape every problem is printed in."""
+    text = f"{f'{path}:{number}' if number else path}: {level}: {message}"
+    return f"{text} — {hint}" if hint else text
 
 
 @dataclass

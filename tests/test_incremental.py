@@ -18,6 +18,16 @@ from govsite.build import build
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A copy of the small fixture, built once with a cache: (project, build folder, cache)."""
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    return project, out, cache
+
+
 def _pages(project: Path) -> list[Path]:
     """Published-looking pages an edit may touch (not the fixture's planted unpublished ones)."""
     return sorted(p for p in (project / "content").rglob("*.md") if p.name != "_index.md"
@@ -117,11 +127,8 @@ def test_changes_list_the_urls_added_changed_and_removed(tmp_path):
     assert not any(url.endswith(".html") for url in changes["added"])
 
 
-def test_a_cached_body_is_converted_again_when_a_page_it_links_to_is_withdrawn(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "small", project)
-    out, cache = tmp_path / "build", tmp_path / "cache"
-    assert not build(project, out, now=NOW, cache=cache).report.errors()
+def test_a_cached_body_is_converted_again_when_a_page_it_links_to_is_withdrawn(built):
+    project, out, cache = built
     target = project / "content/portal/news/2024-05-08-meeting.md"
     linking = [p for p in (project / "content").rglob("*.md")
                if "2024-05-08-meeting.md" in p.read_text(encoding="utf-8") and p != target]
@@ -134,13 +141,10 @@ def test_a_cached_body_is_converted_again_when_a_page_it_links_to_is_withdrawn(t
     assert any("will not be published" in d.message for d in failure.value.report.errors())
 
 
-def test_a_failed_incremental_build_leaves_the_previous_build_untouched(tmp_path):
+def test_a_failed_incremental_build_leaves_the_previous_build_untouched(built):
     # Unchanged pages are hard links to the previous build's files: a failing build must never
     # write through them.
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "small", project)
-    out, cache = tmp_path / "build", tmp_path / "cache"
-    build(project, out, now=NOW, cache=cache)
+    project, out, cache = built
     before = tree(out)
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
@@ -154,11 +158,8 @@ def test_a_failed_incremental_build_leaves_the_previous_build_untouched(tmp_path
     assert tree(out) == before
 
 
-def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "small", project)
-    out, cache = tmp_path / "build", tmp_path / "cache"
-    build(project, out, now=NOW, cache=cache)
+def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(built):
+    project, out, cache = built
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
     result = build(project, out, now=NOW, cache=cache)
@@ -168,22 +169,16 @@ def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(t
     assert "policy.html" not in result.template_seconds
 
 
-def test_a_page_missing_from_the_previous_build_is_rendered_again(tmp_path):
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "small", project)
-    out, cache = tmp_path / "build", tmp_path / "cache"
-    build(project, out, now=NOW, cache=cache)
+def test_a_page_missing_from_the_previous_build_is_rendered_again(built):
+    project, out, cache = built
     expected = _site_files(out)
     (out / "www.example.gov.cn/policy/2024-001.html").unlink()
     build(project, out, now=NOW, cache=cache)
     assert _site_files(out) == expected
 
 
-def test_the_search_index_is_linked_when_no_document_changed(tmp_path, monkeypatch):
-    project = tmp_path / "project"
-    shutil.copytree(FIXTURES / "small", project)
-    out, cache = tmp_path / "build", tmp_path / "cache"
-    build(project, out, now=NOW, cache=cache)
+def test_the_search_index_is_linked_when_no_document_changed(built, monkeypatch):
+    project, out, cache = built
     expected = _site_files(out)
     import govsite.build
 

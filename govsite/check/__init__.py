@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from govsite.check.rules import ERROR, RULES, WARNING
-from govsite.diagnostics import Diagnostic, Report
+from govsite.diagnostics import Diagnostic, Report, format_problem
 from govsite.output import MANIFEST
 
 if TYPE_CHECKING:  # the model imports config, which imports the rule ids from this package
@@ -40,9 +40,7 @@ class Finding:
     hint: str = ""
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        text = f"{where}: {self.rule}: {self.level}: {self.message}"
-        return f"{text} — {self.hint}" if self.hint else text
+        return format_problem(self.path, self.line, f"{self.rule}: {self.level}", self.message, self.hint)
 
 
 @dataclass
