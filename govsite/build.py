@@ -25,7 +25,7 @@ from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.publish import inputs_key, search_outputs
+from govsite.search.publish import Linked, inputs_key, search_outputs
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -220,18 +220,23 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
     return pages
 
 
-SEARCHED = "search"   # cache namespace: the search inputs' key → the files they made
+SEARCHED = "search"          # cache namespace: the search inputs' key → the files they made
+SEARCH_INDEX = "search index"   # one index's key → its files
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
             selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache) -> None:
-    """Every search file; when no document, setting or site changed since the previous build,
-    its files are linked from it instead of indexed again."""
+    """Every search file. When no indexed document, setting or site changed since the previous
+    build, all of them are linked from it; otherwise each index whose own inputs did not change
+    is (an edit on one site leaves the other sites' indexes as they were)."""
     key = inputs_key(cluster, bodies, settings, selected) if store.path else ""
+    previous = output.read_manifest(staging.out) if key else {}
+
+    def still_there(files: dict) -> bool:
+        return all(previous.get(rel, {}).get("sha256") == sha for rel, (_, _, sha) in files.items())
+
     remembered = store.load(SEARCHED, [key]).get(key) if key else None
-    previous = output.read_manifest(staging.out) if remembered else {}
-    if remembered and all(previous.get(rel, {}).get("sha256") == sha
-                          for rel, (_, _, sha) in remembered.items()):
+    if remembered and still_there(remembered):
         linked = {rel: staging.link_previous(rel, sha, origin) for rel, (_, origin, sha)
                   in remembered.items()}
         if all(linked.values()):
@@ -239,14 +244,36 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
                 staging.record(rel, site, origin, sha)
             store.used(SEARCHED, key)
             return
-    made = {}
-    for item in search_outputs(cluster, bodies, settings, selected, jobs):
-        digest = staging.put(item.rel, item.data, item.origin)
-        if digest:
-            staging.record(item.rel, item.site, item.origin, digest)
-            made[item.rel] = (item.site, item.origin, digest)
+    known = {k: v for k, v in store.load_all(SEARCH_INDEX).items() if still_there(v)} if key else {}
+    made: dict[str, list[str]] = {}
+    written = _write_search(cluster, bodies, settings, selected, jobs, staging, known, made)
+    if written is None:   # a previous copy was gone: index everything again
+        written = _write_search(cluster, bodies, settings, selected, jobs, staging, {}, made)
+        assert written is not None
+    for rel, (site, origin, digest) in written.items():
+        staging.record(rel, site, origin, digest)
     if key:
-        store.keep(SEARCHED, key, made)
+        store.keep(SEARCHED, key, written)
+        for index, paths in made.items():
+            store.keep(SEARCH_INDEX, index, {rel: written[rel] for rel in paths if rel in written})
+
+
+def _write_search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+                  selected: tuple[str, ...], jobs: int, staging: output.Staging,
+                  known: dict, made: dict[str, list[str]]) -> dict[str, tuple[str, str, str]] | None:
+    """The search files written or linked into the staging folder, by path; None when a file
+    to link is missing from the previous build."""
+    written: dict[str, tuple[str, str, str]] = {}
+    for item in search_outputs(cluster, bodies, settings, selected, jobs, known, made):
+        if isinstance(item.data, Linked):
+            digest = staging.link_previous(item.rel, item.data.sha256, item.origin)
+            if not digest:
+                return None
+        else:
+            digest = staging.put(item.rel, item.data, item.origin)
+        if digest:
+            written[item.rel] = (item.site, item.origin, digest)
+    return written
 
 
 def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):

@@ -200,8 +200,8 @@ def test_a_site_whose_last_page_has_no_terms_still_gets_its_index():
 
 def test_bm25_contributions_are_those_of_the_reference_implementation():
     # bm25s (Lucene's BM25) over index_terms(), the readable spelling of what score() counts
-    # with integer keys: the same terms for every page, the same contributions (bm25s works
-    # in float32, so a rounding may differ by one hundredth).
+    # with integer keys: the same terms for every page, and the same contributions up to
+    # govsite's rounding of the collection statistics.
     import bm25s
     import numpy as np
 
@@ -219,8 +219,10 @@ def test_bm25_contributions_are_those_of_the_reference_implementation():
     got = {(scores.terms[c], d): v for c, d, v in zip(
         scores.columns.tolist(), scores.docs.tolist(), scores.values.tolist(), strict=True)}
     assert got.keys() == expected.keys() and len(got) > 100
-    assert max(abs(got[key] - expected[key]) for key in got) <= 1
-    assert np.mean([got[key] == expected[key] for key in got]) > 0.99
+    # govsite rounds idf to 0.01 and the average length to 3 digits (so one edit leaves other
+    # sites' indexes as they were): each contribution stays within 1 % (or one unit) of bm25s's.
+    assert max(abs(got[key] - expected[key]) / max(100, expected[key]) for key in got) <= 0.01
+    assert np.mean([abs(got[key] - expected[key]) <= 1 for key in got]) > 0.95
 
 
 def test_the_scores_do_not_depend_on_how_many_processes_counted_them():

@@ -141,8 +141,12 @@ def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
     docs_of = np.repeat(np.arange(len(docs)), sizes)
     tf = np.concatenate([counts for _, counts, _ in counted]).astype(np.float64)
     df = np.bincount(columns, minlength=len(vocabulary))
-    idf = np.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
-    norm = K1 * (1 - B + B * lengths / lengths.mean())
+    # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
+    # only its own contributions and those of the rare terms it adds or drops: the other sites'
+    # indexes keep their bytes (publish.py links them from the previous build), and a purge
+    # list stays short. Ranking moves by less than the integer rounding of contributions.
+    idf = np.round(np.log(1 + (len(docs) - df + 0.5) / (df + 0.5)), 2)
+    norm = K1 * (1 - B + B * lengths / float(f"{lengths.mean():.3g}"))
     values = np.maximum(1, np.rint(idf[columns] * tf / (norm[docs_of] + tf) * SCALE))
     order = np.argsort(columns, kind="stable")    # by term, then (already) by document
     terms = keys.terms(vocabulary)
