@@ -1,7 +1,7 @@
 """Published pages → a BM25 index at build time → static files the browser fetches.
 
-bm25s computes the index (a sparse matrix of BM25 term contributions, with numpy) from govsite's
-own tokens; what ships is govsite's format, never the library's files. One index folder:
+score() computes BM25 (Lucene's variant, checked against bm25s in the tests) with numpy from
+govsite's own tokens; what ships is govsite's own format. One index folder:
 
     meta.json      counts, sites, the score scale, synonyms and hot words: the only file every
                    query needs besides its own terms' shards
@@ -128,7 +128,8 @@ def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
 
     Terms are counted as integer keys (_TermKeys) with numpy rather than as Python strings:
     a corpus has millions of term occurrences but only a few hundred thousand distinct terms,
-    and only those ever become strings. The arithmetic is bm25s's, which a test checks."""
+    and only those ever become strings. The arithmetic is bm25s's (a test compares them) but for
+    the rounding of the collection statistics below."""
     keys = _TermKeys()
     counted = keys.count_all(docs, jobs)
     lengths = np.array([length for _, _, length in counted], dtype=np.float64)
