@@ -74,17 +74,33 @@ class Cache:
             self.new[name] = self.found[name]
 
     def save(self) -> None:
-        """Write this build's entries, and only them."""
+        """Keep this build's entries and only them, in one transaction (a build killed halfway
+        leaves the previous cache whole): entries reused as they were are not written again,
+        so a rebuild that changed little writes little."""
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.unlink(missing_ok=True)
-        with sqlite3.connect(temporary) as db:
-            db.execute("CREATE TABLE entries (namespace TEXT, key TEXT, value TEXT, "
-                       "PRIMARY KEY (namespace, key))")
-            db.executemany("INSERT INTO entries VALUES (?, ?, ?)",
-                           [(*name.split("\0", 1), json.dumps(value, ensure_ascii=False))
-                            for name, value in sorted(self.new.items())])
-        db.close()
-        temporary.replace(self.path)   # a build killed halfway leaves the old cache whole
+        try:
+            self._save()
+        except sqlite3.Error:   # an unreadable cache is replaced, never trusted
+            self.path.unlink(missing_ok=True)
+            self.found = {}
+            self._save()
+
+    def _save(self) -> None:
+        assert self.path is not None
+        db = sqlite3.connect(self.path)
+        try:
+            with db:
+                db.execute("CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, "
+                           "value TEXT, PRIMARY KEY (namespace, key))")
+                stored = {f"{namespace}\0{key}" for namespace, key
+                          in db.execute("SELECT namespace, key FROM entries")}
+                db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?",
+                               [name.split("\0", 1) for name in sorted(stored - self.new.keys())])
+                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
+                    (*name.split("\0", 1), json.dumps(value, ensure_ascii=False))
+                    for name, value in sorted(self.new.items())
+                    if name not in stored or self.found.get(name) is not value])
+        finally:
+            db.close()

@@ -192,3 +192,13 @@ def test_the_search_index_is_linked_when_no_document_changed(built, monkeypatch)
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="indexed again"):
         build(project, out, now=NOW, cache=cache)
+
+
+def test_an_unreadable_cache_is_replaced_not_trusted(built):
+    project, out, cache = built
+    expected = _site_files(out)
+    (cache / "build-cache.sqlite").write_bytes(b"this is not a database" * 100)
+    build(project, out, now=NOW, cache=cache)
+    assert _site_files(out) == expected
+    build(project, out, now=NOW, cache=cache)   # and the new cache is usable
+    assert _site_files(out) == expected
