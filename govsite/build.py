@@ -106,13 +106,15 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     """`keep_going` writes the output despite errors, which are left in the report: for
     `govsite check`, which builds into a folder of its own to inspect, never for deploying.
     `cache` is a folder kept between builds (govsite.cache); without it everything is redone."""
-    jobs = jobs or default_jobs()
     progress = progress or _quiet
     project = project.absolute()
     report = Report(project)
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
     cluster = load_cluster(project, report, now or clock(), drafts, stages)
+    # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
+    # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
+    jobs = jobs or (default_jobs() if len(cluster.pages) >= PARALLEL_FROM else 1)
     search = search_settings.load(project, tuple(cluster.sites), report)
     stages.done("search settings", stop=False)
     unknown = [s for s in only if s not in cluster.sites]
@@ -151,6 +153,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     return result
 
 
+PARALLEL_FROM = 1_000   # pages from which a build uses every core unless told otherwise
 RENDERED = "rendered"   # cache namespace: output path → fingerprint, digest and links
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 

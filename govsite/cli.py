@@ -39,7 +39,7 @@ def main() -> None:
               help="Include drafts and scheduled pages, marked with a preview banner. Never deploy this.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes to use.  [default: every core]")
+              help="Processes to use.  [default: every core, from 1,000 pages]")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of work kept between builds (keep it in CI).  [default: .govsite-cache/ "
                    "in the project]")
@@ -145,7 +145,7 @@ def search(project: Path, query: str, site: str | None, limit: int, as_json: boo
 @click.option("--external", is_flag=True, help="Also request every external link (rate-limited, cached).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes to use for a build.  [default: every core]")
+              help="Processes to use for a build.  [default: every core, from 1,000 pages]")
 @DEBUG
 def check(project: Path, out: Path | None, sites: tuple[str, ...], as_of: str | None, fmt: str,
           output_file: Path | None, external: bool, strict: bool, jobs: int | None,
@@ -206,7 +206,7 @@ def _as_of(text: str | None) -> datetime:
 @PROJECT
 @click.option("--port", default=8000, show_default=True, help="Port on 127.0.0.1.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes to use.  [default: every core]")
+              help="Processes to use.  [default: every core, from 1,000 pages]")
 @DEBUG
 def serve(project: Path, port: int, jobs: int | None, debug: bool) -> None:
     """Preview the cluster on 127.0.0.1, rebuilding and reloading when a file is saved.
