@@ -146,7 +146,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         staging.discard()
         raise
     if not report.errors(strict):
-        store.save()
+        try:
+            store.save()
+        except OSError as exc:   # the cache only ever saves time: the build stands without it
+            report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
+                           "give --cache a folder govsite may write, or use --no-cache")
     result.files = len(staging.files)
     result.sites = selected
     result.timings = stages.timings

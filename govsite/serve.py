@@ -199,9 +199,10 @@ def _type(path: Path) -> str:
 
 def serve(project: Path, port: int, jobs: int | None, echo: Callable[[str], None]) -> None:
     preview = Preview(project, jobs, echo)
+    # The port first: a port in use is reported before any time is spent building.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler(preview))
     changed, stop_watching = watch(preview)
     preview.rebuild()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler(preview))
     stop = threading.Event()
     threading.Thread(target=rebuild_on_change, args=(preview, changed, stop), daemon=True).start()
     echo(f"previewing {len(preview.hosts)} hosts at http://127.0.0.1:{server.server_address[1]}/ "

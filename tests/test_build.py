@@ -283,3 +283,13 @@ def test_profile_prints_each_stage_and_the_slowest_templates(govsite, tmp_path):
     assert "time per stage:" in result.output and "  render " in result.output
     assert "slowest templates" in result.output and "article.html" in result.output
     assert "[###" not in result.output   # no progress bar when not on a terminal
+
+
+def test_a_cache_folder_that_cannot_be_written_is_a_warning_not_a_failure(govsite, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    result = govsite("build", "--project", FIXTURES / "small", "--out", tmp_path / "b",
+                     "--cache", blocked / "cache")
+    assert result.exit_code == 0, result.output
+    assert f"{blocked / 'cache'}: warning: the build cache could not be saved" in result.output
+    assert "give --cache a folder govsite may write, or use --no-cache" in result.output
