@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,7 +26,8 @@ from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.publish import Linked, inputs_key, search_outputs
+from govsite.search.index import documents
+from govsite.search.publish import Linked, document_digests, inputs_key, search_outputs
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -236,7 +238,9 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     """Every search file. When no indexed document, setting or site changed since the previous
     build, all of them are linked from it; otherwise each index whose own inputs did not change
     is (an edit on one site leaves the other sites' indexes as they were)."""
-    key = inputs_key(cluster, bodies, settings, selected) if store.path else ""
+    docs = documents(cluster, bodies)
+    digests = document_digests(docs) if store.path else None
+    key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
     previous = output.read_manifest(staging.out) if key else {}
 
     def still_there(files: dict) -> bool:
@@ -253,9 +257,10 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             return
     known = {k: v for k, v in store.load_all(SEARCH_INDEX).items() if still_there(v)} if key else {}
     made: dict[str, list[str]] = {}
-    written = _write_search(cluster, bodies, settings, selected, jobs, staging, known, made)
+    outputs = partial(search_outputs, cluster, docs, settings, selected, jobs, digests=digests)
+    written = _write_search(outputs, staging, known, made)
     if written is None:   # a previous copy was gone: index everything again
-        written = _write_search(cluster, bodies, settings, selected, jobs, staging, {}, made)
+        written = _write_search(outputs, staging, {}, made)
         assert written is not None
     for rel, (site, origin, digest) in written.items():
         staging.record(rel, site, origin, digest)
@@ -265,13 +270,12 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             store.keep(SEARCH_INDEX, index, {rel: written[rel] for rel in paths if rel in written})
 
 
-def _write_search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
-                  selected: tuple[str, ...], jobs: int, staging: output.Staging,
-                  known: dict, made: dict[str, list[str]]) -> dict[str, tuple[str, str, str]] | None:
+def _write_search(outputs: Callable[..., Iterator[Output]], staging: output.Staging, known: dict,
+                  made: dict[str, list[str]]) -> dict[str, tuple[str, str, str]] | None:
     """The search files written or linked into the staging folder, by path; None when a file
     to link is missing from the previous build."""
     written: dict[str, tuple[str, str, str]] = {}
-    for item in search_outputs(cluster, bodies, settings, selected, jobs, known, made):
+    for item in outputs(known=known, made=made):
         if isinstance(item.data, Linked):
             digest = staging.link_previous(item.rel, item.data.sha256, item.origin)
             if not digest:

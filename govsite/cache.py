@@ -37,29 +37,27 @@ class Cache:
     def load(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         """The stored entries among `keys`."""
         wanted = list(dict.fromkeys(keys))
-        if self.path is None or not self.path.is_file() or not wanted:
-            return {}
-        try:
-            with sqlite3.connect(self.path) as db:
-                found = {}
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start:start + 500]
-                    rows = db.execute(
-                        f"SELECT key, value FROM entries WHERE namespace = ? AND key IN "
-                        f"({','.join('?' * len(chunk))})", [namespace, *chunk])
-                    found.update({k: json.loads(v) for k, v in rows})
-        except (sqlite3.Error, ValueError):
-            return {}
-        self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
-        return found
+        # SQLite takes a bounded number of parameters per statement: ask in chunks.
+        return self._select(namespace, [wanted[i:i + 500] for i in range(0, len(wanted), 500)])
 
     def load_all(self, namespace: str) -> dict[str, Any]:
-        if self.path is None or not self.path.is_file():
+        return self._select(namespace, None)
+
+    def _select(self, namespace: str, chunks: list[list[str]] | None) -> dict[str, Any]:
+        if self.path is None or not self.path.is_file() or chunks == []:
             return {}
+        found: dict[str, Any] = {}
         try:
-            with sqlite3.connect(self.path) as db:
-                found = {k: json.loads(v) for k, v in db.execute(
-                    "SELECT key, value FROM entries WHERE namespace = ?", [namespace])}
+            db = sqlite3.connect(self.path)
+            try:
+                for chunk in chunks if chunks is not None else [None]:
+                    rows = db.execute(
+                        "SELECT key, value FROM entries WHERE namespace = ?"
+                        + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
+                        [namespace, *(chunk or [])])
+                    found.update({k: json.loads(v) for k, v in rows})
+            finally:
+                db.close()
         except (sqlite3.Error, ValueError):
             return {}
         self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})

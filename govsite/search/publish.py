@@ -18,37 +18,42 @@ import numpy as np
 
 from govsite import output
 from govsite.cache import key as cache_key
-from govsite.markup import Body
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import Scores, SearchDoc, build_index, documents, score, t2s_files
+from govsite.search.index import Scores, SearchDoc, build_index, score, t2s_files
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
 T2S_FOLDER = "_t2s/"
 
 
-def inputs_key(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
+def document_digests(docs: list[SearchDoc]) -> list[str]:
+    """One digest per document as indexed: the cache keys below are made of these, so each
+    document's text is hashed once per build."""
+    return [cache_key("search document", astuple(doc)) for doc in docs]
+
+
+def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
                selected: tuple[str, ...]) -> str:
     """Everything the search files are made from: every published document as indexed, the
     settings, the sites and their hosts, and which sites are built (govsite's version, which
     fixes the format and the budgets, is in every cache key)."""
     sites = [(s.config.id, s.config.url, s.config.type, s.config.name) for s in cluster.sites.values()]
-    return cache_key("search", [astuple(doc) for doc in documents(cluster, bodies)], repr(settings),
-                     sites, selected)
+    return cache_key("search", digests, repr(settings), sites, selected)
 
 
-def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: SearchSettings,
+def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSettings,
                    selected: tuple[str, ...], jobs: int = 1,
                    known: Mapping[str, Mapping[str, list[str]]] | None = None,
-                   made: dict[str, list[str]] | None = None) -> Iterator[Output]:
-    """Every site's index, and the portal's. `known` maps an index's key to the files the
-    previous build made from the same inputs ({path: [site, origin, sha256]}, checked against
-    that build by the caller): those indexes come back as Linked outputs, not exported again.
-    `made` is filled with each exported index's key and paths, for the caller to remember."""
-    docs = documents(cluster, bodies)
+                   made: dict[str, list[str]] | None = None,
+                   digests: list[str] | None = None) -> Iterator[Output]:
+    """Every site's index, and the portal's, from the published documents (documents()).
+    With `digests` (document_digests of them) each index is keyed: `known` maps an index's key
+    to the files the previous build made from the same inputs ({path: [site, origin, sha256]},
+    checked against that build by the caller), and those indexes come back as Linked outputs,
+    not exported again; `made` is filled with each exported index's key and paths."""
     scores = score(docs, jobs)
     hot = dict(settings.hot_words)
     # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
@@ -63,7 +68,8 @@ def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: Searc
         own = scores if wide else scores.only(keep)
         options = (settings.synonyms, hot.get(site.config.id, ()), settings.ranking)
         share = 1.0 if wide else len(keep) / max(1, len(docs))
-        key = _index_key(own, [docs[i] for i in keep], options, _t2s_path(site), share)
+        key = _index_key(own, [digests[i] for i in keep], options, _t2s_path(site), share) \
+            if digests is not None else ""
         if known and key in known:
             return key, None
         return key, build_index([docs[i] for i in keep], *options, own,
@@ -82,7 +88,7 @@ def search_outputs(cluster: Cluster, bodies: Mapping[str, Body], settings: Searc
         for name, text in files.items():
             paths.append(output_path(index_url(site) + name))
             yield Output(paths[-1], text, owner, "search.yaml")
-        if made is not None:
+        if made is not None and key:
             made[key] = paths
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
@@ -104,7 +110,7 @@ class Linked(str):
     sha256: str
 
 
-def _index_key(scores: Scores, docs: list[SearchDoc], options: tuple, t2s_path: str,
+def _index_key(scores: Scores, digests: list[str], options: tuple, t2s_path: str,
                share: float) -> str:
     """Exactly what one index is made of: its terms in order with their postings, its
     documents' records, its settings. Column numbers are not in it (they shift when the
@@ -115,5 +121,4 @@ def _index_key(scores: Scores, docs: list[SearchDoc], options: tuple, t2s_path: 
     for array in (np.bincount(np.searchsorted(present, scores.columns), minlength=len(present)),
                   scores.docs, scores.values):
         digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-    return cache_key("search index", digest.hexdigest(), [astuple(doc) for doc in docs],
-                     repr(options), t2s_path, share)
+    return cache_key("search index", digest.hexdigest(), digests, repr(options), t2s_path, share)
