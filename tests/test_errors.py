@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import EPOCH, MINIMAL_SITES
+from conftest import EPOCH, FIXTURES, MINIMAL_SITES
 
 # ---------------------------------------------------------------------------------------------
 # helpers
@@ -980,3 +980,19 @@ def test_real_command_prints_one_line_per_error_and_no_traceback(project):
         f"content/portal/news/missing.md does not exist — {LINK_HINT}",
         summary(root, 1)]
     assert "Traceback" not in proc.stderr
+
+
+def test_check_settings_in_sites_yaml_are_validated(project, govsite):
+    sites = MINIMAL_SITES.replace("cluster:\n", "cluster:\n  check:\n    news_days: 0\n"
+                                  "    disable: [empty-colum]\n    domain_rule: false\n")
+    fails_with(project, govsite, {"sites.yaml": sites},
+               "sites.yaml:3: error: `check.news_days` must be a whole number above 0",
+               "sites.yaml:4: error: unknown rule `empty-colum` in check.disable — did you mean "
+               "`empty-column`?",
+               "sites.yaml:5: error: unknown key `domain_rule` in check — did you mean `domain_rules`?")
+
+
+def test_check_says_what_is_wrong_with_as_of(govsite):
+    result = govsite("check", "--project", FIXTURES / "small", "--as-of", "2026-13-01")
+    assert result.exit_code == 2
+    assert result.output == "error: --as-of '2026-13-01' is not a date; write it as YYYY-MM-DD\n"
