@@ -26,8 +26,8 @@ from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.index import documents
-from govsite.search.publish import Linked, document_digests, inputs_key, search_outputs
+from govsite.search.index import CountCache, documents
+from govsite.search.publish import Linked, SearchCache, document_digests, inputs_key, search_outputs
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -230,52 +230,66 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
 
 
 SEARCHED = "search"          # cache namespace: the search inputs' key → the files they made
-SEARCH_INDEX = "search index"   # one index's key → its files
+COUNTED = "search counts"    # a document's digest → its counted terms (index.CountCache)
+SEARCH_FILE = "search file"  # publish.file_key() → [path, sha256] of one index file
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
             selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache) -> None:
     """Every search file. When no indexed document, setting or site changed since the previous
-    build, all of them are linked from it; otherwise each index whose own inputs did not change
-    is (an edit on one site leaves the other sites' indexes as they were)."""
+    build, all of them are linked from it; otherwise only the documents not seen before are
+    analysed, and only the index files whose content changed are exported (an edit touches a
+    few shards of its site's index and the portal's); the others are linked."""
     docs = documents(cluster, bodies)
     digests = document_digests(docs) if store.path else None
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
     previous = output.read_manifest(staging.out) if key else {}
 
-    def still_there(files: dict) -> bool:
-        return all(previous.get(rel, {}).get("sha256") == sha for rel, (_, _, sha) in files.items())
+    def still_there(rel: str, sha: str) -> bool:
+        return previous.get(rel, {}).get("sha256") == sha
 
     remembered = store.load(SEARCHED, [key]).get(key) if key else None
-    if remembered and still_there(remembered):
+    if remembered and all(still_there(rel, sha) for rel, (_, _, sha) in remembered.items()):
         linked = {rel: staging.link_previous(rel, sha, origin) for rel, (_, origin, sha)
                   in remembered.items()}
         if all(linked.values()):
             for rel, (site, origin, sha) in remembered.items():
                 staging.record(rel, site, origin, sha)
             store.used(SEARCHED, key)
+            store.retain(COUNTED, SEARCH_FILE)   # unchanged, like everything they describe
             return
-    known = {k: v for k, v in store.load_all(SEARCH_INDEX).items() if still_there(v)} if key else {}
-    made: dict[str, list[str]] = {}
-    outputs = partial(search_outputs, cluster, docs, settings, selected, jobs, digests=digests)
-    written = _write_search(outputs, staging, known, made)
-    if written is None:   # a previous copy was gone: index everything again
-        written = _write_search(outputs, staging, {}, made)
+    cache = None
+    if digests is not None:
+        files = {k: sha for k, (rel, sha) in store.load_all(SEARCH_FILE).items()
+                 if still_there(rel, sha)}
+        cache = SearchCache(CountCache(digests, store.load(COUNTED, digests)), files)
+    written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
+                                    cache=cache), staging)
+    if written is None:   # a previous copy was gone: export every file again
+        assert cache is not None
+        cache = SearchCache(cache.counts, {})
+        written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
+                                        cache=cache), staging)
         assert written is not None
     for rel, (site, origin, digest) in written.items():
         staging.record(rel, site, origin, digest)
-    if key:
+    if cache is not None:
         store.keep(SEARCHED, key, written)
-        for index, paths in made.items():
-            store.keep(SEARCH_INDEX, index, {rel: written[rel] for rel in paths if rel in written})
+        for digest in cache.counts.digests:
+            store.used(COUNTED, digest)
+        for digest, packed in cache.counts.new.items():
+            store.keep(COUNTED, digest, packed)
+        for rel, file_key in cache.made.items():
+            if rel in written:
+                store.keep(SEARCH_FILE, file_key, [rel, written[rel][2]])
 
 
-def _write_search(outputs: Callable[..., Iterator[Output]], staging: output.Staging, known: dict,
-                  made: dict[str, list[str]]) -> dict[str, tuple[str, str, str]] | None:
+def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Staging
+                  ) -> dict[str, tuple[str, str, str]] | None:
     """The search files written or linked into the staging folder, by path; None when a file
     to link is missing from the previous build."""
     written: dict[str, tuple[str, str, str]] = {}
-    for item in outputs(known=known, made=made):
+    for item in outputs():
         if isinstance(item.data, Linked):
             digest = staging.link_previous(item.rel, item.data.sha256, item.origin)
             if not digest:

@@ -15,17 +15,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from govsite import __version__
 
 FILENAME = "build-cache.sqlite"
-FORMAT = 1
+FORMAT = 2
+
+
+_PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
 
 
 def key(*parts: object) -> str:
-    digest = hashlib.sha256(f"govsite {__version__} cache {FORMAT}".encode())
-    for part in parts:
-        digest.update(b"\0" + json.dumps(part, ensure_ascii=False, sort_keys=True).encode())
-    return digest.hexdigest()
+    # orjson: a rebuild hashes every document's text, and json.dumps took most of a second.
+    return hashlib.sha256(_PREFIX + orjson.dumps(
+        parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
 
 
 class Cache:
@@ -33,6 +37,7 @@ class Cache:
         self.path = folder / FILENAME if folder else None
         self.found: dict[str, Any] = {}
         self.new: dict[str, Any] = {}
+        self.retained: set[str] = set()
 
     def load(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         """The stored entries among `keys`."""
@@ -55,7 +60,8 @@ class Cache:
                         "SELECT key, value FROM entries WHERE namespace = ?"
                         + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
                         [namespace, *(chunk or [])])
-                    found.update({k: json.loads(v) for k, v in rows})
+                    # Text is JSON; bytes were kept as they are (keep()).
+                    found.update({k: json.loads(v) if isinstance(v, str) else v for k, v in rows})
             finally:
                 db.close()
         except (sqlite3.Error, ValueError):
@@ -64,12 +70,18 @@ class Cache:
         return found
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
+        """Keep an entry: bytes as they are, anything else as JSON."""
         self.new[f"{namespace}\0{entry_key}"] = value
 
     def used(self, namespace: str, entry_key: str) -> None:
         name = f"{namespace}\0{entry_key}"
         if name in self.found:
             self.new[name] = self.found[name]
+
+    def retain(self, *namespaces: str) -> None:
+        """Keep every stored entry of these namespaces that this build does not replace,
+        unread: for a stage that found its inputs unchanged and so never looked them up."""
+        self.retained.update(namespaces)
 
     def save(self) -> None:
         """Keep this build's entries and only them, in one transaction (a build killed halfway
@@ -95,9 +107,11 @@ class Cache:
                 stored = {f"{namespace}\0{key}" for namespace, key
                           in db.execute("SELECT namespace, key FROM entries")}
                 db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?",
-                               [name.split("\0", 1) for name in sorted(stored - self.new.keys())])
+                               [name.split("\0", 1) for name in sorted(stored - self.new.keys())
+                                if name.split("\0", 1)[0] not in self.retained])
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
-                    (*name.split("\0", 1), json.dumps(value, ensure_ascii=False))
+                    (*name.split("\0", 1), value if isinstance(value, bytes)
+                     else json.dumps(value, ensure_ascii=False))
                     for name, value in sorted(self.new.items())
                     if name not in stored or self.found.get(name) is not value])
         finally:

@@ -284,3 +284,59 @@ def test_a_number_in_a_synonym_group_is_asked_to_be_quoted(tmp_path):
     load(tmp_path, ("www",), report)
     assert [str(d) for d in report.errors()] == [
         'search.yaml:2: error: `12345` is read as a number, not a word — quote it: "12345"']
+
+
+def test_counts_read_back_from_the_cache_score_exactly_as_counted_ones():
+    # A rebuild counts only the documents it has not seen: the scores must not tell the two
+    # apart, nor depend on which documents were known (words are numbered in sorted order).
+    from govsite.search.index import CountCache, score
+    from govsite.search.publish import document_digests
+    docs = _docs()
+    first = CountCache(document_digests(docs), {})
+    fresh = score(docs, cache=first)
+    assert len(first.new) == len(docs)
+    half = {d: packed for n, (d, packed) in enumerate(sorted(first.new.items())) if n % 2}
+    for known in (first.new, half):
+        again = CountCache(document_digests(docs), known)
+        reread = score(docs, cache=again)
+        assert set(again.new) == set(first.new) - set(known)
+        assert reread.terms == fresh.terms
+        for field in ("hashes", "columns", "docs", "values"):
+            assert getattr(reread, field).tolist() == getattr(fresh, field).tolist()
+
+
+def test_a_packed_count_survives_counts_beyond_sixteen_bits():
+    import numpy as np
+
+    from govsite.search.index import SearchDoc, _pack, _TermKeys, _unpack
+    doc = SearchDoc("https://x.gov.cn/1.html", "㐀营商", "营商" * 70_000 + " housing 丽龘", "x", "某市",
+                    "https://x.gov.cn/", "新闻", "news", "", "", ("国发2019-1号",))
+    counted = _TermKeys().count(doc)
+    assert counted[1].max() > 0xFFFF
+    back = _unpack(_pack(counted))
+    for ours, theirs in zip(counted, back, strict=True):
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_an_index_file_is_reused_only_for_the_same_content():
+    # build_index offers each term shard and record file by its content digest; whatever
+    # `reuse` returns ships instead, and a changed document changes the digests it is in.
+    from dataclasses import replace
+
+    from govsite.search.publish import document_digests
+    docs = _docs()
+    made: dict[str, str] = {}
+    plain = build_index(docs, doc_digests=document_digests(docs), made=made)
+    assert {n for n in plain if n.startswith(("t/", "d/"))} == set(made)
+    reused = build_index(docs, doc_digests=document_digests(docs),
+                         reuse=lambda name, digest: "KEPT" if made[name] == digest else None)
+    assert all(reused[n] == "KEPT" for n in made) and reused["meta.json"] == plain["meta.json"]
+    edited = [replace(docs[0], text=docs[0].text + " 新增的独特词语孑孓")] + docs[1:]
+    again: dict[str, str] = {}
+    changed = build_index(edited, doc_digests=document_digests(edited), made=again,
+                          reuse=lambda name, digest: "KEPT" if made[name] == digest else None)
+    rewritten = {n for n in made if changed[n] != "KEPT"}
+    assert "d/0.json" in rewritten and 0 < len(rewritten) < len(made)
+    # What was kept is what exporting the edited documents writes; what was not, differs.
+    exported = build_index(edited)
+    assert all((exported[n] == plain[n]) == (n not in rewritten) for n in made)

@@ -28,11 +28,12 @@ multiplying (and a term keeps only its MAX_POSTINGS best documents).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import accumulate
 
@@ -114,6 +115,10 @@ class Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
         site's index keeps the whole cluster's term statistics: more stable than a small
         site's own, and computed once."""
+        if keep and keep[-1] - keep[0] + 1 == len(keep):   # a site's pages are one URL range
+            mask = (self.docs >= keep[0]) & (self.docs <= keep[-1])
+            return Scores(self.terms, self.hashes, self.columns[mask], self.docs[mask] - keep[0],
+                          self.values[mask])
         # Sized for pages without any term too (a title of punctuation, an empty body).
         size = max(int(self.docs.max(initial=-1)), max(keep, default=-1)) + 1
         renumber = np.full(size, -1, dtype=np.int64)
@@ -123,7 +128,16 @@ class Scores:
                       self.values[mask])
 
 
-def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
+@dataclass
+class CountCache:
+    """Counted terms from earlier builds, by document digest (publish.document_digests): a
+    document whose digest is known is not analysed again. `new` receives what was counted."""
+    digests: list[str]                # one per document, in order
+    known: Mapping[str, bytes]
+    new: dict[str, bytes] = field(default_factory=dict)
+
+
+def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None) -> Scores:
     """BM25 (Lucene's variant) of every term for every document holding it.
 
     Terms are counted as integer keys (_TermKeys) with numpy rather than as Python strings:
@@ -131,16 +145,21 @@ def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
     and only those ever become strings. The arithmetic is bm25s's (a test compares them) but for
     the rounding of the collection statistics below."""
     keys = _TermKeys()
-    counted = keys.count_all(docs, jobs)
+    counted = keys.count_all(docs, jobs, cache)
     lengths = np.array([length for _, _, length in counted], dtype=np.float64)
     sizes = [len(found) for found, _, _ in counted]
     if not sum(sizes):
         empty = np.zeros(0, dtype=np.int64)
         return Scores([], empty, empty, empty, empty)
-    vocabulary, columns = np.unique(np.concatenate([found for found, _, _ in counted]),
-                                    return_inverse=True)
-    docs_of = np.repeat(np.arange(len(docs)), sizes)
-    tf = np.concatenate([counts for _, counts, _ in counted]).astype(np.float64)
+    # One stable sort puts every occurrence in index order, by term and then by document (the
+    # documents are concatenated in order): the vocabulary and the columns fall out of it.
+    found = np.concatenate([found for found, _, _ in counted])
+    order = np.argsort(found, kind="stable")
+    found = found[order]
+    first = np.concatenate(([True], found[1:] != found[:-1]))
+    vocabulary, columns = found[first], np.cumsum(first) - 1
+    docs_of = np.repeat(np.arange(len(docs)), sizes)[order]
+    tf = np.concatenate([counts for _, counts, _ in counted])[order].astype(np.float64)
     df = np.bincount(columns, minlength=len(vocabulary))
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
@@ -149,50 +168,71 @@ def score(docs: list[SearchDoc], jobs: int = 1) -> Scores:
     idf = np.round(np.log(1 + (len(docs) - df + 0.5) / (df + 0.5)), 2)
     norm = K1 * (1 - B + B * lengths / float(f"{lengths.mean():.3g}"))
     values = np.maximum(1, np.rint(idf[columns] * tf / (norm[docs_of] + tf) * SCALE))
-    order = np.argsort(columns, kind="stable")    # by term, then (already) by document
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    return Scores(terms, hashes, columns[order], docs_of[order], values[order].astype(np.int64))
+    return Scores(terms, hashes, columns, docs_of, values.astype(np.int64))
+
+
+# One document's terms as count() finds them, in a form any process can read back: the keys
+# and counts of its Chinese terms, its other terms spelled out with their counts, its length.
+Counted = tuple[np.ndarray, np.ndarray, list[str], np.ndarray, int]
 
 
 class _TermKeys:
     """index_terms() as integer keys: a Chinese bigram is its two code points (21 bits each), a
     lone character its code point, and any other term (a stemmed word, a document number) a
-    number from WORDS upward, in order of first appearance. Same terms, same counts: only
-    their spelling differs, and terms() spells the distinct ones back."""
+    number from WORDS upward. Same terms, same counts: only their spelling differs, and terms()
+    spells the distinct ones back. Words are numbered in sorted order once all are known, so
+    the numbering depends only on the words, never on which process or cache counted them."""
 
     WORDS = 1 << 42
 
     def __init__(self) -> None:
         self.words: dict[str, int] = {}
         self.raw: dict[str, int] = {}   # a word as written → its stem's key
+        self.spelled: list[str] = []    # words by the number this process gave them
+        self.sorted: list[str] = []     # every document's words, sorted: their final numbers
 
-    def count_all(self, docs: list[SearchDoc], jobs: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
-        """count() of every document, a slice of them per process; each process numbers the
-        words it meets itself, so their numbers are translated into this one's."""
-        size = -(-len(docs) // max(1, jobs))
+    def count_all(self, docs: list[SearchDoc], jobs: int,
+                  cache: CountCache | None = None) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """Every document's distinct keys, their weighted counts and its length. Documents the
+        cache knows are read back from it; the others are counted, a slice per process."""
+        known = cache.known if cache else {}
+        todo = [i for i in range(len(docs)) if not cache or cache.digests[i] not in known]
+        size = -(-len(todo) // max(1, jobs)) or 1
 
-        def count_slice(n: int) -> tuple[list[tuple[np.ndarray, np.ndarray, int]], list[str]]:
+        def count_slice(n: int) -> list[tuple[Counted, bytes]]:
             keys = _TermKeys()
-            return [keys.count(doc) for doc in docs[n * size:(n + 1) * size]], list(keys.words)
+            counted = [keys.count(docs[i]) for i in todo[n * size:(n + 1) * size]]
+            return [(c, _pack(c) if cache else b"") for c in counted]   # packed here, in parallel
 
-        counted = []
-        for part, words in ordered_map(count_slice, -(-len(docs) // size) if docs else 0, jobs):
-            ours = np.array([self._word(word) for word in words], dtype=np.int64)
-            for found, counts, length in part:
-                theirs = found >= self.WORDS
-                found[theirs] = ours[found[theirs] - self.WORDS]
-                counted.append((found, counts, length))
-        return counted
+        found: dict[int, Counted] = {}
+        for n, part in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
+            for i, (counted, packed) in zip(todo[n * size:(n + 1) * size], part, strict=True):
+                found[i] = counted
+                if cache:
+                    cache.new[cache.digests[i]] = packed
+        if cache:
+            for i in range(len(docs)):
+                if i not in found:
+                    found[i] = _unpack(known[cache.digests[i]])
+        every = [found[i] for i in range(len(docs))]
+        self.sorted = sorted({word for _, _, words, _, _ in every for word in words})
+        number = {word: self.WORDS + n for n, word in enumerate(self.sorted)}
+        return [(np.concatenate((cjk, np.array([number[w] for w in words], dtype=np.int64))),
+                 np.concatenate((cjk_counts, word_counts)), length)
+                for cjk, cjk_counts, words, word_counts, length in every]
 
-    def count(self, doc: SearchDoc) -> tuple[np.ndarray, np.ndarray, int]:
-        """The document's distinct keys, ascending, their weighted counts, and its length."""
+    def count(self, doc: SearchDoc) -> Counted:
+        """The document's distinct terms with their weighted counts, and its length."""
         title, body, issuer = (self._keys(fold(text)) for text in (doc.title, doc.text, doc.issuer))
         numbers = np.array([self._word(n) for n in doc.numbers], dtype=np.int64)
         every = np.concatenate([title] * WEIGHTS["title"] + [body, issuer]
                                + [numbers] * WEIGHTS["docnum"])
         found, counts = np.unique(every, return_counts=True)
-        return found, counts, len(every)
+        cjk = found < self.WORDS
+        return (found[cjk], counts[cjk], [self.spelled[k - self.WORDS] for k in found[~cjk].tolist()],
+                counts[~cjk], len(every))
 
     def _keys(self, folded: str) -> np.ndarray:
         if not folded:
@@ -217,30 +257,78 @@ class _TermKeys:
         return key
 
     def _word(self, term: str) -> int:
-        return self.words.setdefault(term, self.WORDS + len(self.words))
+        key = self.words.get(term)
+        if key is None:
+            key = self.words[term] = self.WORDS + len(self.spelled)
+            self.spelled.append(term)
+        return key
 
     def terms(self, keys: np.ndarray) -> list[str]:
-        spelled = {key: word for word, key in self.words.items()}
-        return [spelled[key] if key >= self.WORDS else
+        return [self.sorted[key - self.WORDS] if key >= self.WORDS else
                 chr(key >> 21) + chr(key & 0x1FFFFF) if key >= 0x110000 else chr(key)
                 for key in keys.tolist()]
+
+
+def _pack(counted: Counted) -> bytes:
+    """A document's counted terms in about six bytes a term (the cache holds every document's):
+    a Chinese character fits 16 bits once the start of the CJK ranges is subtracted."""
+    cjk, cjk_counts, words, word_counts, length = counted
+    lone, pairs = cjk[cjk < 0x110000], cjk[cjk >= 0x110000]
+    counts = np.concatenate((cjk_counts, word_counts))
+    wide = 4 if counts.max(initial=0) > 0xFFFF else 2
+    head = np.array([len(lone), len(pairs), len(words), length, wide], dtype=np.int64)
+    low = CJK_RANGES[0][0]
+    packed_pairs = (((pairs >> 21) - low) << 16) | ((pairs & 0x1FFFFF) - low)
+    return b"".join((head.tobytes(), lone.astype(np.uint16).tobytes(),
+                     packed_pairs.astype(np.uint32).tobytes(),
+                     counts.astype(np.uint32 if wide == 4 else np.uint16).tobytes(),
+                     "\0".join(words).encode("utf-8")))
+
+
+def _unpack(packed: bytes) -> Counted:
+    lone, pairs, words, length, wide = np.frombuffer(packed, dtype=np.int64, count=5).tolist()
+    at = 40
+    lone_keys = np.frombuffer(packed, dtype=np.uint16, count=lone, offset=at).astype(np.int64)
+    at += 2 * lone
+    pair_keys = np.frombuffer(packed, dtype=np.uint32, count=pairs, offset=at).astype(np.int64)
+    at += 4 * pairs
+    counts = np.frombuffer(packed, dtype=np.uint32 if wide == 4 else np.uint16,
+                           count=lone + pairs + words, offset=at).astype(np.int64)
+    at += wide * (lone + pairs + words)
+    low = CJK_RANGES[0][0]
+    pair_keys = (((pair_keys >> 16) + low) << 21) | ((pair_keys & 0xFFFF) + low)
+    spelled = packed[at:].decode("utf-8").split("\0") if words else []
+    return (np.concatenate((lone_keys, pair_keys)), counts[:lone + pairs], spelled,
+            counts[lone + pairs:], length)
+
+
+# Given an index file's name and the digest of its content, what to ship instead of writing it
+# again (publish.py links the previous build's copy), or None.
+Reuse = Callable[[str, str], "str | None"]
 
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
                 scores: Scores | None = None,
                 shard_bytes: int = SHARD_BYTES, records: int | None = None,
-                t2s_path: str = T2S_PATH, share: float = 1.0) -> dict[str, str]:
+                t2s_path: str = T2S_PATH, share: float = 1.0,
+                doc_digests: list[str] | None = None, reuse: Reuse | None = None,
+                made: dict[str, str] | None = None) -> dict[str, str]:
     """The index files, by path inside the index folder. `scores` are the documents' own, or
     computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
-    is the part of the file budgets this index may use (a site's pages ÷ the cluster's)."""
+    is the part of the file budgets this index may use (a site's pages ÷ the cluster's).
+
+    Term shards and record files have a content digest, computed before any JSON is (from the
+    postings, or from `doc_digests`, one per document): `reuse` may supply such a file instead,
+    and `made` receives every one's digest. An edit touches few shards of a big index."""
     if scores is None:
         scores = score(docs)
     ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
-    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share))
-    files.update(_records(docs, [s[0] for s in sites], per_file))
+    made = {} if made is None else made
+    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share), reuse, made)
+    files.update(_records(docs, [s[0] for s in sites], per_file, doc_digests, reuse, made))
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
         "records": per_file, "scale": SCALE,
@@ -255,10 +343,11 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     return files
 
 
-def _term_shards(scores: Scores, shard_bytes: int, most: int) -> dict[str, str]:
+def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | None,
+                 made: dict[str, str]) -> dict[str, str]:
     """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
-    for all terms at once (deltas, shard numbers, the size estimate); Python only cuts the
-    result into lists and dicts."""
+    for all terms at once (deltas, shard numbers, the size estimate, each shard's digest);
+    Python only cuts the shards not reused into lists and dicts."""
     columns, docs = scores.columns, scores.docs
     if not len(docs):
         return {"t/0.json": "{}"}
@@ -270,18 +359,44 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int) -> dict[str, str]:
     count = min(most, max(1, -(-size // shard_bytes)))
     deltas = docs - np.concatenate(([0], docs[:-1]))
     deltas[starts] = docs[starts]
-    flat = np.empty(2 * len(docs), dtype=np.int64)
-    flat[0::2], flat[1::2] = deltas, scores.values
-    everything = flat.tolist()
-    bounds = (2 * np.append(starts, len(docs))).tolist()
-    shards: list[dict[str, list[int]]] = [{} for _ in range(count)]
-    for i, (column, shard) in enumerate(zip(present.tolist(), (scores.hashes[present] % count).tolist(),
-                                            strict=True)):
-        postings = everything[bounds[i]:bounds[i + 1]]
-        if len(postings) > 2 * MAX_POSTINGS:
-            postings = _best(postings)
-        shards[shard][scores.terms[column]] = postings
-    return {f"t/{n}.json": _json(shard) for n, shard in enumerate(shards)}
+    flat = np.empty((len(docs), 2), dtype=np.int64)
+    flat[:, 0], flat[:, 1] = deltas, scores.values
+    # Terms grouped by shard (in term order within one), and their postings with them.
+    shard_of_term = scores.hashes[present] % count
+    by_shard = np.argsort(shard_of_term, kind="stable")
+    ends = np.append(starts[1:], len(docs))
+    widths = (ends - starts)[by_shard]
+    posting_bounds = np.concatenate(([0], np.cumsum(widths)))
+    # Each posting's position once its term moved: the term's old start plus its rank.
+    moved = np.repeat(starts[by_shard] - posting_bounds[:-1], widths) + np.arange(len(docs))
+    grouped = flat[moved]
+    term_bounds = np.searchsorted(shard_of_term[by_shard], np.arange(count + 1)).tolist()
+    posting_bounds = posting_bounds.tolist()
+    names = [scores.terms[c] for c in present[by_shard].tolist()]
+    files = {}
+    for n in range(count):
+        first, last = term_bounds[n], term_bounds[n + 1]
+        block = grouped[posting_bounds[first]:posting_bounds[last]]
+        # Each term's name and number of postings, then every posting: nothing else is in it.
+        digest = hashlib.sha256(widths[first:last].tobytes())
+        digest.update(block.tobytes())
+        digest.update("\0".join(names[first:last]).encode("utf-8"))
+        name = f"t/{n}.json"
+        made[name] = digest.hexdigest()
+        kept = reuse(name, made[name]) if reuse else None
+        if kept is not None:
+            files[name] = kept
+            continue
+        everything = block.ravel().tolist()
+        shard: dict[str, list[int]] = {}
+        at = 0
+        for i in range(first, last):
+            width = 2 * (posting_bounds[i + 1] - posting_bounds[i])
+            postings = everything[at:at + width]
+            at += width
+            shard[names[i]] = postings if width <= 2 * MAX_POSTINGS else _best(postings)
+        files[name] = _json(shard)
+    return files
 
 
 def _best(flat: list[int]) -> list[int]:
@@ -304,10 +419,20 @@ def _budget(files: int, share: float) -> int:
     return max(1, math.ceil(files * share))
 
 
-def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int) -> dict[str, str]:
+def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int,
+             doc_digests: list[str] | None, reuse: Reuse | None,
+             made: dict[str, str]) -> dict[str, str]:
     files = {}
     for start in range(0, len(docs), per_file):
-        files[f"d/{start // per_file}.json"] = _json([
+        name = f"d/{start // per_file}.json"
+        if doc_digests is not None:
+            made[name] = hashlib.sha256("\0".join(
+                [*site_ids, *doc_digests[start:start + per_file]]).encode()).hexdigest()
+            kept = reuse(name, made[name]) if reuse else None
+            if kept is not None:
+                files[name] = kept
+                continue
+        files[name] = _json([
             [d.url.removeprefix(d.site_url), d.title, site_ids.index(d.site), d.column, d.kind,
              d.date, d.validity, " ".join(d.text[:EXCERPT * 2].split())[:EXCERPT]]
             for d in docs[start:start + per_file]])

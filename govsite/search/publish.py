@@ -8,13 +8,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple
+from dataclasses import astuple, dataclass, field
 from urllib.parse import urlsplit
-
-import numpy as np
 
 from govsite import output
 from govsite.cache import key as cache_key
@@ -22,7 +19,7 @@ from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import Scores, SearchDoc, build_index, score, t2s_files
+from govsite.search.index import CountCache, SearchDoc, build_index, score, t2s_files
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
@@ -44,52 +41,59 @@ def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
     return cache_key("search", digests, repr(settings), sites, selected)
 
 
+@dataclass
+class SearchCache:
+    """The search stage's share of the build cache (build._search reads and saves it): term
+    counts by document, and the index files the previous build holds, by file_key()."""
+    counts: CountCache
+    files: Mapping[str, str]                             # file_key() → sha256 of that file
+    made: dict[str, str] = field(default_factory=dict)   # output path → file_key(), filled
+
+
+def file_key(rel: str, content: str) -> str:
+    """An index file by where it is and the digest of what it holds (index.build_index)."""
+    return cache_key("search file", rel, content)
+
+
 def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSettings,
                    selected: tuple[str, ...], jobs: int = 1,
-                   known: Mapping[str, Mapping[str, list[str]]] | None = None,
-                   made: dict[str, list[str]] | None = None,
-                   digests: list[str] | None = None) -> Iterator[Output]:
-    """Every site's index, and the portal's, from the published documents (documents()).
-    With `digests` (document_digests of them) each index is keyed: `known` maps an index's key
-    to the files the previous build made from the same inputs ({path: [site, origin, sha256]},
-    checked against that build by the caller), and those indexes come back as Linked outputs,
-    not exported again; `made` is filled with each exported index's key and paths."""
-    scores = score(docs, jobs)
+                   cache: SearchCache | None = None) -> Iterator[Output]:
+    """Every site's index, and the portal's, from the published documents (documents()). With
+    a `cache`, documents counted before are not counted again, and an index file whose content
+    the previous build already holds comes back as a Linked output, not exported again."""
+    scores = score(docs, jobs, cache.counts if cache else None)
     hot = dict(settings.hot_words)
     # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
     sites = [site for site in cluster.sites.values()
              if is_cluster_wide(site) or site.config.id in selected]
 
-    def site_index(n: int) -> tuple[str, dict[str, str] | None]:
+    def site_index(n: int) -> tuple[dict[str, str], dict[str, str]]:
         site = sites[n]
         wide = is_cluster_wide(site)
         keep = list(range(len(docs))) if wide else [
             i for i, doc in enumerate(docs) if doc.site == site.config.id]
-        own = scores if wide else scores.only(keep)
-        options = (settings.synonyms, hot.get(site.config.id, ()), settings.ranking)
-        share = 1.0 if wide else len(keep) / max(1, len(docs))
-        key = _index_key(own, [digests[i] for i in keep], options, _t2s_path(site), share) \
-            if digests is not None else ""
-        if known and key in known:
-            return key, None
-        return key, build_index([docs[i] for i in keep], *options, own,
-                                t2s_path=_t2s_path(site), share=share)
+        made: dict[str, str] = {}
 
-    for site, (key, files) in zip(sites, ordered_map(site_index, len(sites), jobs), strict=True):
-        if files is None:
-            assert known is not None
-            for rel, (owner, origin, sha) in known[key].items():
-                yield Output(rel, Linked(sha), owner, origin)
-            if made is not None:
-                made[key] = list(known[key])
-            continue
+        def reuse(name: str, content: str) -> str | None:
+            assert cache is not None
+            sha = cache.files.get(file_key(output_path(index_url(site) + name), content))
+            return Linked(sha) if sha else None
+
+        files = build_index([docs[i] for i in keep], settings.synonyms, hot.get(site.config.id, ()),
+                            settings.ranking, scores if wide else scores.only(keep),
+                            t2s_path=_t2s_path(site), share=1.0 if wide else len(keep) / max(1, len(docs)),
+                            doc_digests=[cache.counts.digests[i] for i in keep] if cache else None,
+                            reuse=reuse if cache else None, made=made)
+        return files, made
+
+    for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), jobs), strict=True):
         owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
-        paths = []
         for name, text in files.items():
-            paths.append(output_path(index_url(site) + name))
-            yield Output(paths[-1], text, owner, "search.yaml")
-        if made is not None and key:
-            made[key] = paths
+            yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
+        if cache:
+            for name, content in made.items():
+                rel = output_path(index_url(site) + name)
+                cache.made[rel] = file_key(rel, content)
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
             yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
@@ -108,17 +112,3 @@ class Linked(str):
         return linked
 
     sha256: str
-
-
-def _index_key(scores: Scores, digests: list[str], options: tuple, t2s_path: str,
-               share: float) -> str:
-    """Exactly what one index is made of: its terms in order with their postings, its
-    documents' records, its settings. Column numbers are not in it (they shift when the
-    cluster gains a word); the terms themselves are."""
-    present = np.unique(scores.columns)
-    digest = hashlib.sha256()
-    digest.update("\0".join(scores.terms[c] for c in present.tolist()).encode("utf-8"))
-    for array in (np.bincount(np.searchsorted(present, scores.columns), minlength=len(present)),
-                  scores.docs, scores.values):
-        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
-    return cache_key("search index", digest.hexdigest(), digests, repr(options), t2s_path, share)
