@@ -164,12 +164,19 @@ class Renderer:
         without a stable repr makes the page render every time rather than risk a stale copy."""
         if not self.reuse and not self.keep_fingerprints:
             return ""
-        text = repr({k: _stable(v) for k, v in context.items() if not callable(v)})
-        if " object at 0x" in text:
-            return ""
         key = site.config.id
         if key not in self._theme_digests:
-            self._theme_digests[key] = themes.digest(self.root, site.config.theme, key)
+            # What every page of the site shares is written out once: the site's settings, its
+            # navigation and identity, and the theme's files.
+            shared = repr({k: v for k, v in self.site_values(site).items() if not callable(v)})
+            theme = themes.digest(self.root, site.config.theme, key)
+            self._theme_digests[key] = "" if " object at 0x" in shared else \
+                cache_key("site", theme, shared)
+        shared = self.site_values(site)
+        text = repr({k: _stable(v) for k, v in context.items()
+                     if not callable(v) and (k not in shared or v is not shared[k])})
+        if " object at 0x" in text or not self._theme_digests[key]:
+            return ""
         return cache_key("render", template, self._theme_digests[key], text)
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
