@@ -172,9 +172,9 @@ class Renderer:
             theme = themes.digest(self.root, site.config.theme, key)
             self._theme_digests[key] = "" if " object at 0x" in shared else \
                 cache_key("site", theme, shared)
-        shared = self.site_values(site)
+        site_wide = self.site_values(site)
         text = repr({k: _stable(v) for k, v in context.items()
-                     if not callable(v) and (k not in shared or v is not shared[k])})
+                     if not callable(v) and (k not in site_wide or v is not site_wide[k])})
         if " object at 0x" in text or not self._theme_digests[key]:
             return ""
         return cache_key("render", template, self._theme_digests[key], text)
