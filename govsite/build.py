@@ -81,7 +81,7 @@ class _Stages:
 
 
 def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
-                 stages: _Stages) -> Cluster:
+                 stages: _Stages, store: Cache | None = None) -> Cluster:
     """Everything up to a complete, validated cluster; shared by build and check commands."""
     cluster_config = config.load(project, report)
     stages.done("config")
@@ -92,7 +92,7 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
     found = discover.find_sources(cluster_config, report)
     stages.done("discover", stop=False)
-    parsed = frontmatter.parse(cluster_config, found.sources, report)
+    parsed = frontmatter.parse(cluster_config, found.sources, report, store)
     stages.done("parse", stop=False)
     invalid = frozenset(s.rel for s in found.sources) - parsed.valid_sources()
     cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report,
@@ -113,7 +113,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     report = Report(project)
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
-    cluster = load_cluster(project, report, now or clock(), drafts, stages)
+    store = Cache(cache)
+    cluster = load_cluster(project, report, now or clock(), drafts, stages, store)
     # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
     # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
     jobs = jobs or (default_jobs() if len(cluster.pages) >= PARALLEL_FROM else 1)
@@ -123,7 +124,6 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     if unknown:
         raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
                          + did_you_mean(unknown[0], cluster.sites))
-    store = Cache(cache)
     bodies = markup.convert_all(cluster, report, jobs, store)
     stages.done("markdown")
     selected = only or tuple(cluster.sites)
@@ -178,7 +178,7 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
 
     # Pages whose rendering inputs are unchanged are linked from the previous build, if it
     # still holds the very bytes the cache remembers (see Renderer.render).
-    previous = output.read_manifest(staging.out)
+    previous = staging.previous
     if store.path is not None:
         renderer.keep_fingerprints = True
         renderer.reuse = {rel: entry for rel, entry in store.load_all(RENDERED).items()
@@ -243,7 +243,7 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     docs = documents(cluster, bodies)
     digests = document_digests(docs) if store.path else None
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
-    previous = output.read_manifest(staging.out) if key else {}
+    previous = staging.previous if key else {}
 
     def still_there(rel: str, sha: str) -> bool:
         return previous.get(rel, {}).get("sha256") == sha

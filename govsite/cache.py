@@ -9,7 +9,6 @@ cluster. A cache that cannot be read is treated as empty: it only ever saves tim
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,7 +19,7 @@ import orjson
 from govsite import __version__
 
 FILENAME = "build-cache.sqlite"
-FORMAT = 2
+FORMAT = 3
 
 
 _PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
@@ -61,10 +60,10 @@ class Cache:
                         + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
                         [namespace, *(chunk or [])])
                     # Text is JSON; bytes were kept as they are (keep()).
-                    found.update({k: json.loads(v) if isinstance(v, str) else v for k, v in rows})
+                    found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
             finally:
                 db.close()
-        except (sqlite3.Error, ValueError):
+        except (sqlite3.Error, ValueError):   # orjson.JSONDecodeError is a ValueError
             return {}
         self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
         return found
@@ -111,7 +110,7 @@ class Cache:
                                 if name.split("\0", 1)[0] not in self.retained])
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
                     (*name.split("\0", 1), value if isinstance(value, bytes)
-                     else json.dumps(value, ensure_ascii=False))
+                     else orjson.dumps(value).decode("utf-8"))
                     for name, value in sorted(self.new.items())
                     if name not in stored or self.found.get(name) is not value])
         finally:

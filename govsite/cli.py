@@ -41,8 +41,9 @@ def main() -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
               help="Processes to use.  [default: every core, from 1,000 pages]")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder of work kept between builds (keep it in CI).  [default: .govsite-cache/ "
-                   "in the project]")
+              envvar="GOVSITE_CACHE",
+              help="Folder of work kept between builds (keep it in CI); or set GOVSITE_CACHE.  "
+                   "[default: .govsite-cache/ in the project]")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @click.option("--profile", is_flag=True, help="Print the time of each stage and the slowest templates.")
 @DEBUG

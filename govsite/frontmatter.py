@@ -7,12 +7,19 @@ the model's type or reports `path:line` with a hint; unknown keys are errors, be
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import pickle
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timezone
+from pathlib import Path
 from typing import Any
 
-from govsite import yamlfile
+from govsite import model, yamlfile
+from govsite.cache import Cache
+from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
 from govsite.discover import Source
@@ -92,8 +99,13 @@ class Parsed:
                          + [p.source.removeprefix("content/") for p in self.pages])
 
 
-def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) -> Parsed:
-    """Parse columns first: a page's kind defaults from its column's type."""
+PARSED = "parsed page"   # cache namespace: a page's source and setting → the Page, pickled
+
+
+def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
+          cache: Cache | None = None) -> Parsed:
+    """Parse columns first: a page's kind defaults from its column's type. With a `cache`, a
+    page whose file, column and site time zone are unchanged is read back instead of parsed."""
     columns: dict[tuple[str, str], Column] = {}
     intros: list[tuple[str, SiteIntro]] = []
     pages: list[Page] = []
@@ -108,6 +120,7 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) ->
             column = _column(config, source, report)
             if column:
                 columns[(column.site, column.id)] = column
+    known = _cached_pages(config, sources, columns, cache)
     for source in sources:
         parts = source.rel.split("/")
         if parts[-1] == "_index.md" and len(parts) <= 3:
@@ -129,10 +142,53 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report) ->
             report.error(source.path, 0, f"column `{column.id}` is a link to {column.link} and "
                          "cannot hold pages", "move the page to another column, or remove `link:`")
             continue
+        key, stored = known.get(source.rel, ("", None))
+        if stored is not None:
+            assert cache is not None
+            page, body_at = pickle.loads(stored)
+            pages.append(replace(page, body=source.text[body_at:]))
+            cache.used(PARSED, key)
+            continue
+        problems = len(report.items)
         page = _page(config, source, column, report)
         if page:
             pages.append(page)
+            # Only a page that parsed without a word is kept: a hit then owes no diagnostics.
+            if cache is not None and key and len(report.items) == problems:
+                cache.keep(PARSED, key, pickle.dumps(
+                    (replace(page, body=""), len(source.text) - len(page.body)),
+                    pickle.HIGHEST_PROTOCOL))
     return Parsed(tuple(columns[k] for k in sorted(columns)), tuple(intros), tuple(pages))
+
+
+def _cached_pages(config: ClusterConfig, sources: tuple[Source, ...],
+                  columns: dict[tuple[str, str], Column], cache: Cache | None
+                  ) -> dict[str, tuple[str, bytes | None]]:
+    """Each page source's cache key and, when the cache has it, the stored page. The key holds
+    all a page is parsed from: the file, its column's id and type, its site's time zone, and
+    the parser's own code (a Page pickled by other code is never read back)."""
+    if cache is None or cache.path is None:
+        return {}
+    keys = {}
+    for source in sources:
+        parts = source.rel.split("/")
+        if len(parts) < 3 or (parts[-1] == "_index.md" and len(parts) == 3):
+            continue   # a site's or a column's _index.md, or a misplaced page
+        column = columns.get((source.site, parts[1]))
+        if column is not None:
+            keys[source.rel] = cache_key(PARSED, _parser_digest(), source.rel, source.digest,
+                                         column.id, column.type,
+                                         str(config.site(source.site).timezone))
+    stored = cache.load(PARSED, keys.values())
+    return {rel: (key, stored.get(key)) for rel, key in keys.items()}
+
+
+@functools.cache
+def _parser_digest() -> str:
+    digest = hashlib.sha256()
+    for module in (sys.modules[__name__], yamlfile, model):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
 
 
 def split(source: Source, report: Report) -> tuple[Node, str, int] | None:

@@ -58,6 +58,7 @@ class _Context:
         self.cluster: Cluster | None = None
         self.report: Report | None = None
         self.links: list[tuple[str, str]] = []   # (href as written, href written out): the cache checks them
+        self.files: list[str] = []               # the attachments it links to, by target key
 
 
 class _LinkRewriter(Treeprocessor):
@@ -86,6 +87,8 @@ class _LinkRewriter(Treeprocessor):
             href, image, ctx.source))
         if target is None:
             return href
+        if target.kind == "file":
+            ctx.files.append(target.key)
         fragment = href.split("#", 1)[1] if "#" in href else ""
         url = target.url + (f"#{fragment}" if fragment else "")
         return relative(ctx.url, url)
@@ -166,7 +169,7 @@ class Converter:
         key, but a link's target can appear, move or be withdrawn without the page changing."""
         ctx = self.context
         ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
-        ctx.links = []
+        ctx.links, ctx.files = [], []
         real = ctx.report
         ctx.report = Report(real.root if real else Path("."))
         try:
@@ -178,7 +181,7 @@ class Converter:
     def convert(self, text: str, source: str, url: str, first_line: int, sanitize: bool) -> Body:
         ctx = self.context
         ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
-        ctx.links = []
+        ctx.links, ctx.files = [], []
         self.md.reset()
         out = self.md.convert(text)
         if sanitize:
@@ -224,43 +227,61 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 key = f"{column.site}/{column.id}/"
                 work.append((key, column.intro, column.source, cluster.urls[key],
                              column.intro_line, sanitize))
-    size = max(1, -(-len(work) // (jobs * 4)))  # a few slices per process evens out their cost
     cache = cache or Cache(None)
     keys = [_cache_key(*item[1:]) for item in work]
     stored = cache.load(CACHE, keys)
+    # Every input of a body is in its key but where its links lead: a cached body whose links
+    # were resolved against the very same targets is right as it is, and any other is checked.
+    targets = _targets_digest(cluster) if cache.path else ""
+    bodies: dict[str, Body] = {}
+    todo: list[int] = []
+    for n, (item, entry) in enumerate(zip(work, keys, strict=True)):
+        cached = stored.get(entry)
+        if cached and cached["targets"] == targets:
+            cluster.resolver.used_files.update(cached["files"])
+            bodies[item[0]] = Body(cached["html"], cached["text"])
+            cache.used(CACHE, entry)
+        else:
+            todo.append(n)
+    size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
 
-    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str], dict, list[str]]:
+    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str], dict]:
         local = Report(report.root)
         converter = Converter(cluster, local)
-        done, fresh, reused = [], {}, []
-        for (key, text, source, url, line, sanitize), entry in zip(
-                work[n * size:(n + 1) * size], keys[n * size:(n + 1) * size], strict=True):
+        done, fresh = [], {}
+        for i in todo[n * size:(n + 1) * size]:
+            (key, text, source, url, line, sanitize), entry = work[i], keys[i]
             cached = stored.get(entry)
             if cached and converter.still_valid(cached["links"], text, source, url, line):
                 done.append((key, Body(cached["html"], cached["text"])))
-                reused.append(entry)
+                fresh[entry] = {**cached, "targets": targets}   # checked against these targets
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
             done.append((key, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
-                fresh[entry] = {"html": body.html, "text": body.text,
-                                "links": sorted(set(converter.context.links))}
-        return done, local.items, set(cluster.resolver.used_files), fresh, reused
+                fresh[entry] = {"html": body.html, "text": body.text, "targets": targets,
+                                "links": sorted(set(converter.context.links)),
+                                "files": sorted(set(converter.context.files))}
+        return done, local.items, set(cluster.resolver.used_files), fresh
 
-    bodies: dict[str, Body] = {}
-    for done, problems, used, fresh, reused in ordered_map(convert_slice, -(-len(work) // size), jobs):
+    for done, problems, used, fresh in ordered_map(convert_slice, -(-len(todo) // size), jobs):
         bodies.update(done)
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items():
             cache.keep(CACHE, entry, value)
-        for entry in reused:
-            cache.used(CACHE, entry)
-    return bodies
+    return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
 
 
 CACHE = "markdown"
+
+
+def _targets_digest(cluster: Cluster) -> str:
+    """Everything a link can resolve to, or be refused for (Resolver.lookup)."""
+    resolver = cluster.resolver
+    return cache_key("link targets", sorted((k, t.kind, t.key, t.url) for k, t in resolver.targets.items()),
+                     sorted(resolver.hidden.items()), resolver.site_ids)
 
 
 def _cache_key(text: str, source: str, url: str, line: int, sanitize: bool) -> str:

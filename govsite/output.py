@@ -9,6 +9,7 @@ digest, which lets `--site` keep other sites' files and later stages know what c
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import os
@@ -101,8 +102,20 @@ class Staging:
         path = self._target(rel, origin)
         if path is None:
             return
+        # An attachment the previous build already holds, byte for byte, is linked: reading a
+        # file is cheaper than copying it, and a cluster has thousands.
+        digest = _digest(source)
+        if self.previous.get(rel, {}).get("sha256") == digest and \
+                self.link_previous(rel, digest, origin):
+            self.files[rel] = (site, origin, digest)
+            return
         shutil.copyfile(source, path)
         self.files[rel] = (site, origin, _digest(path))
+
+    @functools.cached_property
+    def previous(self) -> dict[str, dict[str, str]]:
+        """The previous build's manifest: path → {site, sha256}."""
+        return _read_manifest(self.out)
 
     def keep_previous(self, sites: set[str]) -> None:
         """Carry over the previous build's files of `sites` (for `--site` builds)."""

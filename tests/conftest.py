@@ -60,6 +60,13 @@ def project(tmp_path: Path):
     return make
 
 
+@pytest.fixture(autouse=True)
+def _build_cache_outside_fixtures(tmp_path_factory: pytest.TempPathFactory,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds keep their cache in a folder of the test's own, never in tests/fixtures/."""
+    monkeypatch.setenv("GOVSITE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def govsite(monkeypatch: pytest.MonkeyPatch):
     """Run the CLI in-process with the fixed clock: `govsite("build", "--project", p)`."""

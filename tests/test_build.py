@@ -18,8 +18,10 @@ SECRETS = ("DRAFTSECRETWORD", "SCHEDULEDSECRETWORD", "EXPIREDSECRETWORD", "WITHD
 
 def run_build(project: Path, out: Path, *args: str, seed: str = "0") -> subprocess.CompletedProcess:
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "PYTHONHASHSEED": seed}
+    # The cache beside the output: a test never writes into the fixtures.
     return subprocess.run([sys.executable, "-m", "govsite", "build", "--project", str(project),
-                           "--out", str(out), *args], env=env, capture_output=True, text=True)
+                           "--out", str(out), "--cache", f"{out}-cache", *args], env=env,
+                          capture_output=True, text=True)
 
 
 def test_two_builds_are_byte_identical_across_hash_seeds_folders_and_jobs(tmp_path):

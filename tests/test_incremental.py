@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -202,3 +203,37 @@ def test_an_unreadable_cache_is_replaced_not_trusted(built):
     assert _site_files(out) == expected
     build(project, out, now=NOW, cache=cache)   # and the new cache is usable
     assert _site_files(out) == expected
+
+
+def test_only_changed_files_are_parsed_and_counted_again(built, monkeypatch):
+    # A rebuild parses the front matter, and counts the search terms, of the edited page only;
+    # the rest come from the cache, and the output is still a clean build's.
+    project, out, cache = built
+    import govsite.frontmatter
+    import govsite.search.index
+    parsed, counted = [], []
+    parse_page, count = govsite.frontmatter._page, govsite.search.index._TermKeys.count
+    monkeypatch.setattr(govsite.frontmatter, "_page",
+                        lambda config, source, *rest: parsed.append(source.rel)
+                        or parse_page(config, source, *rest))
+    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
+                        lambda self, doc: counted.append(doc.url) or count(self, doc))
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert parsed == ["county/news/2024-05-07-harvest.md"]
+    assert counted == ["https://county.example.gov.cn/news/2024-05-07-harvest.html"]
+    clean = project.parent / "clean"
+    build(project, clean, now=NOW)
+    assert _site_files(out) == _site_files(clean)
+
+
+def test_a_page_with_a_warning_warns_again_on_every_build(built):
+    # Only pages that parsed without a word are cached: a hit would otherwise swallow the warning.
+    project, out, cache = built
+    policy = next((project / "content/portal/policy").glob("2*.md"))
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(re.sub(r"index_no: .*", "index_no: not-an-index-number", text), encoding="utf-8")
+    for _ in range(2):
+        result = build(project, out, now=NOW, cache=cache)
+        assert any("索引号" in d.message for d in result.report.items)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
 from govsite import output
@@ -29,7 +29,8 @@ T2S_FOLDER = "_t2s/"
 def document_digests(docs: list[SearchDoc]) -> list[str]:
     """One digest per document as indexed: the cache keys below are made of these, so each
     document's text is hashed once per build."""
-    return [cache_key("search document", astuple(doc)) for doc in docs]
+    names = [f.name for f in fields(SearchDoc)]   # astuple() would deep-copy every text
+    return [cache_key("search document", [getattr(doc, name) for name in names]) for doc in docs]
 
 
 def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
