@@ -48,7 +48,8 @@ def body_of(project, govsite, body: str, sites: str = MINIMAL_SITES,
 
 DANGEROUS = [
     # (id, Markdown body, text that must vanish when sanitizing, text that must stay)
-    ("script", '正文<script>alert("xss")</script>结束。\n', ["<script", 'alert("xss")'],
+    # Inline, only the tags are raw HTML (CommonMark): the text between them is escaped.
+    ("script", '正文<script>alert("xss")</script>结束。\n', ["<script", "alert("],
      ["正文", "结束。"]),
     ("script-block", '<script>\ndocument.cookie\n</script>\n\n后文\n', ["<script", "document.cookie"],
      ["后文"]),
@@ -257,3 +258,21 @@ def test_table_column_alignment_survives_sanitizing(project, govsite):
     for side in ("left", "center", "right"):
         assert re.search(rf'<th [^>]*(?:align="{side}"|text-align: ?{side})', html), side
         assert re.search(rf'<td [^>]*(?:align="{side}"|text-align: ?{side})', html), side
+
+
+# ---------------------------------------------------------------------------------------------
+# CommonMark details editors meet
+
+def test_a_link_whose_address_holds_a_space_is_reported_at_its_line(project, govsite):
+    root = project({"sites.yaml": MINIMAL_SITES, "content/portal/news/a.md": FRONT
+                    + "第一段。\n\n请下载[申请表](https://www.example.gov.cn/files/申请 表.pdf)。\n"})
+    result = govsite("build", "--project", root)
+    assert result.exit_code == 0   # a warning: the page is still published
+    assert "content/portal/news/a.md:8:" in result.output
+    assert "is not read as a link" in result.output and "%20" in result.output
+
+
+def test_headings_get_unique_ids_and_lists_may_follow_a_paragraph_line(project, govsite):
+    html = body_of(project, govsite, "## 办理流程\n\n## 办理流程\n\n## 办理流程_1\n\n所需材料：\n- 身份证\n- 户口簿\n")
+    assert re.findall(r'<h2 id="([^"]+)">', html) == ["办理流程", "办理流程_1", "办理流程_2"]
+    assert "<li>身份证</li>" in html and "<li>户口簿</li>" in html

@@ -98,6 +98,8 @@ RULES = {rule.id: rule for rule in [
          "国办发〔2018〕123号 政府网站域名管理"),
     Rule("domain-portal", WARNING, "a department or county site not under the portal's domain",
          "国办发〔2018〕123号 政府网站域名管理"),
+    Rule("markdown-link", WARNING, "Markdown link syntax left as text: the address holds a space "
+         "(write %20, or put the address in <…>)", f"{SPOT_CHECK} 链接可用性"),
     Rule("content-error", ERROR, "any other error that stops `govsite build`",
          "govsite: the build refuses it"),
 ]}
