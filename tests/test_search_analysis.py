@@ -66,3 +66,20 @@ def test_the_client_contract_matches_the_python_analyser():
     if os.environ.get("GOVSITE_UPDATE_GOLDEN"):
         VECTORS.write_text(json.dumps(expected, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     assert json.loads(VECTORS.read_text(encoding="utf-8")) == expected
+
+
+def test_folding_by_table_is_exactly_normalising_and_translating():
+    # fold() looks most text up in a per-character table; it must agree with the definition
+    # (NFKC, lower case, traditional → simplified) on every kind of text, tricky ones included.
+    import random
+
+    from govsite.search.analysis import _translation, fold, normalize
+    tricky = ["ΟΔΟΣ ΣΟΦΟΣ", "e\u0301cole", "한국어 한", "ㅎㅏ", "ﾾﾡ", "ｶﾞｷﾞ ﾊﾟ", "㈱ ㍻ ﬁ Ⅻ ½", "İstanbul",
+              "國務院辦公廳〔2019〕１號", "Ｗｏｒｌｄ　Ｂａｎｋ", "🏛️政府", "\u0301开头", "tab\there\nline"]
+    rng = random.Random(7)
+    pool = "".join(tricky) + "".join(map(chr, range(0x20, 0x250))) + "國發辦證書，。：（）" \
+        + "".join(chr(rng.randrange(0x3000, 0xFFFF)) for _ in range(3000))
+    samples = tricky + ["".join(rng.choice(pool) for _ in range(rng.randrange(1, 40)))
+                        for _ in range(3000)]
+    for text in samples:
+        assert fold(text) == normalize(text).translate(_translation()), repr(text)
