@@ -114,45 +114,48 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
     store = Cache(cache)
-    cluster = load_cluster(project, report, now or clock(), drafts, stages, store)
-    # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
-    # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
-    jobs = jobs or (default_jobs() if len(cluster.pages) >= PARALLEL_FROM else 1)
-    search = search_settings.load(project, tuple(cluster.sites), report)
-    stages.done("search settings", stop=False)
-    unknown = [s for s in only if s not in cluster.sites]
-    if unknown:
-        raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
-                         + did_you_mean(unknown[0], cluster.sites))
-    bodies = markup.convert_all(cluster, report, jobs, store)
-    stages.done("markdown")
-    selected = only or tuple(cluster.sites)
-    staging = output.Staging(out, project, report)
     try:
-        if only:
-            staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
-        guard = OutputGuard(cluster)
-        result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
-                               report, jobs, progress, result.template_seconds, store)
-        for site_id in selected:
-            _copy_attachments(cluster, site_id, staging, report)
-        stages.done("render")
-        _search(cluster, bodies, search, selected, jobs, staging, store)
-        stages.done("search")
-        _write_cluster_files(cluster, staging)
-        guard.report(set(staging.files), report)
-        stages.done("write")
-        schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
-        staging.commit(lambda rel: f"{schemes.get(rel.split('/', 1)[0], 'https')}://{quote_path(rel)}")
-    except BaseException:
-        staging.discard()
-        raise
-    if not report.errors(strict):
+        cluster = load_cluster(project, report, now or clock(), drafts, stages, store)
+        # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
+        # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
+        jobs = jobs or (default_jobs() if len(cluster.pages) >= PARALLEL_FROM else 1)
+        search = search_settings.load(project, tuple(cluster.sites), report)
+        stages.done("search settings", stop=False)
+        unknown = [s for s in only if s not in cluster.sites]
+        if unknown:
+            raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
+                             + did_you_mean(unknown[0], cluster.sites))
+        bodies = markup.convert_all(cluster, report, jobs, store)
+        stages.done("markdown")
+        selected = only or tuple(cluster.sites)
+        staging = output.Staging(out, project, report)
         try:
-            store.save()
-        except OSError as exc:   # the cache only ever saves time: the build stands without it
-            report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
-                           "give --cache a folder govsite may write, or use --no-cache")
+            if only:
+                staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
+            guard = OutputGuard(cluster)
+            result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
+                                   report, jobs, progress, result.template_seconds, store)
+            for site_id in selected:
+                _copy_attachments(cluster, site_id, staging, report)
+            stages.done("render")
+            _search(cluster, bodies, search, selected, jobs, staging, store)
+            stages.done("search")
+            _write_cluster_files(cluster, staging)
+            guard.report(set(staging.files), report)
+            stages.done("write")
+            schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
+            staging.commit(lambda rel: f"{schemes.get(rel.split('/', 1)[0], 'https')}://{quote_path(rel)}")
+        except BaseException:
+            staging.discard()
+            raise
+        if not report.errors(strict):
+            try:
+                store.save()
+            except OSError as exc:   # the cache only ever saves time: the build stands without it
+                report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
+                               "give --cache a folder govsite may write, or use --no-cache")
+    finally:
+        store.close()   # what a failed build kept is rolled back; after a save, nothing to do
     result.files = len(staging.files)
     result.sites = selected
     result.timings = stages.timings

@@ -4,6 +4,11 @@ A key is the SHA-256 of everything an entry was computed from, govsite's version
 an entry is either exactly right or never found; nothing is ever judged by modification times.
 Entries a build did not use are dropped when it saves, which keeps the cache the size of the
 cluster. A cache that cannot be read is treated as empty: it only ever saves time.
+
+A build holds one connection and one transaction: new entries are written as they come, a few
+thousand at a time, so the cache never holds a large cluster's bodies in memory, and they become
+the cache only when the build succeeded and saves (a failed or killed build leaves the previous
+cache whole).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from govsite import __version__
 
 FILENAME = "build-cache.sqlite"
 FORMAT = 3
-
+FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction
 
 _PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
 
@@ -34,9 +39,12 @@ def key(*parts: object) -> str:
 class Cache:
     def __init__(self, folder: Path | None):
         self.path = folder / FILENAME if folder else None
-        self.found: dict[str, Any] = {}
-        self.new: dict[str, Any] = {}
-        self.retained: set[str] = set()
+        self._db: sqlite3.Connection | None = None
+        self._pending: dict[tuple[str, str], Any] = {}   # kept, not yet written
+        self._kept: set[tuple[str, str]] = set()         # used as stored, or written
+        self._retained: set[str] = set()
+        self._failure: OSError | None = None              # why the cache cannot be written
+        self._has_table = False
 
     def load(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
         """The stored entries among `keys`."""
@@ -48,70 +56,132 @@ class Cache:
         return self._select(namespace, None)
 
     def _select(self, namespace: str, chunks: list[list[str]] | None) -> dict[str, Any]:
-        if self.path is None or not self.path.is_file() or chunks == []:
+        if chunks == [] or self.path is None or not self.path.is_file():
+            return {}
+        db = self._connection()
+        if db is None or not self._has_table:
             return {}
         found: dict[str, Any] = {}
         try:
-            db = sqlite3.connect(self.path)
-            try:
-                for chunk in chunks if chunks is not None else [None]:
-                    rows = db.execute(
-                        "SELECT key, value FROM entries WHERE namespace = ?"
-                        + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
-                        [namespace, *(chunk or [])])
-                    # Text is JSON; bytes were kept as they are (keep()).
-                    found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
-            finally:
-                db.close()
+            for chunk in chunks if chunks is not None else [None]:
+                rows = db.execute(
+                    "SELECT key, value FROM entries WHERE namespace = ?"
+                    + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
+                    [namespace, *(chunk or [])])
+                # Text is JSON; bytes were kept as they are (keep()).
+                found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
         except (sqlite3.Error, ValueError):   # orjson.JSONDecodeError is a ValueError
+            self._replace()
             return {}
-        self.found.update({f"{namespace}\0{k}": v for k, v in found.items()})
         return found
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
         """Keep an entry: bytes as they are, anything else as JSON."""
-        self.new[f"{namespace}\0{entry_key}"] = value
+        self._pending[namespace, entry_key] = value
+        if len(self._pending) >= FLUSH_EVERY:
+            self._flush()
 
     def used(self, namespace: str, entry_key: str) -> None:
-        name = f"{namespace}\0{entry_key}"
-        if name in self.found:
-            self.new[name] = self.found[name]
+        """Keep a stored entry as it is."""
+        self._kept.add((namespace, entry_key))
 
     def retain(self, *namespaces: str) -> None:
         """Keep every stored entry of these namespaces that this build does not replace,
         unread: for a stage that found its inputs unchanged and so never looked them up."""
-        self.retained.update(namespaces)
+        self._retained.update(namespaces)
 
     def save(self) -> None:
-        """Keep this build's entries and only them, in one transaction (a build killed halfway
-        leaves the previous cache whole): entries reused as they were are not written again,
-        so a rebuild that changed little writes little."""
+        """Make this build's entries, and only them, the cache: one commit. Raises OSError when
+        the cache could not be written (the build stands without it)."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._flush()
+        if self._failure is None and self._db is None and self.path.is_file():
+            self._connection()
+        db = self._db
         try:
-            self._save()
-        except sqlite3.Error:   # an unreadable cache is replaced, never trusted
-            self.path.unlink(missing_ok=True)
-            self.found = {}
-            self._save()
-
-    def _save(self) -> None:
-        assert self.path is not None
-        db = sqlite3.connect(self.path)
-        try:
-            with db:
-                db.execute("CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, "
-                           "value TEXT, PRIMARY KEY (namespace, key))")
-                stored = {f"{namespace}\0{key}" for namespace, key
-                          in db.execute("SELECT namespace, key FROM entries")}
-                db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?",
-                               [name.split("\0", 1) for name in sorted(stored - self.new.keys())
-                                if name.split("\0", 1)[0] not in self.retained])
-                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
-                    (*name.split("\0", 1), value if isinstance(value, bytes)
-                     else orjson.dumps(value).decode("utf-8"))
-                    for name, value in sorted(self.new.items())
-                    if name not in stored or self.found.get(name) is not value])
+            if self._failure is not None:
+                raise self._failure
+            if db is None:
+                return   # nothing stored, nothing to keep
+            if not db.in_transaction:
+                db.execute("BEGIN IMMEDIATE")
+            if self._has_table:
+                stale = [name for name in db.execute("SELECT namespace, key FROM entries")
+                         if name not in self._kept and name[0] not in self._retained]
+                db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise OSError(str(exc)) from None
         finally:
-            db.close()
+            self.close()
+
+    def close(self) -> None:
+        """Forget what was not saved (a failed build's entries are rolled back)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._pending.clear()
+
+    def _flush(self) -> None:
+        if not self._pending or self.path is None or self._failure is not None:
+            self._pending.clear()
+            return
+        db = self._connection(create=True)
+        try:
+            if db is None:
+                return
+            if not db.in_transaction:
+                db.execute("BEGIN IMMEDIATE")
+            db.execute("CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, "
+                       "value TEXT, PRIMARY KEY (namespace, key))")
+            self._has_table = True
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
+                (namespace, entry_key, value if isinstance(value, bytes)
+                 else orjson.dumps(value).decode("utf-8"))
+                for (namespace, entry_key), value in sorted(self._pending.items())])
+            self._kept.update(self._pending)
+        except sqlite3.Error as exc:
+            self._failure = OSError(str(exc))
+        finally:
+            self._pending.clear()
+
+    def _connection(self, create: bool = False) -> sqlite3.Connection | None:
+        """The build's one connection (a transaction starts with its first write). A file that
+        is not a database, or a broken one, is replaced, never trusted."""
+        if self._db is not None:
+            return self._db
+        assert self.path is not None
+        if self._failure is not None or (not create and not self.path.is_file()):
+            return None
+        for attempt in range(2):
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, isolation_level=None)
+                self._has_table = bool(db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchall())
+                if self._has_table:
+                    db.execute("SELECT value FROM entries LIMIT 1").fetchall()
+                self._db = db
+                return db
+            except sqlite3.OperationalError as exc:   # locked, read-only, no such folder
+                self._failure = OSError(str(exc))
+                return None
+            except sqlite3.DatabaseError as exc:
+                if attempt:
+                    self._failure = OSError(str(exc))
+                    return None
+                self.path.unlink(missing_ok=True)
+            except OSError as exc:
+                self._failure = exc
+                return None
+        return None
+
+    def _replace(self) -> None:
+        """An entry that cannot be read means a broken file: start a new one."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        assert self.path is not None
+        self.path.unlink(missing_ok=True)
+        self._kept.clear()

@@ -237,3 +237,37 @@ def test_a_page_with_a_warning_warns_again_on_every_build(built):
     for _ in range(2):
         result = build(project, out, now=NOW, cache=cache)
         assert any("索引号" in d.message for d in result.report.items)
+
+
+def _entries(cache: Path) -> set[tuple[str, str, bytes]]:
+    import sqlite3
+    db = sqlite3.connect(cache / "build-cache.sqlite")
+    try:
+        return {(n, k, v if isinstance(v, bytes) else v.encode()) for n, k, v
+                in db.execute("SELECT namespace, key, value FROM entries")}
+    finally:
+        db.close()
+
+
+def test_a_failed_build_leaves_the_cache_as_it_was(built, monkeypatch):
+    # New entries are written as the build goes (a few at a time here), inside one transaction
+    # that only a successful build commits.
+    import govsite.cache
+    monkeypatch.setattr(govsite.cache, "FLUSH_EVERY", 3)
+    project, out, cache = built
+    before = _entries(cache)
+    assert len(before) > 10
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n[坏链接](nowhere.md)\n",
+                    encoding="utf-8")
+    for other in _pages(project)[:4]:
+        other.write_text(other.read_text(encoding="utf-8") + "\n又一段。\n", encoding="utf-8")
+    from govsite.diagnostics import BuildFailed
+    with pytest.raises(BuildFailed):
+        build(project, out, now=NOW, cache=cache)
+    assert _entries(cache) == before
+    page.write_text(page.read_text(encoding="utf-8").replace("[坏链接](nowhere.md)", ""),
+                    encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    after = _entries(cache)
+    assert after != before and any(n == "markdown" for n, _, _ in after - before)

@@ -153,13 +153,21 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
         return Scores([], empty, empty, empty, empty)
     # One stable sort puts every occurrence in index order, by term and then by document (the
     # documents are concatenated in order): the vocabulary and the columns fall out of it.
+    # Positions, counts and scores are 32-bit, and each array is dropped once used: at 100,000
+    # pages there are tens of millions of occurrences.
     found = np.concatenate([found for found, _, _ in counted])
+    tf = np.concatenate([counts for _, counts, _ in counted]).astype(np.int32)
+    del counted
     order = np.argsort(found, kind="stable")
     found = found[order]
     first = np.concatenate(([True], found[1:] != found[:-1]))
-    vocabulary, columns = found[first], np.cumsum(first) - 1
-    docs_of = np.repeat(np.arange(len(docs)), sizes)[order]
-    tf = np.concatenate([counts for _, counts, _ in counted])[order].astype(np.float64)
+    vocabulary = found[first]
+    del found
+    columns = (np.cumsum(first, dtype=np.int32) - 1).astype(np.int32)
+    del first
+    docs_of = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)[order]
+    tf = tf[order]
+    del order
     df = np.bincount(columns, minlength=len(vocabulary))
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
@@ -167,10 +175,18 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     # list stays short. Ranking moves by less than the integer rounding of contributions.
     idf = np.round(np.log(1 + (len(docs) - df + 0.5) / (df + 0.5)), 2)
     norm = K1 * (1 - B + B * lengths / float(f"{lengths.mean():.3g}"))
-    values = np.maximum(1, np.rint(idf[columns] * tf / (norm[docs_of] + tf) * SCALE))
+    values = np.empty(len(tf), dtype=np.int32)
+    for start in range(0, len(tf), SCORE_BLOCK):   # in blocks: float temporaries stay small
+        block = slice(start, start + SCORE_BLOCK)
+        weight = tf[block].astype(np.float64)
+        values[block] = np.maximum(1, np.rint(
+            idf[columns[block]] * weight / (norm[docs_of[block]] + weight) * SCALE))
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    return Scores(terms, hashes, columns, docs_of, values.astype(np.int64))
+    return Scores(terms, hashes, columns, docs_of, values)
+
+
+SCORE_BLOCK = 1 << 22
 
 
 # One document's terms as count() finds them, in a form any process can read back: the keys
@@ -220,7 +236,7 @@ class _TermKeys:
         self.sorted = sorted({word for _, _, words, _, _ in every for word in words})
         number = {word: self.WORDS + n for n, word in enumerate(self.sorted)}
         return [(np.concatenate((cjk, np.array([number[w] for w in words], dtype=np.int64))),
-                 np.concatenate((cjk_counts, word_counts)), length)
+                 np.concatenate((cjk_counts, word_counts)).astype(np.int32), length)
                 for cjk, cjk_counts, words, word_counts, length in every]
 
     def count(self, doc: SearchDoc) -> Counted:
@@ -293,7 +309,7 @@ def _unpack(packed: bytes) -> Counted:
     pair_keys = np.frombuffer(packed, dtype=np.uint32, count=pairs, offset=at).astype(np.int64)
     at += 4 * pairs
     counts = np.frombuffer(packed, dtype=np.uint32 if wide == 4 else np.uint16,
-                           count=lone + pairs + words, offset=at).astype(np.int64)
+                           count=lone + pairs + words, offset=at).astype(np.int32)
     at += wide * (lone + pairs + words)
     low = CJK_RANGES[0][0]
     pair_keys = (((pair_keys >> 16) + low) << 21) | ((pair_keys & 0xFFFF) + low)
