@@ -373,10 +373,13 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     lengths = np.array([len(scores.terms[c]) for c in present.tolist()], dtype=np.int64)
     size = 8 * len(docs) + int((3 * lengths + 4).sum())
     count = min(most, max(1, -(-size // shard_bytes)))
-    deltas = docs - np.concatenate(([0], docs[:-1]))
-    deltas[starts] = docs[starts]
-    flat = np.empty((len(docs), 2), dtype=np.int64)
-    flat[:, 0], flat[:, 1] = deltas, scores.values
+    # 32-bit throughout: the portal's index of a 100,000-page cluster has tens of millions of
+    # postings, and each 64-bit copy of them cost half a gigabyte.
+    flat = np.empty((len(docs), 2), dtype=np.int32)
+    flat[0, 0] = docs[0]
+    np.subtract(docs[1:], docs[:-1], out=flat[1:, 0])
+    flat[starts, 0] = docs[starts]
+    flat[:, 1] = scores.values
     # Terms grouped by shard (in term order within one), and their postings with them.
     shard_of_term = scores.hashes[present] % count
     by_shard = np.argsort(shard_of_term, kind="stable")
@@ -384,8 +387,10 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     widths = (ends - starts)[by_shard]
     posting_bounds = np.concatenate(([0], np.cumsum(widths)))
     # Each posting's position once its term moved: the term's old start plus its rank.
-    moved = np.repeat(starts[by_shard] - posting_bounds[:-1], widths) + np.arange(len(docs))
+    moved = np.repeat((starts[by_shard] - posting_bounds[:-1]).astype(np.int32), widths)
+    moved += np.arange(len(docs), dtype=np.int32)
     grouped = flat[moved]
+    del flat, moved
     term_bounds = np.searchsorted(shard_of_term[by_shard], np.arange(count + 1)).tolist()
     posting_bounds = posting_bounds.tolist()
     names = [scores.terms[c] for c in present[by_shard].tolist()]
