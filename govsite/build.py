@@ -8,6 +8,7 @@ replaces `build/`, and only when the whole cluster rendered cleanly.
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class BuildResult:
     files: int = 0
     sites: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    memory: dict[str, float] = field(default_factory=dict)   # peak MB by the end of each stage
     template_seconds: dict[str, float] = field(default_factory=dict)   # summed over processes
 
 
@@ -51,6 +53,12 @@ Progress = Callable[[str, int, int], None]
 
 def _quiet(stage: str, done: int, total: int) -> None:
     pass
+
+
+def peak_memory() -> float:
+    """The largest resident size, in MB, of this process or any worker it has waited for."""
+    return max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
 
 
 def clock() -> datetime:
@@ -70,11 +78,13 @@ class _Stages:
         self.strict = strict
         self.keep_going = keep_going  # `govsite check` wants every finding, not the first stage's
         self.timings: dict[str, float] = {}
+        self.memory: dict[str, float] = {}
         self._start = time.perf_counter()
 
     def done(self, name: str, stop: bool = True) -> None:
         now = time.perf_counter()
         self.timings[name] = now - self._start
+        self.memory[name] = peak_memory()
         self._start = now
         if stop and not self.keep_going and self.report.errors(self.strict):
             raise BuildFailed(self.report, name)
@@ -159,6 +169,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     result.files = len(staging.files)
     result.sites = selected
     result.timings = stages.timings
+    result.memory = stages.memory
     return result
 
 

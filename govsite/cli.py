@@ -70,7 +70,7 @@ def build(project: Path, sites: tuple[str, ...], out: Path | None, drafts: bool,
         _internal_error(debug)
     _print_report(result.report, strict)
     if profile:
-        _print_profile(result.timings, result.template_seconds)
+        _print_profile(result.timings, result.memory, result.template_seconds)
     warnings = len(result.report.items)
     click.echo(f"built {len(result.sites)} site{'s' * (len(result.sites) != 1)}, "
                f"{result.pages} pages, {result.files} files into {out}"
@@ -277,10 +277,11 @@ def _progress_bar():
     return show
 
 
-def _print_profile(stages: dict[str, float], templates: dict[str, float]) -> None:
-    click.echo("time per stage:", err=True)
+def _print_profile(stages: dict[str, float], memory: dict[str, float],
+                   templates: dict[str, float]) -> None:
+    click.echo("time per stage (and the peak memory of any one process so far):", err=True)
     for stage, seconds in stages.items():
-        click.echo(f"  {stage:<16} {seconds:7.2f} s", err=True)
+        click.echo(f"  {stage:<16} {seconds:7.2f} s {memory.get(stage, 0):8.0f} MB", err=True)
     click.echo("slowest templates (rendering time summed over processes):", err=True)
     for template, seconds in sorted(templates.items(), key=lambda t: -t[1])[:10]:
         click.echo(f"  {template:<24} {seconds:7.2f} s", err=True)
