@@ -24,7 +24,7 @@ ATTACHMENT_TYPES = frozenset(
 class Source:
     site: str
     rel: str          # path under content/, posix: "www/news/2024-05-08.md"
-    path: Path
+    path: str         # as found on disk, for diagnostics
     text: str
     digest: str
 
@@ -56,9 +56,10 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
                          did_you_mean(entry.name, ids) + " (or add the site to sites.yaml)")
             continue
         # Plain strings, not Path objects, inside the loop: a large cluster has 100,000 files.
+        prefix = len(str(content)) + 1
         for folder, name in _walk(str(entry)):
-            full = os.path.join(folder, name)
-            rel = os.path.relpath(full, content).replace(os.sep, "/")
+            full = f"{folder}{os.sep}{name}"
+            rel = full[prefix:].replace(os.sep, "/")
             if os.path.islink(full) and not Path(full).resolve().is_relative_to(root):
                 report.error(full, 0, "symbolic link points outside content/",
                              "copy the file into the project instead")
@@ -72,7 +73,7 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
                 except UnicodeDecodeError:
                     report.error(full, 0, "file is not UTF-8 text", "save it as UTF-8")
                     continue
-                sources.append(Source(entry.name, rel, Path(full), text.replace("\r\n", "\n"),
+                sources.append(Source(entry.name, rel, full, text.replace("\r\n", "\n"),
                                       hashlib.sha256(raw).hexdigest()))
             elif suffix.lower().lstrip(".") in ATTACHMENT_TYPES:
                 if folder == str(entry):
