@@ -91,7 +91,7 @@ class _Stages:
 
 
 def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
-                 stages: _Stages, store: Cache | None = None) -> Cluster:
+                 stages: _Stages, store: Cache | None = None, jobs: int | None = None) -> Cluster:
     """Everything up to a complete, validated cluster; shared by build and check commands."""
     cluster_config = config.load(project, report)
     stages.done("config")
@@ -102,7 +102,8 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
     found = discover.find_sources(cluster_config, report)
     stages.done("discover", stop=False)
-    parsed = frontmatter.parse(cluster_config, found.sources, report, store)
+    parsed = frontmatter.parse(cluster_config, found.sources, report, store,
+                               jobs or _default_jobs(len(found.sources)))
     stages.done("parse", stop=False)
     invalid = frozenset(s.rel for s in found.sources) - parsed.valid_sources()
     cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report,
@@ -125,10 +126,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     stages = _Stages(report, strict, keep_going)
     store = Cache(cache)
     try:
-        cluster = load_cluster(project, report, now or clock(), drafts, stages, store)
-        # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
-        # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
-        jobs = jobs or (default_jobs() if len(cluster.pages) >= PARALLEL_FROM else 1)
+        cluster = load_cluster(project, report, now or clock(), drafts, stages, store, jobs)
+        jobs = jobs or _default_jobs(len(cluster.pages))
         search = search_settings.load(project, tuple(cluster.sites), report)
         stages.done("search settings", stop=False)
         unknown = [s for s in only if s not in cluster.sites]
@@ -174,6 +173,12 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
 
 
 PARALLEL_FROM = 1_000   # pages from which a build uses every core unless told otherwise
+
+
+def _default_jobs(pages: int) -> int:
+    # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
+    # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
+    return default_jobs() if pages >= PARALLEL_FROM else 1
 RENDERED = "rendered"   # cache namespace: output path → fingerprint, digest and links
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 
@@ -276,12 +281,13 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     if digests is not None:
         files = {k: sha for k, (rel, sha) in store.load_all(SEARCH_FILE).items()
                  if still_there(rel, sha)}
-        cache = SearchCache(CountCache(digests, store.load(COUNTED, digests)), files)
+        counts = CountCache(digests, store.load(COUNTED, digests), sink=partial(store.keep, COUNTED))
+        cache = SearchCache(counts, files)
     written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                     cache=cache), staging)
     if written is None:   # a previous copy was gone: export every file again
         assert cache is not None
-        cache = SearchCache(cache.counts, {})
+        cache = SearchCache(cache.counts, {})   # (counts read back are consumed: recounted)
         written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                         cache=cache), staging)
         assert written is not None
@@ -291,8 +297,6 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         store.keep(SEARCHED, key, written)
         for digest in cache.counts.digests:
             store.used(COUNTED, digest)
-        for digest, packed in cache.counts.new.items():
-            store.keep(COUNTED, digest, packed)
         for rel, file_key in cache.made.items():
             if rel in written:
                 store.keep(SEARCH_FILE, file_key, [rel, written[rel][2]])

@@ -37,6 +37,7 @@ from govsite.model import (
     SiteIntro,
     Withdrawal,
 )
+from govsite.parallel import ordered_map
 from govsite.yamlfile import Node
 
 COLUMN_KEYS = ("title", "type", "description", "keywords", "column_type", "link", "collect",
@@ -103,12 +104,12 @@ PARSED = "parsed page"   # cache namespace: a page's source and setting → the 
 
 
 def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
-          cache: Cache | None = None) -> Parsed:
+          cache: Cache | None = None, jobs: int = 1) -> Parsed:
     """Parse columns first: a page's kind defaults from its column's type. With a `cache`, a
-    page whose file, column and site time zone are unchanged is read back instead of parsed."""
+    page whose file, column and site time zone are unchanged is read back instead of parsed.
+    The other pages are parsed on `jobs` processes, each slice's problems coming back with it."""
     columns: dict[tuple[str, str], Column] = {}
     intros: list[tuple[str, SiteIntro]] = []
-    pages: list[Page] = []
     missing: set[str] = set()
     for source in sources:
         parts = source.rel.split("/")
@@ -121,7 +122,9 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
             if column:
                 columns[(column.site, column.id)] = column
     known = _cached_pages(config, sources, columns, cache)
-    for source in sources:
+    pages: dict[int, Page] = {}
+    todo: list[tuple[int, Source, Column, str]] = []   # position, source, column, cache key
+    for n, source in enumerate(sources):
         parts = source.rel.split("/")
         if parts[-1] == "_index.md" and len(parts) <= 3:
             continue
@@ -146,19 +149,35 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
         if stored is not None:
             assert cache is not None
             page, body_at = pickle.loads(stored)
-            pages.append(replace(page, body=source.text[body_at:]))
+            pages[n] = replace(page, body=source.text[body_at:])
             cache.used(PARSED, key)
-            continue
-        problems = len(report.items)
-        page = _page(config, source, column, report)
-        if page:
-            pages.append(page)
-            # Only a page that parsed without a word is kept: a hit then owes no diagnostics.
-            if cache is not None and key and len(report.items) == problems:
-                cache.keep(PARSED, key, pickle.dumps(
+        else:
+            todo.append((n, source, column, key))
+    size = max(1, -(-len(todo) // (jobs * 4)))
+
+    def parse_slice(part: int) -> tuple[list[tuple[int, Page, bytes]], list]:
+        local = Report(report.root)
+        done = []
+        for n, source, column, key in todo[part * size:(part + 1) * size]:
+            problems = len(local.items)
+            page = _page(config, source, column, local)
+            if page:
+                # Only a page that parsed without a word is kept: a hit then owes no diagnostics.
+                keep = cache is not None and bool(key) and len(local.items) == problems
+                done.append((n, page, pickle.dumps(
                     (replace(page, body=""), len(source.text) - len(page.body)),
-                    pickle.HIGHEST_PROTOCOL))
-    return Parsed(tuple(columns[k] for k in sorted(columns)), tuple(intros), tuple(pages))
+                    pickle.HIGHEST_PROTOCOL) if keep else b""))
+        return done, local.items
+
+    for done, problems in ordered_map(parse_slice, -(-len(todo) // size), jobs):
+        report.items.extend(problems)
+        for n, page, stored in done:
+            pages[n] = page
+            if stored:
+                assert cache is not None
+                cache.keep(PARSED, known[sources[n].rel][0], stored)
+    return Parsed(tuple(columns[k] for k in sorted(columns)), tuple(intros),
+                  tuple(pages[n] for n in sorted(pages)))
 
 
 def _cached_pages(config: ClusterConfig, sources: tuple[Source, ...],

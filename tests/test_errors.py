@@ -996,3 +996,15 @@ def test_check_says_what_is_wrong_with_as_of(govsite):
     result = govsite("check", "--project", FIXTURES / "small", "--as-of", "2026-13-01")
     assert result.exit_code == 2
     assert result.output == "error: --as-of '2026-13-01' is not a date; write it as YYYY-MM-DD\n"
+
+
+def test_front_matter_errors_found_by_worker_processes_are_reported_the_same(project, govsite):
+    # With --jobs, pages are parsed in slices on other processes: their errors must come back
+    # with their file and line, and the build must still fail.
+    pages = {f"content/portal/news/p{n:02}.md": NEWS_PAGE + f"正文{n}\n" for n in range(30)}
+    pages["content/portal/news/p17.md"] = NEWS_PAGE.replace("source:", "sumary: 摘要\nsource:") + "正文\n"
+    root = project(pages)
+    result = govsite("build", "--project", root, "--jobs", "2")
+    assert result.exit_code == 1
+    assert "content/portal/news/p17.md:4: error: unknown field `sumary` for a news page" in result.stderr
+    assert not (root / "build").exists()

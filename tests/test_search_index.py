@@ -297,9 +297,10 @@ def test_counts_read_back_from_the_cache_score_exactly_as_counted_ones():
     assert len(first.new) == len(docs)
     half = {d: packed for n, (d, packed) in enumerate(sorted(first.new.items())) if n % 2}
     for known in (first.new, half):
-        again = CountCache(document_digests(docs), known)
+        again = CountCache(document_digests(docs), dict(known))
         reread = score(docs, cache=again)
         assert set(again.new) == set(first.new) - set(known)
+        assert not again.known   # consumed as read
         assert reread.terms == fresh.terms
         for field in ("hashes", "columns", "docs", "values"):
             assert getattr(reread, field).tolist() == getattr(fresh, field).tolist()

@@ -131,10 +131,19 @@ class Scores:
 @dataclass
 class CountCache:
     """Counted terms from earlier builds, by document digest (publish.document_digests): a
-    document whose digest is known is not analysed again. `new` receives what was counted."""
+    document whose digest is known is not analysed again. What was counted goes to `sink`
+    as soon as it is (the build cache writes it out), or else into `new`. `known` is consumed:
+    each entry is dropped once read, so a large cluster's counts are not held twice."""
     digests: list[str]                # one per document, in order
-    known: Mapping[str, bytes]
+    known: dict[str, bytes]
     new: dict[str, bytes] = field(default_factory=dict)
+    sink: Callable[[str, bytes], None] | None = None
+
+    def keep(self, digest: str, packed: bytes) -> None:
+        if self.sink is not None:
+            self.sink(digest, packed)
+        else:
+            self.new[digest] = packed
 
 
 def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None) -> Scores:
@@ -145,19 +154,14 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     and only those ever become strings. The arithmetic is bm25s's (a test compares them) but for
     the rounding of the collection statistics below."""
     keys = _TermKeys()
-    counted = keys.count_all(docs, jobs, cache)
-    lengths = np.array([length for _, _, length in counted], dtype=np.float64)
-    sizes = [len(found) for found, _, _ in counted]
-    if not sum(sizes):
+    found, tf, sizes, lengths = keys.count_all(docs, jobs, cache)
+    if not len(found):
         empty = np.zeros(0, dtype=np.int64)
         return Scores([], empty, empty, empty, empty)
     # One stable sort puts every occurrence in index order, by term and then by document (the
     # documents are concatenated in order): the vocabulary and the columns fall out of it.
     # Positions, counts and scores are 32-bit, and each array is dropped once used: at 100,000
     # pages there are tens of millions of occurrences.
-    found = np.concatenate([found for found, _, _ in counted])
-    tf = np.concatenate([counts for _, counts, _ in counted]).astype(np.int32)
-    del counted
     order = np.argsort(found, kind="stable")
     found = found[order]
     first = np.concatenate(([True], found[1:] != found[:-1]))
@@ -209,12 +213,14 @@ class _TermKeys:
         self.spelled: list[str] = []    # words by the number this process gave them
         self.sorted: list[str] = []     # every document's words, sorted: their final numbers
 
-    def count_all(self, docs: list[SearchDoc], jobs: int,
-                  cache: CountCache | None = None) -> list[tuple[np.ndarray, np.ndarray, int]]:
-        """Every document's distinct keys, their weighted counts and its length. Documents the
-        cache knows are read back from it; the others are counted, a slice per process."""
-        known = cache.known if cache else {}
-        todo = [i for i in range(len(docs)) if not cache or cache.digests[i] not in known]
+    def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every document's distinct keys and their weighted counts, one document after the
+        other in two flat arrays, with each document's number of keys and its length. Documents
+        the cache knows are read back from it; the others are counted, a slice per process."""
+        known: dict[str, bytes] = cache.known if cache else {}
+        digests = cache.digests if cache else [""] * len(docs)
+        todo = [i for i in range(len(docs)) if not cache or digests[i] not in known]
         size = -(-len(todo) // max(1, jobs)) or 1
 
         def count_slice(n: int) -> list[tuple[Counted, bytes]]:
@@ -222,22 +228,38 @@ class _TermKeys:
             counted = [keys.count(docs[i]) for i in todo[n * size:(n + 1) * size]]
             return [(c, _pack(c) if cache else b"") for c in counted]   # packed here, in parallel
 
-        found: dict[int, Counted] = {}
+        fresh: dict[int, Counted] = {}
         for n, part in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
             for i, (counted, packed) in zip(todo[n * size:(n + 1) * size], part, strict=True):
-                found[i] = counted
+                fresh[i] = counted
                 if cache:
-                    cache.new[cache.digests[i]] = packed
-        if cache:
-            for i in range(len(docs)):
-                if i not in found:
-                    found[i] = _unpack(known[cache.digests[i]])
-        every = [found[i] for i in range(len(docs))]
-        self.sorted = sorted({word for _, _, words, _, _ in every for word in words})
-        number = {word: self.WORDS + n for n, word in enumerate(self.sorted)}
-        return [(np.concatenate((cjk, np.array([number[w] for w in words], dtype=np.int64))),
-                 np.concatenate((cjk_counts, word_counts)).astype(np.int32), length)
-                for cjk, cjk_counts, words, word_counts, length in every]
+                    cache.keep(digests[i], packed)
+        # Filled in place, each document's own arrays dropped as soon as copied: the flat
+        # arrays are the only copy. Words get a number in order of appearance here, and their
+        # sorted rank once all are known.
+        sizes = np.array([len(fresh[i][0]) + len(fresh[i][2]) if i in fresh
+                          else _packed_size(known[digests[i]]) for i in range(len(docs))],
+                         dtype=np.int64)
+        found = np.empty(int(sizes.sum()), dtype=np.int64)
+        tf = np.empty(len(found), dtype=np.int32)
+        lengths = np.empty(len(docs), dtype=np.float64)
+        appeared: dict[str, int] = {}
+        at = 0
+        for i in range(len(docs)):
+            cjk, cjk_counts, words, word_counts, lengths[i] = fresh.pop(i) if i in fresh \
+                else _unpack(known.pop(digests[i]))
+            end = at + len(cjk)
+            found[at:end], tf[at:end] = cjk, cjk_counts
+            found[end:end + len(words)] = [self.WORDS + appeared.setdefault(w, len(appeared))
+                                           for w in words]
+            tf[end:end + len(words)] = word_counts
+            at = end + len(words)
+        self.sorted = sorted(appeared)
+        rank = np.empty(len(appeared), dtype=np.int64)
+        rank[[appeared[w] for w in self.sorted]] = np.arange(len(appeared))
+        is_word = found >= self.WORDS
+        found[is_word] = self.WORDS + rank[found[is_word] - self.WORDS]
+        return found, tf, sizes, lengths
 
     def count(self, doc: SearchDoc) -> Counted:
         """The document's distinct terms with their weighted counts, and its length."""
@@ -299,6 +321,12 @@ def _pack(counted: Counted) -> bytes:
                      packed_pairs.astype(np.uint32).tobytes(),
                      counts.astype(np.uint32 if wide == 4 else np.uint16).tobytes(),
                      "\0".join(words).encode("utf-8")))
+
+
+def _packed_size(packed: bytes) -> int:
+    """How many terms a packed document holds, read from its header alone."""
+    lone, pairs, words = np.frombuffer(packed, dtype=np.int64, count=3).tolist()
+    return lone + pairs + words
 
 
 def _unpack(packed: bytes) -> Counted:
