@@ -19,13 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from govsite.build import build
 from govsite.diagnostics import BuildFailed
 
 SPECIAL = "/_govsite/"
-QUIET = 0.15   # seconds without a further change before rebuilding: an editor's save is several events
+QUIET = 0.05   # seconds without a further change before rebuilding: an editor's save is several events
+HOLD = 20      # seconds a status request waits for the next build before answering anyway
 LIVE_JS = """(() => {
   let seen = null;
   const box = document.createElement("div");
@@ -33,16 +34,21 @@ LIVE_JS = """(() => {
   Object.assign(box.style, {position: "fixed", inset: "auto 0 0 0", maxHeight: "50vh",
     overflow: "auto", background: "#fff4f4", color: "#5c0000", borderTop: "3px solid #b00020",
     font: "14px/1.5 monospace", padding: "1em", whiteSpace: "pre-wrap", zIndex: 99999});
+  let generation = -1;
   async function poll() {
+    // The server holds the request until the next build has finished: the page reloads as
+    // soon as there is something new, without polling.
     try {
-      const status = await (await fetch("/_govsite/status", {cache: "no-store"})).json();
+      const status = await (await fetch("/_govsite/status?after=" + generation,
+                                        {cache: "no-store"})).json();
       if (seen !== null && status.version !== seen) { location.reload(); return; }
       seen = status.version;
+      generation = status.generation;
       box.textContent = status.errors.length ? "govsite build failed:\\n" + status.errors.join("\\n") : "";
       if (status.errors.length && !box.isConnected) document.body.append(box);
       if (!status.errors.length) box.remove();
-    } catch (error) { /* the server restarts: try again */ }
-    setTimeout(poll, 500);
+      setTimeout(poll, 0);
+    } catch (error) { setTimeout(poll, 1000); /* the server restarts: try again */ }
   }
   poll();
 })();
@@ -57,11 +63,16 @@ class Preview:
         self.folder = Path(tempfile.mkdtemp(prefix="govsite-preview-"))
         self.out = self.folder / "build"
         self.cache = self.project / ".govsite-cache" / "preview"
+        # Made before the watch starts: a folder appearing inside a watched tree makes
+        # watchdog's inotify backend print a RuntimeWarning about its own bookkeeping.
+        self.cache.mkdir(parents=True, exist_ok=True)
         self.jobs = jobs
         self.echo = echo
         self.version = 0
         self.errors: list[str] = []
+        self.generation = 0   # builds finished, failed ones included
         self.lock = threading.Lock()
+        self.finished = threading.Condition(self.lock)
         self.hosts: list[str] = []
 
     def rebuild(self) -> None:
@@ -71,12 +82,14 @@ class Preview:
         except BuildFailed as failure:
             with self.lock:
                 self.errors = [str(d) for d in failure.report.errors()]
+                self._finished()
             self.echo("build failed (the last good build is still served):\n  "
                       + "\n  ".join(self.errors))
             return
         except Exception as error:  # noqa: BLE001 - the server must outlive any build
             with self.lock:
                 self.errors = [f"internal error: {type(error).__name__}: {error}"]
+                self._finished()
             self.echo(self.errors[0])
             return
         changes = json.loads((self.out / ".govsite/changes.json").read_text(encoding="utf-8"))
@@ -84,9 +97,21 @@ class Preview:
             self.errors = []
             self.version += 1
             self.hosts = sorted(p.name for p in self.out.iterdir() if p.is_dir() and p.name != ".govsite")
+            self._finished()
         changed = len(changes["added"]) + len(changes["changed"]) + len(changes["removed"])
         self.echo(f"built in {time.perf_counter() - started:.2f} s: {result.pages} pages, "
                   f"{changed} URLs changed")
+
+    def _finished(self) -> None:   # called holding the lock
+        self.generation += 1
+        self.finished.notify_all()
+
+    def status(self, after: int) -> dict:
+        """The preview's state once a build later than `after` has finished (or HOLD seconds
+        have passed): a page asks with the generation it last saw."""
+        with self.lock:
+            self.finished.wait_for(lambda: self.generation != after, timeout=HOLD)
+            return {"version": self.version, "errors": self.errors, "generation": self.generation}
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -135,12 +160,13 @@ def rebuild_on_change(preview: Preview, changed: threading.Event, stop: threadin
 def handler(preview: Preview) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            path = unquote(urlsplit(self.path).path)
+            parts = urlsplit(self.path)
+            path = unquote(parts.path)
             if path == SPECIAL + "status":
-                with preview.lock:
-                    body = json.dumps({"version": preview.version, "errors": preview.errors},
-                                      ensure_ascii=False)
-                return self.send(200, body.encode(), "application/json")
+                after = parse_qs(parts.query).get("after", ["-1"])[0]
+                state = preview.status(int(after) if after.lstrip("-").isdigit() else -1)
+                return self.send(200, json.dumps(state, ensure_ascii=False).encode(),
+                                 "application/json")
             if path == SPECIAL + "live.js":
                 return self.send(200, LIVE_JS.encode(), "text/javascript")
             if path == "/":

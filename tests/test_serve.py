@@ -89,7 +89,8 @@ def test_a_build_error_shows_in_the_preview_and_the_server_keeps_the_last_good_b
     deadline = time.monotonic() + 15
     while status(base)["errors"] and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert status(base) == {"version": before + 1, "errors": []}
+    state = status(base)
+    assert (state["version"], state["errors"]) == (before + 1, [])
     assert "修好了" in get(base + "county.example.gov.cn/news/2024-05-07-harvest.html")[1]
 
 
@@ -97,3 +98,34 @@ def test_a_missing_page_gets_the_sites_404(preview):
     _, base = preview
     code, body = get(base + "www.example.gov.cn/no-such-page.html")
     assert code == 404 and "<html" in body
+
+
+def test_a_page_asking_for_news_is_answered_when_the_next_build_finishes(preview):
+    # The page's script asks with the build generation it has seen; the server holds the
+    # request until a later build finishes, so the page reloads at once instead of polling.
+    project, base = preview
+    seen = status(base)
+    started = time.monotonic()
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n长轮询。\n", encoding="utf-8")
+    code, body = get(f"{base}_govsite/status?after={seen['generation']}")
+    answer = json.loads(body)
+    assert code == 200 and answer["generation"] == seen["generation"] + 1
+    assert answer["version"] == seen["version"] + 1 and time.monotonic() - started < 10
+
+
+def test_the_open_page_reloads_itself_after_a_save(preview, browser):
+    # What an editor sees: the page in the browser shows the saved text without a keystroke.
+    project, base = preview
+    page = browser.new_page()
+    try:
+        url = base + "county.example.gov.cn/news/2024-05-07-harvest.html"
+        page.goto(url)
+        page.wait_for_timeout(300)   # live.js has asked for news and is waiting
+        source = project / "content/county/news/2024-05-07-harvest.md"
+        source.write_text(source.read_text(encoding="utf-8") + "\n浏览器里自动出现的一句话。\n",
+                          encoding="utf-8")
+        page.wait_for_function("document.body.innerText.includes('浏览器里自动出现的一句话')",
+                               timeout=15_000)
+    finally:
+        page.close()
