@@ -185,6 +185,8 @@ def _default_jobs(pages: int) -> int:
     # Forking costs about a tenth of a second per stage: a small cluster is quicker on one core
     # (the example cluster previews a save in 0.3 s instead of 0.5 s). `--jobs` overrides.
     return default_jobs() if pages >= PARALLEL_FROM else 1
+
+
 RENDERED = "rendered"   # cache namespace: output path → fingerprint, digest and links
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 

@@ -220,7 +220,7 @@ class Converter:
         for match in UNREAD_LINK.finditer(CODE.sub("", fragment)):
             address = html.unescape(match.group(1))
             ctx.report.warning(ctx.source, line_of(ctx.text, address, ctx.first_line),
-                               f"`[…]({_shorten(address)})` is not read as a link: its address "
+                               f"`[…]({shorten(address, 60)})` is not read as a link: its address "
                                "holds a space", "write the space as %20, or put the address in "
                                "<…>: [text](<a b.pdf>)", "markdown-link")
 
@@ -229,8 +229,9 @@ UNREAD_LINK = re.compile(r"\]\(([^()\s<>]+\s[^()<>]*)\)")
 CODE = re.compile(r"<(pre|code)\b.*?</\1>", re.S)
 
 
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+def shorten(text: str, limit: int = 120) -> str:
+    """At most `limit` characters, an ellipsis marking a cut (summaries, long addresses)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def scrollable_tables(fragment: str) -> str:

@@ -21,7 +21,7 @@ import jinja2
 from govsite import themes
 from govsite.cache import key as cache_key
 from govsite.config import SiteConfig
-from govsite.markup import Body
+from govsite.markup import Body, shorten
 from govsite.model import PUBLISHED, WITHDRAWN, Cluster, Column, Page, Site
 from govsite.search import index_url, is_cluster_wide
 from govsite.urls import host_root, output_path, quote_path, relative
@@ -91,7 +91,7 @@ class Renderer:
         page = self.cluster.pages[key]
         site = self.cluster.sites[page.site]
         body = self.bodies.get(key)
-        summary = page.summary or (_shorten(body.text) if body else "")
+        summary = page.summary or (shorten(body.text) if body else "")
         return Item(key, page.title, self.cluster.urls[key], page.date, page.kind, summary,
                     page.site, site.config.name, site.columns[page.column].title,
                     page.policy.validity if page.policy else "")
@@ -351,7 +351,7 @@ class Renderer:
         meta += [("ArticleTitle", page.title), ("PubDate", fmt_time(page.date, site.config)),
                  ("ContentSource", page.content_source or site.config.identity.sponsor),
                  ("Keywords", ",".join(page.keywords)), ("Author", page.author),
-                 ("Description", page.summary or _shorten(body.text)), ("Image", image_url),
+                 ("Description", page.summary or shorten(body.text)), ("Image", image_url),
                  ("Url", url)]
         template = {"news": "article.html", "notice": "article.html"}.get(page.kind,
                                                                            f"{page.kind}.html")
@@ -429,7 +429,7 @@ class Renderer:
             return None
         url = site.config.url + "xxgkml.html"
         rows = [{"page": p, "url": self.cluster.urls[p.key],
-                 "summary": p.summary or _shorten(self.bodies[p.key].text)} for p in policies]
+                 "summary": p.summary or shorten(self.bodies[p.key].text)} for p in policies]
         html = self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
                            rows=rows)
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
@@ -458,8 +458,6 @@ def _present(meta: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in meta if v or k not in optional]
 
 
-def _shorten(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _stamp(moment: datetime | None) -> float:
