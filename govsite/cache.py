@@ -26,6 +26,7 @@ from govsite import __version__
 FILENAME = "build-cache.sqlite"
 FORMAT = 3
 FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction
+BUSY_SECONDS = 5.0    # how long to wait for another build that holds the cache, then do without
 
 _PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
 
@@ -56,7 +57,8 @@ class Cache:
         return self._select(namespace, None)
 
     def _select(self, namespace: str, chunks: list[list[str]] | None) -> dict[str, Any]:
-        if chunks == [] or self.path is None or not self.path.is_file():
+        if chunks == [] or self.path is None or self._failure is not None \
+                or not self.path.is_file():
             return {}
         db = self._connection()
         if db is None or not self._has_table:
@@ -70,7 +72,10 @@ class Cache:
                     [namespace, *(chunk or [])])
                 # Text is JSON; bytes were kept as they are (keep()).
                 found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
-        except (sqlite3.Error, ValueError):   # orjson.JSONDecodeError is a ValueError
+        except sqlite3.OperationalError as exc:   # another build holds it: do without, touch nothing
+            self._failure = OSError(str(exc))
+            return {}
+        except (sqlite3.Error, ValueError):   # a broken file (orjson.JSONDecodeError is a ValueError)
             self._replace()
             return {}
         return found
@@ -157,7 +162,7 @@ class Cache:
         for attempt in range(2):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, isolation_level=None)
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_SECONDS)
                 self._has_table = bool(db.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchall())
                 if self._has_table:

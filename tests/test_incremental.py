@@ -271,3 +271,32 @@ def test_a_failed_build_leaves_the_cache_as_it_was(built, monkeypatch):
     build(project, out, now=NOW, cache=cache)
     after = _entries(cache)
     assert after != before and any(n == "markdown" for n, _, _ in after - before)
+
+
+def test_a_cache_another_build_holds_is_left_alone(built, monkeypatch):
+    # Two builds sharing a cache folder (a second CI job, `govsite build` during another): when
+    # the other takes the cache midway, this one goes on without it, warns, and deletes nothing.
+    import sqlite3
+
+    import govsite.cache
+    import govsite.markup
+    project, out, cache = built
+    expected = _site_files(out)
+    before = _entries(cache)
+    holder = sqlite3.connect(cache / "build-cache.sqlite", timeout=0.1)
+    convert_all = govsite.markup.convert_all
+
+    def taken_midway(*args, **kwargs):   # after front matter was read from the cache
+        holder.execute("BEGIN EXCLUSIVE")
+        return convert_all(*args, **kwargs)
+
+    monkeypatch.setattr(govsite.markup, "convert_all", taken_midway)
+    monkeypatch.setattr(govsite.cache, "BUSY_SECONDS", 0.2)
+    try:
+        result = build(project, out, now=NOW, cache=cache)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert any("build cache could not be saved" in d.message for d in result.report.items)
+    assert _site_files(out) == expected
+    assert _entries(cache) == before
