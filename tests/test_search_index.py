@@ -341,3 +341,26 @@ def test_an_index_file_is_reused_only_for_the_same_content():
     # What was kept is what exporting the edited documents writes; what was not, differs.
     exported = build_index(edited)
     assert all((exported[n] == plain[n]) == (n not in rewritten) for n in made)
+
+
+def test_a_term_in_too_many_documents_keeps_its_best_postings_in_document_order(monkeypatch):
+    import govsite.search.index as index
+    from govsite.search.index import SearchDoc, shard_of
+    docs = [SearchDoc(f"https://x.gov.cn/{n:02}.html", "通知", "营商环境" * (1 + n % 4) + "其他内容" * (n % 3),
+                      "x", "某市", "https://x.gov.cn/", "新闻", "news", "", "", ()) for n in range(24)]
+
+    def postings(files: dict[str, str], term: str) -> list[tuple[int, int]]:
+        meta = json.loads(files["meta.json"])
+        flat = json.loads(files[f"t/{shard_of(term, meta['shards'])}.json"])[term]
+        doc, pairs = 0, []
+        for delta, value in zip(flat[0::2], flat[1::2], strict=True):
+            doc += delta
+            pairs.append((doc, value))
+        return pairs
+
+    everything = postings(build_index(docs), "营商")
+    assert len(everything) == 24
+    monkeypatch.setattr(index, "MAX_POSTINGS", 7)
+    kept = postings(build_index(docs), "营商")
+    best = sorted(sorted(everything, key=lambda p: (-p[1], p[0]))[:7])
+    assert kept == best and len({v for _, v in everything}) > 1

@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import accumulate
 
 import numpy as np
 import orjson
@@ -436,8 +435,10 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
         if kept is not None:
             files[name] = kept
             continue
-        everything = block.ravel().tolist()
-        shard: dict[str, list[int]] = {}
+        # Each term's postings stay a numpy view: orjson writes them as the same JSON arrays
+        # without a Python int for every number.
+        everything = block.ravel()
+        shard: dict[str, np.ndarray | list[int]] = {}
         at = 0
         for i in range(first, last):
             width = 2 * (posting_bounds[i + 1] - posting_bounds[i])
@@ -448,14 +449,14 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     return files
 
 
-def _best(flat: list[int]) -> list[int]:
-    """The MAX_POSTINGS highest contributions of a posting list, still in document order."""
-    docs = list(accumulate(flat[0::2]))
-    kept = sorted(sorted(range(len(docs)), key=lambda i: (-flat[2 * i + 1], docs[i]))[:MAX_POSTINGS])
-    out, previous = [], 0
-    for i in kept:
-        out += [docs[i] - previous, flat[2 * i + 1]]
-        previous = docs[i]
+def _best(flat: np.ndarray) -> np.ndarray:
+    """The MAX_POSTINGS highest contributions of a posting list, still in document order (ties
+    go to the earlier document)."""
+    docs, values = np.cumsum(flat[0::2], dtype=np.int64), flat[1::2].astype(np.int64)
+    kept = np.sort(np.lexsort((docs, -values))[:MAX_POSTINGS])
+    out = np.empty(2 * len(kept), dtype=np.int64)
+    out[0::2] = np.diff(docs[kept], prepend=0)
+    out[1::2] = values[kept]
     return out
 
 
@@ -502,4 +503,4 @@ def t2s_files() -> dict[str, str]:
 def _json(value: object) -> str:
     # orjson writes the same bytes as json.dumps(ensure_ascii=False, sort_keys=True, compact
     # separators), five times faster: the index is thousands of files.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
