@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -96,11 +97,16 @@ def count_files(out: str) -> tuple[int, int]:
     return html, total
 
 
+PROFILE_STAGE = re.compile(r"^  (\S.*?) +(\d+\.\d\d) s +(\d+) MB$", re.M)
+PROFILE_LINE = re.compile(r"^(time per stage|slowest templates|  \S.*? +\d+\.\d\d s( +\d+ MB)?$)")
+
+
 def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
     """One `govsite build` in a child process, measured with os.wait4; `cache` is the folder
     govsite keeps between runs (None: --no-cache)."""
     env = CHILD_ENV
-    cmd = [sys.executable, "-m", "govsite", "build", "--project", project, "--out", out]
+    cmd = [sys.executable, "-m", "govsite", "build", "--project", project, "--out", out,
+           "--profile"]
     cmd += ["--cache", cache] if cache else ["--no-cache"]
     # Flush the dirty pages of earlier steps (conversion, the previous output) so that their
     # write-back does not land on this build's clock.
@@ -122,8 +128,10 @@ def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
                 manifest = hashlib.sha256(f.read()).hexdigest()
         except OSError:
             pass
-    lines = text.strip().splitlines()
-    return {"code": child.returncode, "wall": wall, "user": usage.ru_utime,
+    # --profile's lines: "  <stage> <seconds> s <peak> MB", and its template lines after them.
+    stages = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in PROFILE_STAGE.finditer(text)}
+    lines = [line for line in text.strip().splitlines() if not PROFILE_LINE.match(line)]
+    return {"stages": stages, "code": child.returncode, "wall": wall, "user": usage.ru_utime,
             "sys": usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
             "html": html, "files": files, "summary": lines[-1] if lines else "",
             "messages": len(lines) - 1 if lines else 0, "log": log, "manifest": manifest}
@@ -178,6 +186,10 @@ def report(label: str, runs: list[dict], pages: int) -> None:
     print(f"{label}: CPU time (user+sys): {cpu:.2f} s (user {user:.2f} s, sys {sys_:.2f} s)")
     print(f"{label}: pages per second: {pages / wall:.0f}")
     print(f"{label}: peak RSS: {rss:.0f} MB")
+    # govsite's own time per stage (median over the runs) and the peak memory by its end.
+    for stage in last.get("stages", {}):
+        seconds = statistics.median(r["stages"][stage][0] for r in ok if stage in r["stages"])
+        print(f"{label}: stage {stage}: {seconds:.2f} s, peak {last['stages'][stage][1]:.0f} MB")
     if len(ok) < len(runs):
         print(f"{label}: {len(runs) - len(ok)} of {len(runs)} runs FAILED")
 
