@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
-from govsite.cache import Cache
+from govsite.cache import Cache, CacheBusy
 from govsite.check.guard import OutputGuard
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
@@ -167,6 +167,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 store.save()
             except OSError as exc:   # the cache only ever saves time: the build stands without it
                 report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
+                               "another build is using it: give each build its own --cache"
+                               if isinstance(exc, CacheBusy) else
                                "give --cache a folder govsite may write, or use --no-cache")
     finally:
         store.close()   # what a failed build kept is rolled back; after a save, nothing to do

@@ -37,6 +37,15 @@ def key(*parts: object) -> str:
         parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
 
 
+class CacheBusy(OSError):
+    """Another build holds the cache (SQLite's busy or locked)."""
+
+
+def _unusable(exc: sqlite3.Error) -> OSError:
+    busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return (CacheBusy if busy else OSError)(str(exc))
+
+
 class Cache:
     def __init__(self, folder: Path | None):
         self.path = folder / FILENAME if folder else None
@@ -73,7 +82,7 @@ class Cache:
                 # Text is JSON; bytes were kept as they are (keep()).
                 found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
         except sqlite3.OperationalError as exc:   # another build holds it: do without, touch nothing
-            self._failure = OSError(str(exc))
+            self._failure = _unusable(exc)
             return {}
         except (sqlite3.Error, ValueError):   # a broken file (orjson.JSONDecodeError is a ValueError)
             self._replace()
@@ -117,7 +126,7 @@ class Cache:
                 db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise OSError(str(exc)) from None
+            raise _unusable(exc) from None
         finally:
             self.close()
 
@@ -147,7 +156,7 @@ class Cache:
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)
         except sqlite3.Error as exc:
-            self._failure = OSError(str(exc))
+            self._failure = _unusable(exc)
         finally:
             self._pending.clear()
 
@@ -170,11 +179,11 @@ class Cache:
                 self._db = db
                 return db
             except sqlite3.OperationalError as exc:   # locked, read-only, no such folder
-                self._failure = OSError(str(exc))
+                self._failure = _unusable(exc)
                 return None
             except sqlite3.DatabaseError as exc:
                 if attempt:
-                    self._failure = OSError(str(exc))
+                    self._failure = _unusable(exc)
                     return None
                 self.path.unlink(missing_ok=True)
             except OSError as exc:

@@ -268,8 +268,9 @@ def test_a_link_whose_address_holds_a_space_is_reported_at_its_line(project, gov
                     + "第一段。\n\n请下载[申请表](https://www.example.gov.cn/files/申请 表.pdf)。\n"})
     result = govsite("build", "--project", root)
     assert result.exit_code == 0   # a warning: the page is still published
-    assert "content/portal/news/a.md:8:" in result.output
-    assert "is not read as a link" in result.output and "%20" in result.output
+    assert ("content/portal/news/a.md:8: warning: `[…](https://www.example.gov.cn/files/申请 表.pdf)` "
+            "is not read as a link: its address holds a space — write the space as %20, or put "
+            "the address in <…>: [text](<a b.pdf>)") in result.output
 
 
 def test_headings_get_unique_ids_and_lists_may_follow_a_paragraph_line(project, govsite):
