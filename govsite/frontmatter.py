@@ -121,9 +121,7 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
             column = _column(config, source, report)
             if column:
                 columns[(column.site, column.id)] = column
-    known = _cached_pages(config, sources, columns, cache)
-    pages: dict[int, Page] = {}
-    todo: list[tuple[int, Source, Column, str]] = []   # position, source, column, cache key
+    candidates: list[tuple[int, Source, Column]] = []   # position, source, its column
     for n, source in enumerate(sources):
         parts = source.rel.split("/")
         if parts[-1] == "_index.md" and len(parts) <= 3:
@@ -145,10 +143,17 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
             report.error(source.path, 0, f"column `{column.id}` is a link to {column.link} and "
                          "cannot hold pages", "move the page to another column, or remove `link:`")
             continue
-        key, stored = known.get(source.rel, ("", None))
-        if stored is not None:
+        candidates.append((n, source, column))
+    keys = {n: _cache_key(config, source, column) for n, source, column in candidates} \
+        if cache is not None and cache.path is not None else {}
+    stored = cache.load(PARSED, keys.values()) if cache is not None and keys else {}
+    pages: dict[int, Page] = {}
+    todo: list[tuple[int, Source, Column, str]] = []   # position, source, column, cache key
+    for n, source, column in candidates:
+        key = keys.get(n, "")
+        if key in stored:
             assert cache is not None
-            page, body_at = pickle.loads(stored)
+            page, body_at = pickle.loads(stored[key])
             pages[n] = replace(page, body=source.text[body_at:])
             cache.used(PARSED, key)
         else:
@@ -171,35 +176,20 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
 
     for done, problems in ordered_map(parse_slice, -(-len(todo) // size), jobs):
         report.items.extend(problems)
-        for n, page, stored in done:
+        for n, page, packed in done:
             pages[n] = page
-            if stored:
+            if packed:
                 assert cache is not None
-                cache.keep(PARSED, known[sources[n].rel][0], stored)
+                cache.keep(PARSED, keys[n], packed)
     return Parsed(tuple(columns[k] for k in sorted(columns)), tuple(intros),
                   tuple(pages[n] for n in sorted(pages)))
 
 
-def _cached_pages(config: ClusterConfig, sources: tuple[Source, ...],
-                  columns: dict[tuple[str, str], Column], cache: Cache | None
-                  ) -> dict[str, tuple[str, bytes | None]]:
-    """Each page source's cache key and, when the cache has it, the stored page. The key holds
-    all a page is parsed from: the file, its column's id and type, its site's time zone, and
-    the parser's own code (a Page pickled by other code is never read back)."""
-    if cache is None or cache.path is None:
-        return {}
-    keys = {}
-    for source in sources:
-        parts = source.rel.split("/")
-        if len(parts) < 3 or (parts[-1] == "_index.md" and len(parts) == 3):
-            continue   # a site's or a column's _index.md, or a misplaced page
-        column = columns.get((source.site, parts[1]))
-        if column is not None:
-            keys[source.rel] = cache_key(PARSED, _parser_digest(), source.rel, source.digest,
-                                         column.id, column.type,
-                                         str(config.site(source.site).timezone))
-    stored = cache.load(PARSED, keys.values())
-    return {rel: (key, stored.get(key)) for rel, key in keys.items()}
+def _cache_key(config: ClusterConfig, source: Source, column: Column) -> str:
+    """All a page is parsed from: the file, its column's id and type, its site's time zone,
+    and the parser's own code (a Page pickled by other code is never read back)."""
+    return cache_key(PARSED, _parser_digest(), source.rel, source.digest, column.id, column.type,
+                     str(config.site(source.site).timezone))
 
 
 @functools.cache

@@ -124,8 +124,7 @@ class Staging:
 
     def keep_previous(self, sites: set[str]) -> None:
         """Carry over the previous build's files of `sites` (for `--site` builds)."""
-        manifest = _read_manifest(self.out)
-        for rel, entry in sorted(manifest.items()):
+        for rel, entry in sorted(self.previous.items()):
             if entry["site"] not in sites:
                 continue
             source = self.out / rel
@@ -144,7 +143,7 @@ class Staging:
         path.write_text(json.dumps({"version": 1, "files": manifest}, ensure_ascii=False,
                                    indent=0, sort_keys=True) + "\n", encoding="utf-8")
         if url_of is not None:
-            changes = changed_files(_read_manifest(self.out), manifest)
+            changes = changed_files(self.previous, manifest)
             (self.dir / CHANGES).write_text(json.dumps(
                 {"version": 1, "previous_build": (self.out / MANIFEST).is_file(),
                  **{kind: sorted({url for rel in rels for url in _urls(url_of(rel))})

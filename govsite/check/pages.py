@@ -24,7 +24,7 @@ import lxml.html
 from govsite.check.rules import ERROR, WARNING
 from govsite.config import POLICE_FILING, SITE_CODE
 from govsite.model import DATED_KINDS, PUBLISHED, Cluster, Page
-from govsite.output import MANIFEST, _read_manifest
+from govsite.output import MANIFEST, read_manifest
 from govsite.urls import output_path
 
 SITE_TAGS = ("SiteName", "SiteDomain", "SiteIDCode")
@@ -70,7 +70,7 @@ class Built:
 
 def check(cluster: Cluster, built: Path, shown: Path, as_of: datetime, external: bool,
           earlier: Iterable) -> list:
-    manifest = _read_manifest(built)
+    manifest = read_manifest(built)
     if not (built / MANIFEST).is_file():
         return []
     schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
