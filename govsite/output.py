@@ -4,11 +4,15 @@ Everything is written into a staging folder beside `build/`. Only when the whole
 is it exchanged with `build/` in one rename, so CI never pushes half a site and a failed build
 leaves the previous output exactly as it was. A manifest lists every file with its site and
 digest, which lets `--site` keep other sites' files and later stages know what changed.
+
+The tree a build replaces is kept beside `build/` as a spare (`.build.spare`), and the next build
+stages into it: a file it already holds with the right bytes stays where it is, so a rebuild
+costs a system call per changed file, not one per file of the cluster (linking and deleting
+150,000 files took seconds).
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
@@ -35,12 +39,33 @@ class Staging:
         self.report = report
         _check_destination(self.out, project.absolute())
         self.dir = self.out.parent / f".{self.out.name}.staging-{os.getpid()}"
+        self.spare = self.out.parent / f".{self.out.name}.spare"
         if self.dir.exists():
             shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
         self.files: dict[str, tuple[str, str, str]] = {}  # rel → (site, origin, sha256)
         self._folders: set[str] = set()
         self._dir, self._out = str(self.dir), str(self.out)
+        # Files the staging folder starts with (the spare's), by path → sha256: kept where
+        # their bytes are wanted again, deleted by commit() where they are not.
+        self.held = self._claim_spare()
+
+    def _claim_spare(self) -> dict[str, str]:
+        """Take the spare tree as the staging folder, if there is one: what its manifest lists
+        and it still holds. Anything else in it (a file someone put into the build folder by
+        hand) is deleted, so that a rebuild holds exactly what a clean build would."""
+        try:
+            os.rename(self.spare, self.dir)   # atomic: of two builds, one gets it
+        except OSError:
+            self.dir.mkdir(parents=True)
+            return {}
+        listed = {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
+        held = {}
+        for rel in _files_under(self._dir):
+            if rel in listed:
+                held[rel] = listed[rel]
+            elif not rel.startswith(".govsite/"):
+                _unlink(f"{self._dir}/{rel}")
+        return held
 
     def _target(self, rel: str, origin: str) -> str | None:
         if rel in self.files:
@@ -60,7 +85,11 @@ class Staging:
             return None
         folder = f"{self._dir}/{rel.rpartition('/')[0]}" if "/" in rel else self._dir
         if folder not in self._folders:   # one mkdir per folder, not one per file
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):   # the spare has a file on the way
+                _clear_files_above(self._dir, rel)
+                os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
         return f"{self._dir}/{rel}"
 
@@ -88,6 +117,8 @@ class Staging:
         path = self._path(rel, origin, report or self.report)
         if path is None:
             return ""
+        if self.held.get(rel) == digest:   # the staging folder holds these bytes already
+            return digest
         try:
             _unlink(path)
             os.link(f"{self._out}/{rel}", path)
@@ -114,6 +145,7 @@ class Staging:
                 self.link_previous(rel, digest, origin):
             self.files[rel] = (site, origin, digest)
             return
+        _unlink(path)   # never copied through a link into the previous build
         shutil.copyfile(source, path)
         self.files[rel] = (site, origin, _digest(path))
 
@@ -130,16 +162,17 @@ class Staging:
             source = self.out / rel
             if not source.is_file():
                 continue
-            path = self.dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, path)
-            self.files[rel] = (entry["site"], "previous build", entry["sha256"])
+            if self.link_previous(rel, entry["sha256"], "previous build"):
+                self.files[rel] = (entry["site"], "previous build", entry["sha256"])
 
     def commit(self, url_of: Callable[[str], str] | None = None) -> None:
+        self._drop_unwanted()
         manifest = {rel: {"site": site, "sha256": digest}
                     for rel, (site, _origin, digest) in sorted(self.files.items())}
         path = self.dir / MANIFEST
         path.parent.mkdir(parents=True, exist_ok=True)
+        _unlink(str(path))   # never written through: the spare's own copy
+        _unlink(str(self.dir / CHANGES))
         path.write_text(json.dumps({"version": 1, "files": manifest}, ensure_ascii=False,
                                    indent=0, sort_keys=True) + "\n", encoding="utf-8")
         if url_of is not None:
@@ -151,9 +184,30 @@ class Staging:
                 ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         if self.out.exists():
             _exchange(self.dir, self.out)
-            shutil.rmtree(self.dir)   # now the previous build
+            try:   # the build just replaced: the next build's staging folder
+                os.rename(self.dir, self.spare)
+            except OSError:   # another build left a spare meanwhile: one is enough
+                shutil.rmtree(self.dir)
         else:
             os.rename(self.dir, self.out)
+
+    def _drop_unwanted(self) -> None:
+        """Delete what the spare held that this build did not write, and folders left empty."""
+        folders = set()
+        for rel in self.held.keys() - self.files.keys():
+            try:
+                os.unlink(f"{self._dir}/{rel}")
+            # Gone, or this build put a folder where it was, or a file where its folder was.
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+                continue
+            folders.add(rel.rpartition("/")[0])
+        for folder in sorted(folders, key=len, reverse=True):
+            while folder:
+                try:
+                    os.rmdir(f"{self._dir}/{folder}")
+                except OSError:   # not empty (or gone): so are the folders above it
+                    break
+                folder = folder.rpartition("/")[0]
 
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -202,8 +256,39 @@ def _check_destination(out: Path, project: Path) -> None:
 
 
 def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError):   # the spare has a folder by that name
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            raise
+
+
+def _clear_files_above(root: str, rel: str) -> None:
+    """Delete any file that stands where one of rel's folders must be."""
+    at = root
+    for part in rel.split("/")[:-1]:
+        at = f"{at}/{part}"
+        if os.path.lexists(at) and not os.path.isdir(at):
+            os.unlink(at)
+
+
+def _files_under(root: str) -> list[str]:
+    """Every file under a folder, by relative path (os.scandir: a fifth of os.walk's time)."""
+    found, stack = [], [""]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(f"{root}/{folder}" if folder else root) as entries:
+            for entry in entries:
+                rel = f"{folder}/{entry.name}" if folder else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                else:
+                    found.append(rel)
+    return found
 
 
 def _digest(path: Path | str) -> str:

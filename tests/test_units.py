@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,3 +84,69 @@ def test_two_outputs_with_one_url_are_reported_with_both_sources(tmp_path: Path)
 def test_output_folder_that_holds_the_project_is_refused(tmp_path: Path):
     with pytest.raises(UnsafeOutput):
         Staging(tmp_path, tmp_path / "project", Report(tmp_path))
+
+
+def _stage(tmp_path: Path, files: dict[str, str], linked: tuple[str, ...] = ()) -> Staging:
+    """One build of `files` into tmp_path/build: a file in `linked` that the previous build
+    holds with the same text is linked from it, as build._render does; the others are written."""
+    staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path))
+    previous = staging.previous
+    for rel, text in files.items():
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        if rel in linked and previous.get(rel, {}).get("sha256") == sha \
+                and staging.link_previous(rel, sha, "o"):
+            staging.record(rel, "s", "o", sha)
+        else:
+            staging.write(rel, text, "s", "o")
+    staging.commit()
+    return staging
+
+
+def _contents(root: Path) -> dict[str, str | None]:
+    """Every file's text and every folder (as None) under root, but govsite's own records."""
+    return {str(p.relative_to(root)): p.read_text() if p.is_file() else None
+            for p in root.rglob("*") if ".govsite" not in p.parts}
+
+
+def test_a_rebuild_stages_into_the_replaced_tree_and_ends_with_what_a_clean_build_holds(
+        tmp_path, monkeypatch):
+    generations = [
+        {"h/a.html": "a1", "h/news/x.html": "x1", "h/news/y.html": "y1", "h/old/z.html": "z1"},
+        {"h/a.html": "a2", "h/news/x.html": "x1", "h/old": "now a file", "h/news/y.html/i": "dir"},
+        {"h/a.html": "a2", "h/news/x.html": "x3", "h/old/z.html": "z again"},
+        {"h/a.html": "a2", "h/news/x.html": "x3", "h/old/z.html": "z again"},
+    ]
+    spare = tmp_path / ".build.spare"
+    links: list[str] = []
+    link = os.link
+    monkeypatch.setattr(os, "link", lambda a, b: (links.append(b), link(a, b)))
+    for n, files in enumerate(generations):
+        if n == 2:   # someone adds a file to the live build by hand
+            (tmp_path / "build/h/stray.html").write_text("stray")
+        links.clear()
+        _stage(tmp_path, files, linked=tuple(files))
+        assert _contents(tmp_path / "build") == _contents(_clean(tmp_path / f"clean{n}", files)), n
+        assert spare.is_dir() == (n > 0), "the replaced tree is kept for the next build"
+    # The last build reused every file. The spare it staged into (two builds back) already held
+    # h/a.html with these bytes, so only the two files that differ there were linked.
+    assert sorted(p.split("/", 1)[1] for p in
+                  (Path(p).relative_to(tmp_path).as_posix() for p in links)) == [
+        "h/news/x.html", "h/old/z.html"]
+
+
+def test_a_spare_file_is_never_written_through_into_the_live_build(tmp_path):
+    _stage(tmp_path, {"h/a.html": "one", "h/b.html": "b"})
+    _stage(tmp_path, {"h/a.html": "one", "h/b.html": "b"}, linked=("h/a.html",))
+    # The spare's h/a.html is now a link to the live one; rewriting it must not touch build/.
+    staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path))
+    staging.write("h/a.html", "two", "s", "o")
+    assert (tmp_path / "build/h/a.html").read_text() == "one"
+    staging.discard()
+
+
+def _clean(out: Path, files: dict[str, str]) -> Path:
+    staging = Staging(out, out.parent / "project", Report(out.parent))
+    for rel, text in files.items():
+        staging.write(rel, text, "s", "o")
+    staging.commit()
+    return out
