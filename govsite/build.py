@@ -219,7 +219,7 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
         renderer.template_seconds, renderer.fingerprints = {}, {}
         written: list[tuple[str, str, str, str]] = []
         links: dict[str, tuple[str, str]] = {}
-        remembered: dict[str, dict] = {}
+        remembered: dict[str, dict | None] = {}
         outputs = (_site_outputs(renderer, cluster, site_id, local) if keys is None
                    else _guarded(lambda: renderer.page_outputs(site_id, keys), local))
         for item in outputs:
@@ -237,7 +237,9 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
             written.append((item.rel, item.site, item.origin, digest))
             for target in targets:
                 links.setdefault(target, (item.rel, item.origin))
-            if item.rel in renderer.fingerprints:
+            if isinstance(item.data, Reused):
+                remembered[item.rel] = None   # the cache holds this very entry: kept as it is
+            elif item.rel in renderer.fingerprints:
                 remembered[item.rel] = {"fingerprint": renderer.fingerprints[item.rel],
                                         "sha256": digest, "links": sorted(targets)}
         return written, links, local.items, renderer.template_seconds, remembered
@@ -247,7 +249,10 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
             ordered_map(render_task, len(tasks), jobs), start=1):
         progress("render", done, len(tasks))
         for rel, entry in remembered.items():
-            store.keep(RENDERED, rel, entry)
+            if entry is None:
+                store.used(RENDERED, rel)
+            else:
+                store.keep(RENDERED, rel, entry)
         for template, spent in seconds.items():
             timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:

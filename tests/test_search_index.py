@@ -185,7 +185,7 @@ def test_the_issuer_is_searchable_like_the_body():
     from govsite.search.index import SearchDoc
     doc = SearchDoc("https://x.gov.cn/policy/1.html", "关于促进消费的通知", "各有关单位：现将有关事项通知如下。",
                     "x", "某市政府", "https://x.gov.cn/", "政策文件", "policy", "2024-01-02", "有效",
-                    (), issuer="某市发展和改革委员会")
+                    "", issuer="某市发展和改革委员会")
     hits = search(_index([doc]).__getitem__, "发展和改革委员会").hits
     assert [h.url for h in hits] == ["https://x.gov.cn/policy/1.html"]
 
@@ -193,7 +193,7 @@ def test_the_issuer_is_searchable_like_the_body():
 def test_a_site_whose_last_page_has_no_terms_still_gets_its_index():
     from govsite.search.index import SearchDoc, score
     docs = [SearchDoc(f"https://x.gov.cn/{n}.html", title, "", "x", "某市", "https://x.gov.cn/", "新闻",
-                      "news", "", "", ()) for n, title in enumerate(["营商环", "会议", "——"])]
+                      "news", "", "", "") for n, title in enumerate(["营商环", "会议", "——"])]
     scores = score(docs)
     assert scores.only([1, 2]).docs.tolist() == [0] and scores.only([2]).docs.tolist() == []
 
@@ -311,7 +311,7 @@ def test_a_packed_count_survives_counts_beyond_sixteen_bits():
 
     from govsite.search.index import SearchDoc, _pack, _TermKeys, _unpack
     doc = SearchDoc("https://x.gov.cn/1.html", "㐀营商", "营商" * 70_000 + " housing 丽龘", "x", "某市",
-                    "https://x.gov.cn/", "新闻", "news", "", "", ("国发2019-1号",))
+                    "https://x.gov.cn/", "新闻", "news", "", "", "国发〔2019〕1号")
     counted = _TermKeys().count(doc)
     assert counted[1].max() > 0xFFFF
     back = _unpack(_pack(counted))
@@ -347,7 +347,7 @@ def test_a_term_in_too_many_documents_keeps_its_best_postings_in_document_order(
     import govsite.search.index as index
     from govsite.search.index import SearchDoc, shard_of
     docs = [SearchDoc(f"https://x.gov.cn/{n:02}.html", "通知", "营商环境" * (1 + n % 4) + "其他内容" * (n % 3),
-                      "x", "某市", "https://x.gov.cn/", "新闻", "news", "", "", ()) for n in range(24)]
+                      "x", "某市", "https://x.gov.cn/", "新闻", "news", "", "", "") for n in range(24)]
 
     def postings(files: dict[str, str], term: str) -> list[tuple[int, int]]:
         meta = json.loads(files["meta.json"])

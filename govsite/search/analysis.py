@@ -73,7 +73,8 @@ def normalize(text: str) -> str:
 def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
     """Normalised and simplified. The full table by default; a query passes only the part of the
     table it fetched, which is all it needs (see query.py)."""
-    if t2s is None:
+    global _folded_slowly
+    if t2s is None and (_folded_slowly > TABLE_AFTER or _fold_table.cache_info().currsize):
         points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         folded, safe = _fold_table()
         # Chinese text is never NFKC already (full-width punctuation), and normalising it is
@@ -81,7 +82,19 @@ def fold(text: str, t2s: Mapping[str, str] | None = None) -> str:
         if points.size and points.max() < len(safe) and safe[points].all():
             return folded[points].tobytes().decode("utf-32-le")
     table = _translation() if t2s is None else str.maketrans(dict(t2s))
+    _folded_slowly += len(text)
     return normalize(text).translate(table)
+
+
+# Building the lookup table takes 0.2 s: worth it for a corpus, not for a rebuild that folds one
+# edited page. Characters folded without it, after which it is built (same result either way).
+TABLE_AFTER = 200_000
+_folded_slowly = 0
+
+
+def warm_fold_table() -> None:
+    """Build the table now: before forking, so that every worker shares the parent's."""
+    _fold_table()
 
 
 @cache

@@ -42,7 +42,16 @@ import orjson
 from govsite.markup import Body
 from govsite.model import PUBLISHED, Cluster
 from govsite.parallel import ordered_map
-from govsite.search.analysis import CJK_RANGES, WORD, fold, number_terms, stem, t2s_table, tokens
+from govsite.search.analysis import (
+    CJK_RANGES,
+    WORD,
+    fold,
+    number_terms,
+    stem,
+    t2s_table,
+    tokens,
+    warm_fold_table,
+)
 from govsite.search.settings import Ranking
 
 FORMAT = 3  # search.js checks it: a cached old client never misreads a new index
@@ -71,7 +80,7 @@ class SearchDoc:
     kind: str
     date: str
     validity: str
-    numbers: tuple[str, ...]     # number_terms() of its 发文字号 and title
+    doc_number: str              # its 发文字号 as written: number_terms() of it and the title
     issuer: str = ""             # 发文机关, searchable like the body
 
 
@@ -82,13 +91,12 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
     docs = []
     for page in pages:
         site = cluster.sites[page.site]
-        written = page.policy.doc_number if page.policy else ""
         date = page.date.astimezone(site.config.timezone).strftime("%Y-%m-%d") if page.date else ""
         docs.append(SearchDoc(
             cluster.urls[page.key], page.title, bodies[page.key].text, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
             page.policy.validity if page.policy else "",
-            tuple(number_terms(f"{written} {page.title}")), page.policy.issuer if page.policy else ""))
+            page.policy.doc_number if page.policy else "", page.policy.issuer if page.policy else ""))
     return docs
 
 
@@ -97,7 +105,12 @@ def index_terms(doc: SearchDoc) -> list[str]:
     times, a document number eight, the body and the issuer (发文机关) once; BM25 then saturates
     and length-normalises the counts."""
     return (tokens(doc.title) * WEIGHTS["title"] + tokens(doc.text) + tokens(doc.issuer)
-            + list(doc.numbers) * WEIGHTS["docnum"])
+            + numbers_of(doc) * WEIGHTS["docnum"])
+
+
+def numbers_of(doc: SearchDoc) -> list[str]:
+    """Worked out only for a document being counted: a rebuild reads the others' counts."""
+    return number_terms(f"{doc.doc_number} {doc.title}")
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,8 @@ class _TermKeys:
         digests = cache.digests if cache else [""] * len(docs)
         todo = [i for i in range(len(docs)) if not cache or digests[i] not in known]
         size = -(-len(todo) // max(1, jobs)) or 1
+        if len(todo) > 100:
+            warm_fold_table()
 
         def count_slice(n: int) -> list[tuple[Counted, bytes]]:
             keys = _TermKeys()
@@ -263,7 +278,7 @@ class _TermKeys:
     def count(self, doc: SearchDoc) -> Counted:
         """The document's distinct terms with their weighted counts, and its length."""
         title, body, issuer = (self._keys(fold(text)) for text in (doc.title, doc.text, doc.issuer))
-        numbers = np.array([self._word(n) for n in doc.numbers], dtype=np.int64)
+        numbers = np.array([self._word(n) for n in numbers_of(doc)], dtype=np.int64)
         every = np.concatenate([title] * WEIGHTS["title"] + [body, issuer]
                                + [numbers] * WEIGHTS["docnum"])
         found, counts = np.unique(every, return_counts=True)
