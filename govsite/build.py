@@ -28,7 +28,7 @@ from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.index import CountCache, documents
+from govsite.search.index import CountCache, TermState, documents
 from govsite.search.publish import Linked, SearchCache, document_digests, inputs_key, search_outputs
 from govsite.urls import host_root, output_path, quote_path
 
@@ -266,6 +266,7 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
 SEARCHED = "search"          # cache namespace: the search inputs' key → the files they made
 COUNTED = "search counts"    # a document's digest → its counted terms (index.CountCache)
 SEARCH_FILE = "search file"  # publish.file_key() → [path, sha256] of one index file
+TERM_STATE = "search terms"  # "cluster" → the previous build's index.TermState
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
@@ -290,13 +291,17 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             for rel, (site, origin, sha) in remembered.items():
                 staging.record(rel, site, origin, sha)
             store.used(SEARCHED, key)
-            store.retain(COUNTED, SEARCH_FILE)   # unchanged, like everything they describe
+            store.retain(COUNTED, SEARCH_FILE, TERM_STATE)   # unchanged, like everything they describe
             return
     cache = None
     if digests is not None:
         files = {k: sha for k, (rel, sha) in store.load_all(SEARCH_FILE).items()
                  if still_there(rel, sha)}
-        counts = CountCache(digests, store.load(COUNTED, digests), sink=partial(store.keep, COUNTED))
+        stored = store.load(TERM_STATE, ["cluster"]).get("cluster")
+        state = TermState.from_bytes(stored) if isinstance(stored, bytes) else None
+        counted = set(state.digests) if state else set()
+        counts = CountCache(digests, store.load(COUNTED, [d for d in digests if d not in counted]),
+                            sink=partial(store.keep, COUNTED), state=state)
         cache = SearchCache(counts, files)
     written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                     cache=cache), staging)
@@ -312,8 +317,14 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         store.keep(SEARCHED, key, written)
         for digest in cache.counts.digests:
             store.used(COUNTED, digest)
+        if cache.counts.state_out is not None:
+            store.keep(TERM_STATE, "cluster", cache.counts.state_out.to_bytes())
         for rel, file_key in cache.made.items():
-            if rel in written:
+            if rel not in written:
+                continue
+            if cache.files.get(file_key) == written[rel][2]:
+                store.used(SEARCH_FILE, file_key)   # linked: its entry is stored as it is
+            else:
                 store.keep(SEARCH_FILE, file_key, [rel, written[rel][2]])
 
 

@@ -8,13 +8,16 @@ cluster. A cache that cannot be read is treated as empty: it only ever saves tim
 A build holds one connection and one transaction: new entries are written as they come, a few
 thousand at a time, so the cache never holds a large cluster's bodies in memory, and they become
 the cache only when the build succeeded and saves (a failed or killed build leaves the previous
-cache whole).
+cache whole). A large value (the search stage's state, tens of megabytes) is a file of its own
+beside the database, which holds its name: SQLite would write it twice, once to its journal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ from govsite import __version__
 
 FILENAME = "build-cache.sqlite"
 FORMAT = 3
+LARGE = 1 << 20       # bytes from which a value is a file of its own
+FILE_MARK = "@file:"  # an entry's value that names such a file (JSON never starts with @)
 FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction
 BUSY_SECONDS = 5.0    # how long to wait for another build that holds the cache, then do without
 
@@ -79,8 +84,16 @@ class Cache:
                     "SELECT key, value FROM entries WHERE namespace = ?"
                     + (f" AND key IN ({','.join('?' * len(chunk))})" if chunk else ""),
                     [namespace, *(chunk or [])])
-                # Text is JSON; bytes were kept as they are (keep()).
-                found.update({k: orjson.loads(v) if isinstance(v, str) else v for k, v in rows})
+                # Text is JSON or names a file; bytes were kept as they are (keep()).
+                for k, v in rows:
+                    if not isinstance(v, str):
+                        found[k] = v
+                    elif v.startswith(FILE_MARK):
+                        data = self._read_file(v.removeprefix(FILE_MARK))
+                        if data is not None:
+                            found[k] = data
+                    else:
+                        found[k] = orjson.loads(v)
         except sqlite3.OperationalError as exc:   # another build holds it: do without, touch nothing
             self._failure = _unusable(exc)
             return {}
@@ -88,6 +101,31 @@ class Cache:
             self._replace()
             return {}
         return found
+
+    def _read_file(self, name: str) -> bytes | None:
+        assert self.path is not None
+        try:
+            return (self.path.parent / name).read_bytes()
+        except OSError:   # gone: as if never stored
+            return None
+
+    def _write_file(self, data: bytes) -> str:
+        """A new file (never one the saved cache names), written whole before it is named."""
+        assert self.path is not None
+        name = f"{FILENAME}.{uuid.uuid4().hex}"
+        temporary = self.path.parent / f".{name}.tmp"
+        temporary.write_bytes(data)
+        os.replace(temporary, self.path.parent / name)
+        return FILE_MARK + name
+
+    def _drop_unnamed_files(self, db: sqlite3.Connection) -> None:
+        """Files no entry names: replaced, or written by a build that failed."""
+        named = {v.removeprefix(FILE_MARK) for (v,) in db.execute(
+            "SELECT value FROM entries WHERE substr(value, 1, ?) = ?", [len(FILE_MARK), FILE_MARK])}
+        assert self.path is not None
+        for path in self.path.parent.glob(f"*{FILENAME}.*"):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
         """Keep an entry: bytes as they are, anything else as JSON."""
@@ -125,6 +163,7 @@ class Cache:
                          if name not in self._kept and name[0] not in self._retained]
                 db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)
             db.execute("COMMIT")
+            self._drop_unnamed_files(db)
         except sqlite3.Error as exc:
             raise _unusable(exc) from None
         finally:
@@ -151,12 +190,15 @@ class Cache:
                        "value TEXT, PRIMARY KEY (namespace, key))")
             self._has_table = True
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
-                (namespace, entry_key, value if isinstance(value, bytes)
-                 else orjson.dumps(value).decode("utf-8"))
+                (namespace, entry_key,
+                 (self._write_file(value) if len(value) >= LARGE else value)
+                 if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)
         except sqlite3.Error as exc:
             self._failure = _unusable(exc)
+        except OSError as exc:   # a large value's file could not be written
+            self._failure = exc
         finally:
             self._pending.clear()
 
@@ -172,6 +214,7 @@ class Cache:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_SECONDS)
+                db.execute("PRAGMA synchronous = OFF")
                 self._has_table = bool(db.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchall())
                 if self._has_table:

@@ -302,3 +302,34 @@ def test_a_cache_another_build_holds_is_left_alone(built, monkeypatch):
         "another build is using it: give each build its own --cache"]
     assert _site_files(out) == expected
     assert _entries(cache) == before
+
+
+def test_a_large_cache_value_is_a_file_of_its_own_kept_only_while_an_entry_names_it(tmp_path):
+    # The search stage's state is tens of megabytes: written beside the database, not into it
+    # (SQLite would write it twice). A failed build's file is never named, and the next save
+    # removes it, as it removes a replaced value's file.
+    import govsite.cache
+    from govsite.cache import Cache
+
+    def files() -> set[str]:
+        return {p.name for p in tmp_path.iterdir() if p.name != govsite.cache.FILENAME}
+
+    big, bigger = b"a" * govsite.cache.LARGE, b"b" * (govsite.cache.LARGE + 1)
+    first = Cache(tmp_path)
+    first.keep("state", "cluster", big)
+    first.keep("small", "x", b"small")
+    first.save()
+    kept = files()
+    assert len(kept) == 1
+    failed = Cache(tmp_path)
+    failed.keep("state", "cluster", bigger)
+    failed._flush()
+    failed.close()   # the build failed: nothing saved
+    assert Cache(tmp_path).load("state", ["cluster"]) == {"cluster": big}
+    again = Cache(tmp_path)
+    again.keep("state", "cluster", bigger)
+    again.used("small", "x")
+    again.save()
+    assert Cache(tmp_path).load("state", ["cluster"]) == {"cluster": bigger}
+    assert Cache(tmp_path).load("small", ["x"]) == {"x": b"small"}
+    assert len(files()) == 1 and not files() & kept, "the replaced and the failed files are gone"

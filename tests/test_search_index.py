@@ -306,6 +306,37 @@ def test_counts_read_back_from_the_cache_score_exactly_as_counted_ones():
             assert getattr(reread, field).tolist() == getattr(fresh, field).tolist()
 
 
+def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afresh():
+    # A rebuild starts from the previous build's sorted postings, drops the documents gone or
+    # changed and merges in the new ones: every array must come out as counting all would.
+    import dataclasses
+
+    from govsite.search.index import CountCache, TermState, score
+    from govsite.search.publish import document_digests
+    docs = _docs()
+    first = CountCache(document_digests(docs), {})
+    score(docs, cache=first)
+    assert first.state_out is not None
+    state = TermState.from_bytes(first.state_out.to_bytes())   # as the cache holds it
+    assert state is not None and state.digests == first.digests
+    # One document gone, one changed (a new English word and new Chinese terms), one whose only
+    # rare word disappears, and a new one in the middle of the URL order with a word before
+    # every other in sort order, so every later word's number moves.
+    changed = dataclasses.replace(docs[3], text=docs[3].text + " zymurgy 罕见词汇")
+    plain = dataclasses.replace(docs[5], text="通知")
+    added = dataclasses.replace(docs[7], url=docs[7].url + "x", text="aardvark 新增页面的正文")
+    edited = docs[:1] + docs[2:3] + [changed] + docs[4:5] + [plain] + docs[6:8] + [added] + docs[8:]
+    again = CountCache(document_digests(edited), {}, state=state)
+    updated = score(edited, cache=again)
+    assert len(again.new) == 3, "only the changed and new documents are counted"
+    fresh = score(edited)
+    assert updated.terms == fresh.terms and "aardvark" in fresh.terms and "zymurgi" in fresh.terms
+    for field in ("hashes", "columns", "docs", "values"):
+        assert getattr(updated, field).tolist() == getattr(fresh, field).tolist(), field
+    assert again.state_out is not None
+    assert again.state_out.words == sorted(again.state_out.words)
+
+
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():
     import numpy as np
 

@@ -141,6 +141,44 @@ class Scores:
 
 
 @dataclass
+class TermState:
+    """Every document's counted terms as score() left them, sorted by term and then document,
+    with the digests of the documents they belong to: the next build starts from these and
+    only takes out the documents gone and puts in the new ones (_TermKeys.update), instead of
+    reading back and sorting every document's counts again."""
+    digests: list[str]
+    keys: np.ndarray      # int64 term keys (_TermKeys), sorted
+    docs: np.ndarray      # int32 document positions
+    tf: np.ndarray        # int32 weighted counts
+    lengths: np.ndarray   # float64, one per document
+    words: list[str]      # spelling of the keys from _TermKeys.WORDS upward
+
+    def to_bytes(self) -> bytes:
+        head = orjson.dumps({"digests": self.digests, "words": self.words,
+                             "postings": len(self.keys)})
+        return b"".join((len(head).to_bytes(8, "little"), head,
+                         self.keys.astype(np.int64).tobytes(), self.docs.astype(np.int32).tobytes(),
+                         self.tf.astype(np.int32).tobytes(), self.lengths.astype(np.float64).tobytes()))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TermState | None:
+        """The state, or None when the bytes are not one (a cache written by other code)."""
+        try:
+            size = int.from_bytes(data[:8], "little")
+            head = orjson.loads(data[8:8 + size])
+            n, docs, at = head["postings"], len(head["digests"]), 8 + size
+            keys = np.frombuffer(data, dtype=np.int64, count=n, offset=at)
+            positions = np.frombuffer(data, dtype=np.int32, count=n, offset=at + 8 * n)
+            tf = np.frombuffer(data, dtype=np.int32, count=n, offset=at + 12 * n)
+            lengths = np.frombuffer(data, dtype=np.float64, count=docs, offset=at + 16 * n)
+            if at + 16 * n + 8 * docs != len(data):
+                return None
+            return cls(head["digests"], keys, positions, tf, lengths, head["words"])
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass
 class CountCache:
     """Counted terms from earlier builds, by document digest (publish.document_digests): a
     document whose digest is known is not analysed again. What was counted goes to `sink`
@@ -150,6 +188,8 @@ class CountCache:
     known: dict[str, bytes]
     new: dict[str, bytes] = field(default_factory=dict)
     sink: Callable[[str, bytes], None] | None = None
+    state: TermState | None = None       # the previous build's, if any
+    state_out: TermState | None = None   # this build's, set by score()
 
     def keep(self, digest: str, packed: bytes) -> None:
         if self.sink is not None:
@@ -166,24 +206,19 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     and only those ever become strings. The arithmetic is bm25s's (a test compares them) but for
     the rounding of the collection statistics below."""
     keys = _TermKeys()
-    found, tf, sizes, lengths = keys.count_all(docs, jobs, cache)
+    found, docs_of, tf, lengths = keys.sorted_postings(docs, jobs, cache)
+    if cache is not None:
+        cache.state_out = TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted)
     if not len(found):
         empty = np.zeros(0, dtype=np.int64)
         return Scores([], empty, empty, empty, empty)
-    # One stable sort puts every occurrence in index order, by term and then by document (the
-    # documents are concatenated in order): the vocabulary and the columns fall out of it.
     # Positions, counts and scores are 32-bit, and each array is dropped once used: at 100,000
     # pages there are tens of millions of occurrences.
-    order = np.argsort(found, kind="stable")
-    found = found[order]
     first = np.concatenate(([True], found[1:] != found[:-1]))
     vocabulary = found[first]
     del found
     columns = (np.cumsum(first, dtype=np.int32) - 1).astype(np.int32)
     del first
-    docs_of = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)[order]
-    tf = tf[order]
-    del order
     df = np.bincount(columns, minlength=len(vocabulary))
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
@@ -224,6 +259,85 @@ class _TermKeys:
         self.raw: dict[str, int] = {}   # a word as written → its stem's key
         self.spelled: list[str] = []    # words by the number this process gave them
         self.sorted: list[str] = []     # every document's words, sorted: their final numbers
+
+    def sorted_postings(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every document's keys, sorted by key and then document, with each one's document
+        and weighted count; and the documents' lengths. From the previous build's state when
+        there is one, else from every document's counts."""
+        if cache is not None and cache.state is not None:
+            updated = self.update(cache.state, docs, jobs, cache)
+            if updated is not None:
+                return updated
+        found, tf, sizes, lengths = self.count_all(docs, jobs, cache)
+        # One stable sort puts every occurrence in index order, by term and then by document
+        # (the documents are concatenated in order).
+        order = np.argsort(found, kind="stable")
+        docs_of = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)[order]
+        return found[order], docs_of, tf[order], lengths
+
+    def update(self, state: TermState, docs: list[SearchDoc], jobs: int, cache: CountCache
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """sorted_postings() from the previous build's: the postings of documents gone or
+        changed are dropped, the others renumbered, and the new documents' counted and merged
+        in at their places. The same arrays, word numbering included, as counting everything."""
+        position = {digest: n for n, digest in enumerate(state.digests)}
+        renumber = np.full(len(state.digests), -1, dtype=np.int64)
+        fresh: list[int] = []
+        for n, digest in enumerate(cache.digests):
+            old = position.get(digest)
+            if old is None:
+                fresh.append(n)
+            else:
+                renumber[old] = n
+        kept = renumber[renumber >= 0]
+        if np.any(kept[1:] <= kept[:-1]) or len(fresh) > max(100, len(docs) // 4):
+            return None   # not the same order (a changed URL scheme), or mostly new: count all
+        # The new documents, counted (or read back) like any; their words numbered apart.
+        counter = _TermKeys()
+        sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink)
+        f_keys, f_tf, f_sizes, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
+        f_docs = np.repeat(np.array(fresh, dtype=np.int64), f_sizes)
+        # One numbering for the words of both: sorted, so the old keys keep their order.
+        words = sorted(set(state.words).union(counter.sorted))
+        rank = {word: n for n, word in enumerate(words)}
+        old_rank = np.array([rank[w] for w in state.words], dtype=np.int64)
+        new_rank = np.array([rank[w] for w in counter.sorted], dtype=np.int64)
+        wanted = renumber[state.docs] >= 0
+        keys = state.keys[wanted]
+        positions = renumber[state.docs[wanted]]
+        tf = state.tf[wanted]
+        del wanted
+        is_word = keys >= self.WORDS
+        keys[is_word] = self.WORDS + old_rank[keys[is_word] - self.WORDS]
+        is_word = f_keys >= self.WORDS
+        f_keys[is_word] = self.WORDS + new_rank[f_keys[is_word] - self.WORDS]
+        if len(f_keys):
+            order = np.lexsort((f_docs, f_keys))
+            f_keys, f_docs, f_tf = f_keys[order], f_docs[order], f_tf[order]
+            # Where each new posting goes: compared by (term, document) as one number, the
+            # term by its rank among the kept terms (odd), or between two of them (even).
+            first = np.concatenate(([True], keys[1:] != keys[:-1]))
+            distinct = keys[first]
+            ranks = np.cumsum(first) - 1
+            at = np.searchsorted(distinct, f_keys)
+            known = (at < len(distinct)) & (distinct[np.minimum(at, len(distinct) - 1)] == f_keys) \
+                if len(distinct) else np.zeros(len(at), dtype=bool)
+            places = np.searchsorted(((2 * ranks + 1) << 32) | positions,
+                                     ((2 * at + known) << 32) | f_docs)
+            keys = np.insert(keys, places, f_keys)
+            positions = np.insert(positions, places, f_docs)
+            tf = np.insert(tf, places, f_tf)
+        lengths = np.empty(len(docs), dtype=np.float64)
+        lengths[kept] = state.lengths[renumber >= 0]
+        lengths[fresh] = f_lengths
+        # Words no document holds any more are dropped, and the rest numbered densely again.
+        start = int(np.searchsorted(keys, self.WORDS))
+        tail = keys[start:]
+        present = tail[np.concatenate(([True], tail[1:] != tail[:-1]))] if len(tail) else tail
+        keys[start:] = self.WORDS + np.searchsorted(present, tail)
+        self.sorted = [words[k - self.WORDS] for k in present.tolist()]
+        return keys, positions.astype(np.int32), tf.astype(np.int32), lengths
 
     def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
