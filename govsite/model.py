@@ -7,6 +7,7 @@ each page stays a value that can be rendered, cached and compared on its own.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -182,3 +183,11 @@ class Cluster:
 
     def published(self, key: str) -> bool:
         return self.states.get(key) == PUBLISHED
+
+    @functools.cached_property
+    def pages_by_site(self) -> dict[str, tuple[Page, ...]]:
+        """Each site's pages in cluster order: per-site outputs must not each scan the cluster."""
+        found: dict[str, list[Page]] = {site: [] for site in self.sites}
+        for page in self.pages.values():
+            found.setdefault(page.site, []).append(page)
+        return {site: tuple(pages) for site, pages in found.items()}

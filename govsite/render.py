@@ -85,6 +85,7 @@ class Renderer:
         self.keep_fingerprints = False
         self.fingerprints: dict[str, str] = {}
         self._theme_digests: dict[str, str] = {}
+        self._columns: dict[int, tuple[Column, str]] = {}   # id → (column, its repr)
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -142,7 +143,8 @@ class Renderer:
         }
         context.update(values)
         target = output_path(url)
-        fingerprint = self._fingerprint(site, template, context)
+        fingerprint = self._fingerprint(site, template, {
+            "page_url": url, "page_type": page_type, "title": title, "meta": meta, **values})
         if fingerprint:
             self.fingerprints[target] = fingerprint
             previous = self.reuse.get(target)
@@ -156,12 +158,13 @@ class Renderer:
                                            + time.perf_counter() - started)
         return html
 
-    def _fingerprint(self, site: Site, template: str, context: dict[str, Any]) -> str:
-        """Everything a page is rendered from: its template context (all plain data: the page,
-        its body, its lists, the site's settings), the theme's files and govsite's version. The
-        context's functions (rel, t, asset, time, day) are left out: what they do is fixed by
-        the page's URL and type, the site's settings and the theme, which are all in. A value
-        without a stable repr makes the page render every time rather than risk a stale copy."""
+    def _fingerprint(self, site: Site, template: str, own: dict[str, Any]) -> str:
+        """Everything a page is rendered from: its own template values (all plain data: the
+        page, its body, its lists), what every page of the site shares (its settings and
+        navigation: site_values()), the theme's files and govsite's version. The context's
+        functions (rel, t, asset, time, day) are left out: what they do is fixed by the page's
+        URL and type, the site's settings and the theme, which are all in. A value without a
+        stable repr makes the page render every time rather than risk a stale copy."""
         if not self.reuse and not self.keep_fingerprints:
             return ""
         key = site.config.id
@@ -172,12 +175,26 @@ class Renderer:
             theme = themes.digest(self.root, site.config.theme, key)
             self._theme_digests[key] = "" if " object at 0x" in shared else \
                 cache_key("site", theme, shared)
-        site_wide = self.site_values(site)
-        text = repr({k: _stable(v) for k, v in context.items()
-                     if not callable(v) and (k not in site_wide or v is not site_wide[k])})
+        text = repr({k: self._stable(v) for k, v in own.items()})
         if " object at 0x" in text or not self._theme_digests[key]:
             return ""
         return cache_key("render", template, self._theme_digests[key], text)
+
+    def _stable(self, value: Any) -> Any:
+        """A cheap stand-in for a large value in a fingerprint: a page by its key and the
+        digest of its source file (every field of a Page is read from that file, with the
+        site's settings, which are in too), a long text by its SHA-256, and a column (shared
+        by all its pages) written out once."""
+        if isinstance(value, Page):
+            return ("page", value.key, value.digest)
+        if isinstance(value, str) and len(value) > 512:
+            return hashlib.sha256(value.encode("utf-8")).hexdigest()
+        if isinstance(value, Column):
+            spelled = self._columns.get(id(value))
+            if spelled is None or spelled[0] is not value:
+                spelled = self._columns[id(value)] = (value, _Spelled(repr(value)))
+            return spelled[1]
+        return value
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
         """The site's template environment and UI strings, looked up once per site: finding
@@ -260,7 +277,7 @@ class Renderer:
         yield from self.page_outputs(site_id, self.page_keys(site_id))
 
     def page_keys(self, site_id: str) -> list[str]:
-        return [key for key, page in self.cluster.pages.items() if page.site == site_id]
+        return [page.key for page in self.cluster.pages_by_site.get(site_id, ())]
 
     def page_outputs(self, site_id: str, keys: Iterable[str]) -> Iterator[Output]:
         site = self.cluster.sites[site_id]
@@ -388,8 +405,8 @@ class Renderer:
         url = self.site_values(site)["search_url"]
         wide = is_cluster_wide(site)
         cluster = self.cluster
-        pages = [p for p in cluster.pages.values() if cluster.states.get(p.key) == PUBLISHED
-                 and p.key not in cluster.previewed and (wide or p.site == site.config.id)]
+        pages = [p for p in (cluster.pages.values() if wide else cluster.pages_by_site[site.config.id])
+                 if cluster.states.get(p.key) == PUBLISHED and p.key not in cluster.previewed]
         portal = next((s for s in cluster.sites.values() if is_cluster_wide(s)), None)
         html = self.render(
             site, "search.html", url, "search", "", self.site_meta(site),
@@ -415,8 +432,8 @@ class Renderer:
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def _policies(self, site: Site) -> list[Page]:
-        policies = [p for p in self.cluster.pages.values() if p.site == site.config.id
-                    and p.policy and self.cluster.published(p.key)]
+        policies = [p for p in self.cluster.pages_by_site[site.config.id]
+                    if p.policy and self.cluster.published(p.key)]
         return sorted(policies, key=lambda p: (-_stamp(p.date), p.key))
 
     def _catalogue_url(self, site: Site) -> str:
@@ -435,15 +452,11 @@ class Renderer:
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
 
-def _stable(value: Any) -> Any:
-    """A cheap stand-in for a large context value in a fingerprint: a page by its key and the
-    digest of its source file (every field of a Page is read from that file, with the site's
-    settings, which the context holds too), a long text by its SHA-256."""
-    if isinstance(value, Page):
-        return ("page", value.key, value.digest)
-    if isinstance(value, str) and len(value) > 512:
-        return hashlib.sha256(value.encode("utf-8")).hexdigest()
-    return value
+class _Spelled(str):
+    """A value already written out for a fingerprint: repr() gives it back as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _nav_order(site: Site) -> list[Column]:

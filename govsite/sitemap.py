@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
 
 from govsite.model import PUBLISHED, Cluster, Site
 from govsite.render import Output
@@ -17,8 +18,8 @@ def site_urls(cluster: Cluster, site: Site) -> list[tuple[str, str]]:
     config = site.config
     urls: list[tuple[str, str]] = [(config.url, "")]
     urls += [(cluster.urls[f"{c.site}/{c.id}/"], "") for c in site.columns.values() if not c.link]
-    pages = sorted((p for p in cluster.pages.values() if p.site == config.id
-                    and cluster.states[p.key] == PUBLISHED), key=lambda p: cluster.urls[p.key])
+    pages = sorted((p for p in cluster.pages_by_site[config.id]
+                    if cluster.states[p.key] == PUBLISHED), key=lambda p: cluster.urls[p.key])
     for page in pages:
         moment = page.updated or page.date
         urls.append((cluster.urls[page.key], moment.isoformat(timespec="seconds") if moment else ""))
@@ -47,14 +48,15 @@ def sitemaps(cluster: Cluster, site: Site, limit: int = MAX_URLS) -> list[Output
 
 
 def _urlset(urls: list[tuple[str, str]]) -> str:
-    ET.register_namespace("", SITEMAP)
-    root = ET.Element(f"{{{SITEMAP}}}urlset")
+    """Written as text, not built with ElementTree: a sitemap lists every page of its site, and
+    ElementTree took a tenth of a second per 10,000 of them. Same bytes (a test compares)."""
+    lines = ['<?xml version="1.0" encoding="utf-8"?>', f'<urlset xmlns="{SITEMAP}">']
     for loc, lastmod in urls:
-        entry = ET.SubElement(root, f"{{{SITEMAP}}}url")
-        ET.SubElement(entry, f"{{{SITEMAP}}}loc").text = loc
+        lines += ["  <url>", f"    <loc>{escape(loc)}</loc>"]
         if lastmod:
-            ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = lastmod
-    return _xml(root)
+            lines.append(f"    <lastmod>{escape(lastmod)}</lastmod>")
+        lines.append("  </url>")
+    return "\n".join(lines) + "\n</urlset>\n"
 
 
 def _xml(root: ET.Element) -> str:

@@ -20,6 +20,11 @@ def quote_path(path: str) -> str:
 
 def output_path(url: str) -> str:
     """The file under build/ that serves an absolute URL: <host>/<path>[index.html]."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "/" in rest and not any(c in url for c in "?#%\\@") and scheme.isalpha():
+        # The common case, several times per page, without urlsplit's generality.
+        netloc, _, path = rest.partition("/")
+        return f"{netloc}/{path}index.html" if not path or path.endswith("/") else f"{netloc}/{path}"
     parts = urlsplit(url)
     path = unquote(parts.path)
     if path.endswith("/"):

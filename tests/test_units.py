@@ -29,6 +29,17 @@ def test_links_are_relative_on_one_host_and_absolute_across_hosts(source, target
     assert relative(source, target) == expected
 
 
+@pytest.mark.parametrize("url", [
+    "https://a.gov.cn/", "https://a.gov.cn/news/x.html", "http://a.gov.cn:8080/a/b/", "https://a.gov.cn",
+    "https://a.gov.cn/%E9%99%84.pdf", "https://a.gov.cn/x.html?q=1", "https://a.gov.cn/x.html#f",
+    "https://user@a.gov.cn/x", "https://a.gov.cn/新闻/x y.html", "https://a.gov.cn//x"])
+def test_output_path_has_a_fast_path_that_agrees_with_urlsplit(url):
+    from urllib.parse import unquote, urlsplit
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    assert output_path(url) == parts.netloc + (path + "index.html" if path.endswith("/") else path)
+
+
 def test_output_path_decodes_percent_escapes_and_serves_folders_with_index_html():
     assert output_path("https://a.gov.cn/news/%E9%99%84%E4%BB%B6.pdf") == "a.gov.cn/news/附件.pdf"
     assert output_path("https://a.gov.cn/en/") == "a.gov.cn/en/index.html"
@@ -150,3 +161,19 @@ def _clean(out: Path, files: dict[str, str]) -> Path:
         staging.write(rel, text, "s", "o")
     staging.commit()
     return out
+
+
+def test_a_sitemap_written_as_text_is_what_elementtree_writes():
+    from xml.etree import ElementTree as ET
+
+    from govsite.sitemap import SITEMAP, _urlset, _xml
+    urls = [("https://a.gov.cn/", ""), ("https://a.gov.cn/news/x.html?a=1&b=<2>", "2024-05-01T09:00:00+08:00"),
+            ("https://a.gov.cn/%E9%99%84/新闻.html", "")]
+    ET.register_namespace("", SITEMAP)
+    root = ET.Element(f"{{{SITEMAP}}}urlset")
+    for loc, lastmod in urls:
+        entry = ET.SubElement(root, f"{{{SITEMAP}}}url")
+        ET.SubElement(entry, f"{{{SITEMAP}}}loc").text = loc
+        if lastmod:
+            ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = lastmod
+    assert _urlset(urls) == _xml(root)
