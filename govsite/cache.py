@@ -18,7 +18,7 @@ import hashlib
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +61,20 @@ class Cache:
         self._failure: OSError | None = None              # why the cache cannot be written
         self._has_table = False
 
-    def load(self, namespace: str, keys: Iterable[str]) -> dict[str, Any]:
-        """The stored entries among `keys`."""
+    def load(self, namespace: str, keys: Iterable[str],
+             read: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+        """The stored entries among `keys`, each passed through `read` as it comes when given
+        (so that a stage's bytes are not all held twice); an entry it reads as None is left out."""
         wanted = list(dict.fromkeys(keys))
         # SQLite takes a bounded number of parameters per statement: ask in chunks.
-        return self._select(namespace, [wanted[i:i + 500] for i in range(0, len(wanted), 500)])
+        return self._select(namespace, [wanted[i:i + 500] for i in range(0, len(wanted), 500)],
+                            read)
 
     def load_all(self, namespace: str) -> dict[str, Any]:
         return self._select(namespace, None)
 
-    def _select(self, namespace: str, chunks: list[list[str]] | None) -> dict[str, Any]:
+    def _select(self, namespace: str, chunks: list[list[str]] | None,
+                read: Callable[[Any], Any] | None = None) -> dict[str, Any]:
         if chunks == [] or self.path is None or self._failure is not None \
                 or not self.path.is_file():
             return {}
@@ -87,13 +91,15 @@ class Cache:
                 # Text is JSON or names a file; bytes were kept as they are (keep()).
                 for k, v in rows:
                     if not isinstance(v, str):
-                        found[k] = v
+                        value = v
                     elif v.startswith(FILE_MARK):
-                        data = self._read_file(v.removeprefix(FILE_MARK))
-                        if data is not None:
-                            found[k] = data
+                        value = self._read_file(v.removeprefix(FILE_MARK))
                     else:
-                        found[k] = orjson.loads(v)
+                        value = orjson.loads(v)
+                    if value is not None and read is not None:
+                        value = read(value)
+                    if value is not None:
+                        found[k] = value
         except sqlite3.OperationalError as exc:   # another build holds it: do without, touch nothing
             self._failure = _unusable(exc)
             return {}
