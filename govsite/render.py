@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+import orjson
 
 from govsite import themes
 from govsite.cache import key as cache_key
@@ -85,7 +86,6 @@ class Renderer:
         self.keep_fingerprints = False
         self.fingerprints: dict[str, str] = {}
         self._theme_digests: dict[str, str] = {}
-        self._columns: dict[int, tuple[Column, str]] = {}   # id → (column, its repr)
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -163,8 +163,7 @@ class Renderer:
         page, its body, its lists), what every page of the site shares (its settings and
         navigation: site_values()), the theme's files and govsite's version. The context's
         functions (rel, t, asset, time, day) are left out: what they do is fixed by the page's
-        URL and type, the site's settings and the theme, which are all in. A value without a
-        stable repr makes the page render every time rather than risk a stale copy."""
+        URL and type, the site's settings and the theme, which are all in."""
         if not self.reuse and not self.keep_fingerprints:
             return ""
         key = site.config.id
@@ -175,26 +174,19 @@ class Renderer:
             theme = themes.digest(self.root, site.config.theme, key)
             self._theme_digests[key] = "" if " object at 0x" in shared else \
                 cache_key("site", theme, shared)
-        text = repr({k: self._stable(v) for k, v in own.items()})
-        if " object at 0x" in text or not self._theme_digests[key]:
+        if not self._theme_digests[key]:
             return ""
-        return cache_key("render", template, self._theme_digests[key], text)
-
-    def _stable(self, value: Any) -> Any:
-        """A cheap stand-in for a large value in a fingerprint: a page by its key and the
-        digest of its source file (every field of a Page is read from that file, with the
-        site's settings, which are in too), a long text by its SHA-256, and a column (shared
-        by all its pages) written out once."""
-        if isinstance(value, Page):
-            return ("page", value.key, value.digest)
-        if isinstance(value, str) and len(value) > 512:
-            return hashlib.sha256(value.encode("utf-8")).hexdigest()
-        if isinstance(value, Column):
-            spelled = self._columns.get(id(value))
-            if spelled is None or spelled[0] is not value:
-                spelled = self._columns[id(value)] = (value, _Spelled(repr(value)))
-            return spelled[1]
-        return value
+        # orjson writes the values out (dataclasses and dates included) ten times faster than
+        # repr(); a page stands for itself by its key and source digest. A value it cannot
+        # write out makes the page render every time.
+        try:
+            text = orjson.dumps({k: ("page", v.key, v.digest) if isinstance(v, Page) else v
+                                 for k, v in own.items()}, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            return ""
+        digest = hashlib.sha256(self._theme_digests[key].encode() + template.encode() + b"\0")
+        digest.update(text)
+        return digest.hexdigest()
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
         """The site's template environment and UI strings, looked up once per site: finding
@@ -452,11 +444,6 @@ class Renderer:
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
 
-class _Spelled(str):
-    """A value already written out for a fingerprint: repr() gives it back as it is."""
-
-    def __repr__(self) -> str:
-        return str(self)
 
 
 def _nav_order(site: Site) -> list[Column]:
