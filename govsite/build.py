@@ -318,7 +318,7 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         for digest in cache.counts.digests:
             store.used(COUNTED, digest)
         if cache.counts.state_out is not None:
-            store.keep(TERM_STATE, "cluster", cache.counts.state_out.to_bytes())
+            store.keep(TERM_STATE, "cluster", cache.counts.state_out.chunks())
         for rel, file_key in cache.made.items():
             if rel not in written:
                 continue

@@ -42,6 +42,11 @@ def key(*parts: object) -> str:
         parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
 
 
+class Chunks(tuple):
+    """A large value given as consecutive buffers (bytes, numpy arrays): written to its file one
+    after the other, never joined in memory first. Read back as bytes."""
+
+
 class CacheBusy(OSError):
     """Another build holds the cache (SQLite's busy or locked)."""
 
@@ -115,12 +120,14 @@ class Cache:
         except OSError:   # gone: as if never stored
             return None
 
-    def _write_file(self, data: bytes) -> str:
+    def _write_file(self, data: bytes | Chunks) -> str:
         """A new file (never one the saved cache names), written whole before it is named."""
         assert self.path is not None
         name = f"{FILENAME}.{uuid.uuid4().hex}"
         temporary = self.path.parent / f".{name}.tmp"
-        temporary.write_bytes(data)
+        with open(temporary, "wb") as handle:
+            for part in data if isinstance(data, Chunks) else (data,):
+                handle.write(part)
         os.replace(temporary, self.path.parent / name)
         return FILE_MARK + name
 
@@ -197,8 +204,9 @@ class Cache:
             self._has_table = True
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
                 (namespace, entry_key,
-                 (self._write_file(value) if len(value) >= LARGE else value)
-                 if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
+                 self._write_file(value) if isinstance(value, Chunks) or (
+                     isinstance(value, bytes) and len(value) >= LARGE) else
+                 value if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)
         except sqlite3.Error as exc:

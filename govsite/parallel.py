@@ -7,6 +7,7 @@ search scores) without pickling it; only each item's result travels back.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -31,6 +32,10 @@ def ordered_map(work: Callable[[int], T], count: int, jobs: int) -> Iterator[T]:
         return
     global _work
     _work = work
+    # Everything the parent holds goes out of the garbage collector's sight before forking: a
+    # collection in a worker would otherwise touch, and so copy, every object it inherited
+    # (gigabytes at 100,000 pages). build() unfreezes them when it is done.
+    gc.freeze()
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             # chunksize 1: items differ wildly in cost (the portal's index against a county's).

@@ -306,19 +306,25 @@ def test_counts_read_back_from_the_cache_score_exactly_as_counted_ones():
             assert getattr(reread, field).tolist() == getattr(fresh, field).tolist()
 
 
-def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afresh():
+@pytest.mark.parametrize("one_by_one", [20_000, 0])
+def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afresh(one_by_one,
+                                                                                  monkeypatch):
     # A rebuild starts from the previous build's sorted postings, drops the documents gone or
     # changed and merges in the new ones: every array must come out as counting all would.
     import dataclasses
 
+    import govsite.search.index
     from govsite.search.index import CountCache, TermState, score
     from govsite.search.publish import document_digests
+    monkeypatch.setattr(govsite.search.index, "PLACE_ONE_BY_ONE", one_by_one)   # both ways
     docs = _docs()
     first = CountCache(document_digests(docs), {})
     score(docs, cache=first)
     assert first.state_out is not None
     state = TermState.from_bytes(first.state_out.to_bytes())   # as the cache holds it
     assert state is not None and state.digests == first.digests
+    # Aligned as read: numpy copies a misaligned array whole before every search of it.
+    assert all(a.flags.aligned for a in (state.keys, state.docs, state.tf, state.lengths))
     # One document gone, one changed (a new English word and new Chinese terms), one whose only
     # rare word disappears, and a new one in the middle of the URL order with a word before
     # every other in sort order, so every later word's number moves.
@@ -335,6 +341,48 @@ def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afre
         assert getattr(updated, field).tolist() == getattr(fresh, field).tolist(), field
     assert again.state_out is not None
     assert again.state_out.words == sorted(again.state_out.words)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("one_by_one", [20_000, 0])
+def test_state_updates_through_random_edit_sequences_equal_scores_counted_afresh(seed, one_by_one,
+                                                                                 monkeypatch):
+    # Documents come, go and change in random places with random Chinese and English words,
+    # round after round, each round starting from the state the previous one left.
+    import random
+
+    import govsite.search.index
+    from govsite.search.index import CountCache, SearchDoc, score
+    from govsite.search.publish import document_digests
+    rng = random.Random(seed)
+    monkeypatch.setattr(govsite.search.index, "PLACE_ONE_BY_ONE", one_by_one)
+    vocabulary = ["营商环境", "社会保险", "公积金", "housing", "permit", "zebra", "apple", "办理流程",
+                  "国发〔2019〕1号", "养老服务", "mango", "户籍", "quantum", "交通出行"]
+
+    def doc(url: str) -> SearchDoc:
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 12)))
+        return SearchDoc(url, rng.choice(vocabulary), text, "x", "某市", "https://x.gov.cn/", "新闻",
+                         "news", "", "", rng.choice(["", "国办发〔2020〕7号"]))
+
+    docs = sorted((doc(f"https://x.gov.cn/{n:03}.html") for n in range(0, 60, 2)), key=lambda d: d.url)
+    state = None
+    for _ in range(5):
+        for _ in range(rng.randint(1, 4)):
+            action, at = rng.choice(["add", "remove", "change"]), rng.randrange(len(docs))
+            if action == "add":
+                docs.append(doc(f"https://x.gov.cn/{rng.randrange(1000):03}-{rng.random()}.html"))
+            elif action == "remove" and len(docs) > 2:
+                docs.pop(at)
+            else:
+                docs[at] = doc(docs[at].url)
+        docs.sort(key=lambda d: d.url)
+        cache = CountCache(document_digests(docs), {}, state=state)
+        updated = score(docs, cache=cache)
+        fresh = score(docs)
+        assert updated.terms == fresh.terms
+        for field in ("hashes", "columns", "docs", "values"):
+            assert getattr(updated, field).tolist() == getattr(fresh, field).tolist(), field
+        state = cache.state_out
 
 
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():
