@@ -151,6 +151,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                                    report, jobs, progress, result.template_seconds, store)
             for site_id in selected:
                 _copy_attachments(cluster, site_id, staging, report)
+            # Search reads only the text: the HTML, most of a body's memory, goes now.
+            for key, body in bodies.items():
+                bodies[key] = markup.Body("", body.text)
             stages.done("render")
             _search(cluster, bodies, search, selected, jobs, staging, store)
             stages.done("search")
@@ -301,7 +304,9 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         state = TermState.from_bytes(stored) if isinstance(stored, bytes) else None
         counted = set(state.digests) if state else set()
         counts = CountCache(digests, store.load(COUNTED, [d for d in digests if d not in counted]),
-                            sink=partial(store.keep, COUNTED), state=state)
+                            sink=partial(store.keep, COUNTED), state=state,
+                            state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()))
+        del state, stored
         cache = SearchCache(counts, files)
     written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                     cache=cache), staging)
@@ -317,8 +322,6 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         store.keep(SEARCHED, key, written)
         for digest in cache.counts.digests:
             store.used(COUNTED, digest)
-        if cache.counts.state_out is not None:
-            store.keep(TERM_STATE, "cluster", cache.counts.state_out.chunks())
         for rel, file_key in cache.made.items():
             if rel not in written:
                 continue

@@ -47,6 +47,10 @@ class Chunks(tuple):
     after the other, never joined in memory first. Read back as bytes."""
 
 
+class _Named(str):
+    """An entry's value that names the file holding it (FILE_MARK and the file's name)."""
+
+
 class CacheBusy(OSError):
     """Another build holds the cache (SQLite's busy or locked)."""
 
@@ -125,6 +129,7 @@ class Cache:
         assert self.path is not None
         name = f"{FILENAME}.{uuid.uuid4().hex}"
         temporary = self.path.parent / f".{name}.tmp"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "wb") as handle:
             for part in data if isinstance(data, Chunks) else (data,):
                 handle.write(part)
@@ -141,7 +146,16 @@ class Cache:
                 path.unlink(missing_ok=True)
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
-        """Keep an entry: bytes as they are, anything else as JSON."""
+        """Keep an entry: bytes as they are, anything else as JSON. Chunks are written to their
+        file at once, so that the caller may drop them (the build names the file when it saves)."""
+        if isinstance(value, Chunks):
+            if self.path is None or self._failure is not None:
+                return
+            try:
+                value = _Named(self._write_file(value))
+            except OSError as exc:
+                self._failure = exc
+                return
         self._pending[namespace, entry_key] = value
         if len(self._pending) >= FLUSH_EVERY:
             self._flush()
@@ -204,8 +218,8 @@ class Cache:
             self._has_table = True
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
                 (namespace, entry_key,
-                 self._write_file(value) if isinstance(value, Chunks) or (
-                     isinstance(value, bytes) and len(value) >= LARGE) else
+                 value if isinstance(value, _Named) else
+                 self._write_file(value) if isinstance(value, bytes) and len(value) >= LARGE else
                  value if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)

@@ -333,3 +333,15 @@ def test_a_large_cache_value_is_a_file_of_its_own_kept_only_while_an_entry_names
     assert Cache(tmp_path).load("state", ["cluster"]) == {"cluster": bigger}
     assert Cache(tmp_path).load("small", ["x"]) == {"x": b"small"}
     assert len(files()) == 1 and not files() & kept, "the replaced and the failed files are gone"
+
+
+def test_a_first_build_saves_its_whole_cache_into_a_folder_it_creates(tmp_path):
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    cache = tmp_path / "new" / "cache"
+    result = build(project, tmp_path / "build", now=NOW, cache=cache)
+    assert not result.report.items, result.report.items
+    namespaces = {n for n, _, _ in _entries(cache)}
+    assert {"parsed page", "markdown", "rendered", "search counts", "search terms"} <= namespaces
+    named = [v.decode() for n, _, v in _entries(cache) if n == "search terms"]
+    assert (cache / named[0].removeprefix("@file:")).is_file()

@@ -202,8 +202,15 @@ class CountCache:
     known: dict[str, bytes]
     new: dict[str, bytes] = field(default_factory=dict)
     sink: Callable[[str, bytes], None] | None = None
-    state: TermState | None = None       # the previous build's, if any
-    state_out: TermState | None = None   # this build's, set by score()
+    state: TermState | None = None       # the previous build's, if any; dropped once used
+    state_out: TermState | None = None   # this build's (keep_state), unless given to state_sink
+    state_sink: Callable[[TermState], None] | None = None
+
+    def keep_state(self, state: TermState) -> None:
+        if self.state_sink is not None:
+            self.state_sink(state)   # written out now: its arrays need not outlive score()
+        else:
+            self.state_out = state
 
     def keep(self, digest: str, packed: bytes) -> None:
         if self.sink is not None:
@@ -222,7 +229,7 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     keys = _TermKeys()
     found, docs_of, tf, lengths = keys.sorted_postings(docs, jobs, cache)
     if cache is not None:
-        cache.state_out = TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted)
+        cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted))
     if not len(found):
         empty = np.zeros(0, dtype=np.int64)
         return Scores([], empty, empty, empty, empty)
@@ -373,7 +380,9 @@ class _TermKeys:
         and weighted count; and the documents' lengths. From the previous build's state when
         there is one, else from every document's counts."""
         if cache is not None and cache.state is not None:
-            updated = self.update(cache.state, docs, jobs, cache)
+            state, cache.state = cache.state, None   # its hundreds of megabytes freed once merged
+            updated = self.update(state, docs, jobs, cache)
+            del state
             if updated is not None:
                 return updated
         found, tf, sizes, lengths = self.count_all(docs, jobs, cache)
