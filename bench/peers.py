@@ -113,6 +113,9 @@ def main() -> None:
 
     work = os.path.abspath(a.work)
     os.makedirs(work, exist_ok=True)
+    # This checkout's govsite, whatever `pip install -e` points at (as run.py does).
+    run.CHILD_ENV["PYTHONPATH"] = os.pathsep.join(
+        [run.REPO] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
     tag = f"peers-s{a.sites}-p{a.pages}-seed{a.seed}"
     print(f"date: {datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"machine: nproc {os.cpu_count()}, CPU {run.cpu_model()}, {platform.system()} {platform.release()}")
@@ -125,7 +128,9 @@ def main() -> None:
     corpus = os.path.join(scratch, "corpus")
 
     results: dict[str, dict[str, dict]] = {}
-    project = os.path.join(scratch, "govsite")
+    # Not named "govsite": the builds run in `scratch`, and a folder of that name there would
+    # shadow the package for `python3 -m govsite`.
+    project = os.path.join(scratch, "govsite-project")
     convert.convert(corpus, project)
     out, cache = os.path.join(scratch, "govsite-out"), os.path.join(scratch, "govsite-cache")
     command = [sys.executable, "-m", "govsite", "build", "--project", project, "--out", out,
