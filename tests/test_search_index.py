@@ -321,7 +321,8 @@ def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afre
     first = CountCache(document_digests(docs), {})
     score(docs, cache=first)
     assert first.state_out is not None
-    state = TermState.from_bytes(first.state_out.to_bytes())   # as the cache holds it
+    # As the cache writes and reads it back.
+    state = TermState.from_bytes(b"".join(bytes(part) for part in first.state_out.chunks()))
     assert state is not None and state.digests == first.digests
     # Aligned as read: numpy copies a misaligned array whole before every search of it.
     assert all(a.flags.aligned for a in (state.keys, state.docs, state.tf, state.lengths))

@@ -168,9 +168,6 @@ class TermState:
                        np.ascontiguousarray(self.tf, dtype=np.int32),
                        np.ascontiguousarray(self.lengths, dtype=np.float64)))
 
-    def to_bytes(self) -> bytes:
-        return b"".join(bytes(part) for part in self.chunks())
-
     @classmethod
     def from_bytes(cls, data: bytes) -> TermState | None:
         """The state, or None when the bytes are not one (a cache written by other code)."""
