@@ -7,15 +7,20 @@ preview server or file://; links to another host are absolute.
 from __future__ import annotations
 
 import posixpath
+import re
 from functools import lru_cache
 from urllib.parse import quote, unquote, urlsplit
 
 SAFE = "/-_.~"
 
 
+_NOTHING_TO_QUOTE = re.compile(r"[A-Za-z0-9/\-_.~]*")
+
+
 def quote_path(path: str) -> str:
-    """Percent-encode a URL path (attachments are often named in Chinese)."""
-    return quote(path, safe=SAFE)
+    """Percent-encode a URL path (attachments are often named in Chinese). Most paths are plain
+    ASCII already, and are returned as they are without quote()'s work (every page has one)."""
+    return path if _NOTHING_TO_QUOTE.fullmatch(path) else quote(path, safe=SAFE)
 
 
 def output_path(url: str) -> str:

@@ -40,6 +40,15 @@ def test_output_path_has_a_fast_path_that_agrees_with_urlsplit(url):
     assert output_path(url) == parts.netloc + (path + "index.html" if path.endswith("/") else path)
 
 
+@pytest.mark.parametrize("path", ["/news/2024-05-08.html", "/a b/附件.pdf", "/x?y#z", "/~a_b.c-d/",
+                                  "/100%/", "/A+B=C&d", "/ＡＢ/", ""])
+def test_quote_path_returns_plain_paths_as_they_are_and_quotes_the_rest_like_quote(path):
+    from urllib.parse import quote
+
+    from govsite.urls import SAFE, quote_path
+    assert quote_path(path) == quote(path, safe=SAFE)
+
+
 def test_output_path_decodes_percent_escapes_and_serves_folders_with_index_html():
     assert output_path("https://a.gov.cn/news/%E9%99%84%E4%BB%B6.pdf") == "a.gov.cn/news/附件.pdf"
     assert output_path("https://a.gov.cn/en/") == "a.gov.cn/en/index.html"
