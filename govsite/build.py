@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+import orjson
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
 from govsite.cache import Cache, CacheBusy
@@ -153,7 +154,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 _copy_attachments(cluster, site_id, staging, report)
             # Search reads only the text: the HTML, most of a body's memory, goes now.
             for key, body in bodies.items():
-                bodies[key] = markup.Body("", body.text)
+                bodies[key] = markup.Body("", body.text, body.digest)
             stages.done("render")
             _search(cluster, bodies, search, selected, jobs, staging, store)
             stages.done("search")
@@ -192,7 +193,8 @@ def _default_jobs(pages: int) -> int:
     return default_jobs() if pages >= PARALLEL_FROM else 1
 
 
-RENDERED = "rendered"   # cache namespace: output path → fingerprint, digest and links
+RENDERED = "rendered"   # cache namespace: output path → what it read, its digest and links
+READS = "rendered reads"   # "cluster" → the token of everything those outputs read
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 
 
@@ -208,18 +210,21 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
         keys = renderer.page_keys(site_id)
         tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
 
-    # Pages whose rendering inputs are unchanged are linked from the previous build, if it
-    # still holds the very bytes the cache remembers (see Renderer.render).
+    # Outputs that read nothing that has changed are linked from the previous build, if it
+    # still holds the very bytes the cache remembers (see Renderer.made).
     previous = staging.previous
     if store.path is not None:
-        renderer.keep_fingerprints = True
+        renderer.keep_reads = True
         renderer.reuse = {rel: entry for rel, entry in store.load_all(RENDERED).items()
-                          if previous.get(rel, {}).get("sha256") == entry["sha256"]}
+                          if previous.get(rel, {}).get("sha256") == entry["sha256"]
+                          and "reads" in entry}
+        stored = store.load(READS, ["cluster"]).get("cluster")
+        renderer.compare(orjson.loads(stored) if isinstance(stored, bytes) else {})
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
         site_id, keys = tasks[n]
         local = Report(report.root)
-        renderer.template_seconds, renderer.fingerprints = {}, {}
+        renderer.template_seconds, renderer.reads = {}, {}
         written: list[tuple[str, str, str, str]] = []
         links: dict[str, tuple[str, str]] = {}
         remembered: dict[str, dict | None] = {}
@@ -242,20 +247,23 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
                 links.setdefault(target, (item.rel, item.origin))
             if isinstance(item.data, Reused):
                 remembered[item.rel] = None   # the cache holds this very entry: kept as it is
-            elif item.rel in renderer.fingerprints:
-                remembered[item.rel] = {"fingerprint": renderer.fingerprints[item.rel],
+            elif item.rel in renderer.reads:
+                remembered[item.rel] = {**renderer.reads[item.rel],
                                         "sha256": digest, "links": sorted(targets)}
         return written, links, local.items, renderer.template_seconds, remembered
 
     pages = 0
+    reads: set[str] = set()   # what every output remembered read, for the next compare()
     for done, (written, links, problems, seconds, remembered) in enumerate(
             ordered_map(render_task, len(tasks), jobs), start=1):
         progress("render", done, len(tasks))
         for rel, entry in remembered.items():
             if entry is None:
                 store.used(RENDERED, rel)
+                reads.update(renderer.reuse[rel]["reads"])
             else:
                 store.keep(RENDERED, rel, entry)
+                reads.update(entry["reads"])
         for template, spent in seconds.items():
             timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:
@@ -263,6 +271,8 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
             pages += rel.endswith(".html")
         guard.add(links)
         report.items.extend(problems)
+    if store.path is not None:
+        store.keep(READS, "cluster", orjson.dumps({read: renderer.token(read) for read in sorted(reads)}))
     return pages
 
 

@@ -6,10 +6,12 @@ gives an unchanged feed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from xml.etree import ElementTree as ET
 
-from govsite.model import Cluster, Site
+from govsite.model import Column, Page, Site
 from govsite.render import Item, Output, Renderer
 from govsite.urls import output_path
 
@@ -18,38 +20,51 @@ FEED_ITEMS = 20
 
 
 def site_feeds(renderer: Renderer, site: Site) -> list[Output]:
+    """The feed of each column with dated items, and the site's own. Made through the renderer,
+    so a feed none of whose items changed is reused."""
     cluster = renderer.cluster
     config = site.config
-    outputs = []
-    site_keys: list[str] = []
-    for column in site.columns.values():
-        if column.link:
-            continue
-        keys = [k for k in cluster.column_items.get(f"{column.site}/{column.id}", ())
+    columns = [c for c in site.columns.values() if not c.link]
+
+    def dated(column: Column) -> list[str]:
+        return [k for k in cluster.column_items.get(f"{column.site}/{column.id}", ())
                 if cluster.pages[k].date]
-        site_keys += [k for k in keys if cluster.pages[k].site == config.id]
+
+    outputs = []
+    for column in columns:
+        renderer.begin()
+        keys = dated(column)
         if keys:
-            url = cluster.urls[f"{column.site}/{column.id}/"] + "feed.xml"
-            outputs.append(Output(output_path(url), atom(
-                cluster, renderer.items(keys[:FEED_ITEMS]), url,
-                f"{column.title} - {config.name}", cluster.urls[f"{column.site}/{column.id}/"],
-                config.language), config.id, column.source))
-    newest = sorted(set(site_keys), key=lambda k: (-cluster.pages[k].date.timestamp(), k))  # type: ignore[union-attr]
+            home = cluster.urls[f"{column.site}/{column.id}/"]
+            url = home + "feed.xml"
+            feed = partial(_feed, renderer, keys, url, f"{column.title} - {config.name}", home,
+                           config.language)
+            outputs.append(Output(output_path(url), renderer.made(site, url, feed), config.id,
+                                  column.source))
+    renderer.begin()   # the site's feed reads every column again, so that it is noted as its own
+    site_keys = {k for column in columns for k in dated(column) if cluster.pages[k].site == config.id}
+    newest = sorted(site_keys, key=lambda k: (-cluster.pages[k].date.timestamp(), k))  # type: ignore[union-attr]
     if newest:
         url = config.url + "feed.xml"
-        outputs.append(Output(output_path(url), atom(
-            cluster, renderer.items(newest[:FEED_ITEMS]), url, config.name, config.url,
-            config.language), config.id, f"content/{config.id}"))
+        feed = partial(_feed, renderer, newest, url, config.name, config.url, config.language)
+        outputs.append(Output(output_path(url), renderer.made(site, url, feed), config.id,
+                              f"content/{config.id}"))
     return outputs
 
 
-def atom(cluster: Cluster, items: list[Item], url: str, title: str, home: str,
+def _feed(renderer: Renderer, keys: list[str], url: str, title: str, home: str,
+          language: str) -> str:
+    return atom(renderer.cluster.pages, renderer.items(keys[:FEED_ITEMS]), url, title, home,
+                language)
+
+
+def atom(pages: Mapping[str, Page], items: list[Item], url: str, title: str, home: str,
          language: str) -> str:
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"xml:lang": language})
     _text(feed, "id", url)
     _text(feed, "title", title)
-    _text(feed, "updated", _iso(max(_updated(cluster, i) for i in items)))
+    _text(feed, "updated", _iso(max(_updated(pages, i) for i in items)))
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "self", "href": url})
     ET.SubElement(feed, f"{{{ATOM}}}link", {"rel": "alternate", "href": home})
     for item in items:
@@ -58,17 +73,17 @@ def atom(cluster: Cluster, items: list[Item], url: str, title: str, home: str,
         _text(entry, "title", item.title)
         ET.SubElement(entry, f"{{{ATOM}}}link", {"rel": "alternate", "href": item.url})
         _text(entry, "published", _iso(item.date))
-        _text(entry, "updated", _iso(_updated(cluster, item)))
+        _text(entry, "updated", _iso(_updated(pages, item)))
         author = ET.SubElement(entry, f"{{{ATOM}}}author")
-        _text(author, "name", cluster.pages[item.key].content_source or item.site_name)
+        _text(author, "name", pages[item.key].content_source or item.site_name)
         if item.summary:
             _text(entry, "summary", item.summary)
     ET.indent(feed)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="unicode") + "\n"
 
 
-def _updated(cluster: Cluster, item: Item) -> datetime:
-    page = cluster.pages[item.key]
+def _updated(pages: Mapping[str, Page], item: Item) -> datetime:
+    page = pages[item.key]
     assert page.date is not None
     return max(page.date, page.updated) if page.updated else page.date
 

@@ -10,6 +10,7 @@ allow-list: no scripts, event handlers or javascript: URLs).
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from dataclasses import dataclass
@@ -54,6 +55,13 @@ EXTENSIONS = ["table", "strikethrough"]
 class Body:
     html: str
     text: str      # plain text, for summaries, feeds and search
+    digest: str    # of both: what a rendered output that shows this body remembers of it
+
+    @classmethod
+    def of(cls, html: str, text: str) -> Body:
+        digest = hashlib.sha256(html.encode("utf-8"))
+        digest.update(b"\0" + text.encode("utf-8"))
+        return cls(html, text, digest.hexdigest())
 
 
 class _Context:
@@ -209,7 +217,7 @@ class Converter:
             out = nh3.clean(out, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                             url_schemes=URL_SCHEMES, link_rel=None,
                             filter_style_properties=STYLE_PROPERTIES)
-        return Body(scrollable_tables(out), plain_text(out))
+        return Body.of(scrollable_tables(out), plain_text(out))
 
 
     def _unread_links(self, fragment: str) -> None:
@@ -289,9 +297,9 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     todo: list[int] = []
     for n, (item, entry) in enumerate(zip(work, keys, strict=True)):
         cached = stored.get(entry)
-        if cached and cached["targets"] == targets:
+        if cached and cached["targets"] == targets and "digest" in cached:
             cluster.resolver.used_files.update(cached["files"])
-            bodies[item[0]] = Body(cached["html"], cached["text"])
+            bodies[item[0]] = _cached_body(cached)
             cache.used(CACHE, entry)
         else:
             todo.append(n)
@@ -305,14 +313,17 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             (key, text, source, url, line, sanitize), entry = work[i], keys[i]
             cached = stored.get(entry)
             if cached and converter.still_valid(cached["links"], text, source, url, line):
-                done.append((key, Body(cached["html"], cached["text"])))
-                fresh[entry] = _pack({**cached, "targets": targets})   # checked against these
+                body = _cached_body(cached)
+                done.append((key, body))
+                # Checked against these targets (and given a digest if it was written without).
+                fresh[entry] = _pack({**cached, "targets": targets, "digest": body.digest})
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
             done.append((key, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
-                fresh[entry] = _pack({"html": body.html, "text": body.text, "targets": targets,
+                fresh[entry] = _pack({"html": body.html, "text": body.text, "digest": body.digest,
+                                      "targets": targets,
                                       "links": sorted(set(converter.context.links)),
                                       "files": sorted(set(converter.context.files))})
         return done, local.items, set(cluster.resolver.used_files), fresh
@@ -327,6 +338,12 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
 
 
 CACHE = "markdown"
+
+
+def _cached_body(entry: dict[str, Any]) -> Body:
+    digest = entry.get("digest")   # an entry written before bodies had digests has none
+    return Body(entry["html"], entry["text"], digest) if isinstance(digest, str) else \
+        Body.of(entry["html"], entry["text"])
 
 
 def _pack(entry: dict[str, Any]) -> bytes:

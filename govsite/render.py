@@ -3,21 +3,25 @@
 Each output is a pure function of the cluster and one key, so later stages can render pages in
 parallel and cache them. Templates get small view objects and plain values, never the
 mutable cluster, and every URL they print goes through `rel`, relative to the page itself.
+
+Every output notes what it reads of the cluster (`Renderer.made`): which pages, URLs, states,
+lists and bodies, each by key. A rebuild reuses the previous build's copy of an output when
+none of those has changed, without working out anything the output shows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
-import orjson
 
 from govsite import themes
 from govsite.cache import key as cache_key
@@ -63,6 +67,106 @@ class Output:
     origin: str         # project-relative source, for collision errors
 
 
+class _Reads:
+    """What the output being made has read so far. A read of one key of a page's maps (its
+    page, URL, state, body, interpretations …) is noted as the key alone: a page is shown
+    whole or not at all, so one token stands for all of it (Renderer._find_token). A read of
+    any other map is "<map>\0<key>", and of a whole map "<map>\0*"."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now: set[str] = set()
+
+
+# The maps read by a page's key, noted together as that key.
+KEYED = ("pages", "urls", "states", "bodies", "interpretations", "interprets", "repealed_by",
+         "previewed")
+
+
+class _Tracked(Mapping):
+    """One of the cluster's maps, noting every key an output reads of it."""
+
+    __slots__ = ("name", "data", "reads", "prefix")
+
+    def __init__(self, name: str, data: Mapping, reads: _Reads):
+        self.name, self.data, self.reads = name, data, reads
+        self.prefix = "" if name in KEYED else f"{name}\0"
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads.now.add(self.prefix + key)
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.reads.now.add(self.prefix + key)
+        return self.data.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.reads.now.add(self.prefix + str(key))
+        return key in self.data
+
+    def _all(self) -> None:
+        self.reads.now.add(f"{self.name}\0*")
+
+    def __iter__(self) -> Iterator:
+        self._all()
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        self._all()
+        return len(self.data)
+
+    def keys(self) -> Any:
+        self._all()
+        return self.data.keys()
+
+    def values(self) -> Any:
+        self._all()
+        return self.data.values()
+
+    def items(self) -> Any:
+        self._all()
+        return self.data.items()
+
+
+class _TrackedResolver:
+    def __init__(self, resolver: Any, reads: _Reads):
+        self.resolver, self.reads = resolver, reads
+
+    def lookup(self, raw: str, source: str) -> tuple[Any, str]:
+        self.reads.now.add(f"resolve\0{raw}\0{source}")
+        return self.resolver.lookup(raw, source)
+
+
+class ClusterView:
+    """The cluster as the outputs see it: the same maps, each read noted. Only what the
+    outputs use is here, so a new use has to be added, and is then tracked too."""
+
+    MAPS = ("pages", "urls", "states", "column_items", "interpretations", "interprets",
+            "repealed_by", "sites", "pages_by_site")
+
+    def __init__(self, cluster: Cluster, reads: _Reads):
+        self.config = cluster.config   # in every output's base (Renderer._base)
+        self.pages: Mapping[str, Page] = _Tracked("pages", cluster.pages, reads)
+        self.urls: Mapping[str, str] = _Tracked("urls", cluster.urls, reads)
+        self.states: Mapping[str, str] = _Tracked("states", cluster.states, reads)
+        self.column_items: Mapping[str, tuple[str, ...]] = _Tracked(
+            "column_items", cluster.column_items, reads)
+        self.interpretations: Mapping[str, tuple[str, ...]] = _Tracked(
+            "interpretations", cluster.interpretations, reads)
+        self.interprets: Mapping[str, str] = _Tracked("interprets", cluster.interprets, reads)
+        self.repealed_by: Mapping[str, str] = _Tracked("repealed_by", cluster.repealed_by, reads)
+        self.sites: Mapping[str, Site] = _Tracked("sites", cluster.sites, reads)
+        self.pages_by_site: Mapping[str, tuple[Page, ...]] = _Tracked(
+            "pages_by_site", cluster.pages_by_site, reads)
+        self.previewed: Mapping[str, bool] = _Tracked(
+            "previewed", dict.fromkeys(cluster.previewed, True), reads)
+        self.resolver = _TrackedResolver(cluster.resolver, reads)
+
+    def published(self, key: str) -> bool:
+        return self.states.get(key) == PUBLISHED
+
+
 def fmt_time(moment: datetime | None, site: SiteConfig) -> str:
     """Publication times as the national rules show them: YYYY-MM-DD HH:MM, in the site's zone."""
     return moment.astimezone(site.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
@@ -73,19 +177,25 @@ def fmt_date(moment: datetime | None, site: SiteConfig) -> str:
 
 
 class Renderer:
-    def __init__(self, cluster: Cluster, bodies: dict[str, Body]):
-        self.cluster = cluster
-        self.bodies = bodies
+    def __init__(self, cluster: Cluster, bodies: Mapping[str, Body]):
+        self._reads = _Reads()
+        self._cluster = cluster
+        self._bodies = bodies
+        self.cluster = ClusterView(cluster, self._reads)
+        self.bodies: Mapping[str, Body] = _Tracked("bodies", bodies, self._reads)
         self.root = cluster.config.root
         self._site_values: dict[str, dict[str, Any]] = {}
         self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
         self.template_seconds: dict[str, float] = {}   # for --profile
-        # The previous build's pages that may be linked instead of rendered, by output path
-        # ({"fingerprint", "sha256", "links"}), and this build's fingerprints (build._render).
+        # The previous build's outputs that may be linked instead of made, by output path
+        # ({"base", "reads", "sha256", "links"}), and what this build's outputs read (made()),
+        # for build._render to remember; see compare().
         self.reuse: dict[str, dict[str, Any]] = {}
-        self.keep_fingerprints = False
-        self.fingerprints: dict[str, str] = {}
-        self._theme_digests: dict[str, str] = {}
+        self.keep_reads = False
+        self.reads: dict[str, dict[str, Any]] = {}
+        self._changed: set[str] = set()
+        self._bases: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -115,6 +225,101 @@ class Renderer:
                 if s.id != config.id]
 
     # -- rendering -----------------------------------------------------------------------
+    def begin(self) -> None:
+        """Start noting reads for the next outputs: what is read from here on, up to and during
+        each made(), is what that output is remembered as depending on."""
+        self._reads.now = set()
+
+    def compare(self, tokens: Mapping[str, str]) -> None:
+        """Given the token of everything the previous build's outputs read, as it was then,
+        find what reads differently now: an output none of whose reads is among those is
+        reused (made()), at the cost of a set operation. Without the tokens nothing is."""
+        if not tokens:
+            self.reuse = {}
+        self._changed = {read for read, token in tokens.items() if self.token(read) != token}
+
+    def made(self, site: Site, url: str, make: Callable[[], str]) -> str:
+        """The output at `url`, made by make(); or, when the previous build's copy read nothing
+        that has changed since (and the site's settings and theme are the same), a Reused that
+        stands for that copy, and make() is never called. Reads since begin() count for each
+        output made after them: they are what decided that the output exists at all."""
+        target = output_path(url)
+        shared = self._reads.now
+        base = self._base(site) if self.reuse or self.keep_reads else ""
+        previous = self.reuse.get(target)
+        if base and previous and previous.get("base") == base and \
+                self._changed.isdisjoint(previous["reads"]):
+            reused = Reused()
+            reused.sha256, reused.links = previous["sha256"], tuple(previous["links"])
+            return reused
+        self._reads.now = set(shared)
+        try:
+            text = make()
+            if base:
+                self.reads[target] = {"base": base, "reads": sorted(self._reads.now)}
+        finally:
+            self._reads.now = shared
+        return text
+
+    def _base(self, site: Site) -> str:
+        """What every output of a site depends on without reading it from the cluster: the
+        site's settings, columns and shared values, the theme's files, the cluster's settings.
+        Empty when any of it cannot be written out, and then nothing of the site is reused."""
+        key = site.config.id
+        if key not in self._bases:
+            shared = repr({k: v for k, v in self.site_values(site).items() if not callable(v)})
+            structure = self._site_token(key)
+            settings = repr(self._cluster.config)
+            theme = themes.digest(self.root, site.config.theme, key)
+            self._bases[key] = "" if " object at 0x" in shared + settings or not structure else \
+                cache_key("output", theme, shared, settings, structure)
+        return self._bases[key]
+
+    def token(self, read: str) -> str:
+        """What one read (as _Reads notes it) finds, in short: equal tokens, equal values."""
+        found = self._tokens.get(read)
+        if found is None:
+            found = self._tokens[read] = self._find_token(read)
+        return found
+
+    def _find_token(self, read: str) -> str:
+        cluster = self._cluster
+        if "\0" not in read:   # everything of one page's key
+            page, body = cluster.pages.get(read), self._bodies.get(read)
+            return _digest("\1".join((
+                f"{page.source}\0{page.digest}" if page else "", cluster.urls.get(read, ""),
+                cluster.states.get(read, ""), body.digest if body else "",
+                "\0".join(cluster.interpretations.get(read, ())),
+                cluster.interprets.get(read, ""), cluster.repealed_by.get(read, ""),
+                "1" if read in cluster.previewed else "")))
+        name, key = read.split("\0", 1)
+        if key == "*":
+            if name in KEYED:
+                everything: Iterable[str] = self._bodies if name == "bodies" else (
+                    cluster.previewed if name == "previewed" else getattr(cluster, name))
+                return _digest("\0".join(f"{k}\1{self.token(k)}" for k in everything))
+            return _digest("\0".join(f"{k}\1{self.token(f'{name}{chr(0)}{k}')}"
+                                       for k in getattr(cluster, name)))
+        if name == "column_items":
+            return _digest("\0".join(cluster.column_items.get(key, ())))
+        if name == "sites":
+            return self._site_token(key)
+        if name == "pages_by_site":
+            return _digest("\0".join(f"{p.source}\1{p.digest}"
+                                       for p in cluster.pages_by_site.get(key, ())))
+        if name == "resolve":
+            raw, source = key.split("\0", 1)
+            target, why = cluster.resolver.lookup(raw, source)
+            return target.url if target else f"\0{why}"
+        raise KeyError(name)
+
+    def _site_token(self, site_id: str) -> str:
+        site = self._cluster.sites.get(site_id)
+        if site is None:
+            return ""
+        text = repr((site.config, site.columns, site.intro))
+        return "" if " object at 0x" in text else _digest(text)
+
     def render(self, site: Site, template: str, url: str, page_type: str, title: str,
                meta: list[tuple[str, str]], **values: Any) -> str:
         config = site.config
@@ -142,51 +347,11 @@ class Renderer:
             "preview": False,
         }
         context.update(values)
-        target = output_path(url)
-        fingerprint = self._fingerprint(site, template, {
-            "page_url": url, "page_type": page_type, "title": title, "meta": meta, **values})
-        if fingerprint:
-            self.fingerprints[target] = fingerprint
-            previous = self.reuse.get(target)
-            if previous and previous["fingerprint"] == fingerprint:
-                reused = Reused()
-                reused.sha256, reused.links = previous["sha256"], previous["links"]
-                return reused
         started = time.perf_counter()
         html = env.get_template(template).render(context)
         self.template_seconds[template] = (self.template_seconds.get(template, 0.0)
                                            + time.perf_counter() - started)
         return html
-
-    def _fingerprint(self, site: Site, template: str, own: dict[str, Any]) -> str:
-        """Everything a page is rendered from: its own template values (all plain data: the
-        page, its body, its lists), what every page of the site shares (its settings and
-        navigation: site_values()), the theme's files and govsite's version. The context's
-        functions (rel, t, asset, time, day) are left out: what they do is fixed by the page's
-        URL and type, the site's settings and the theme, which are all in."""
-        if not self.reuse and not self.keep_fingerprints:
-            return ""
-        key = site.config.id
-        if key not in self._theme_digests:
-            # What every page of the site shares is written out once: the site's settings, its
-            # navigation and identity, and the theme's files.
-            shared = repr({k: v for k, v in self.site_values(site).items() if not callable(v)})
-            theme = themes.digest(self.root, site.config.theme, key)
-            self._theme_digests[key] = "" if " object at 0x" in shared else \
-                cache_key("site", theme, shared)
-        if not self._theme_digests[key]:
-            return ""
-        # orjson writes the values out (dataclasses and dates included) ten times faster than
-        # repr(); a page stands for itself by its key and source digest. A value it cannot
-        # write out makes the page render every time.
-        try:
-            text = orjson.dumps({k: ("page", v.key, v.digest) if isinstance(v, Page) else v
-                                 for k, v in own.items()}, option=orjson.OPT_NON_STR_KEYS)
-        except TypeError:
-            return ""
-        digest = hashlib.sha256(self._theme_digests[key].encode() + template.encode() + b"\0")
-        digest.update(text)
-        return digest.hexdigest()
 
     def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
         """The site's template environment and UI strings, looked up once per site: finding
@@ -294,6 +459,12 @@ class Renderer:
 
     def home(self, site: Site) -> Output:
         config = site.config
+        self.begin()
+        return Output(output_path(config.url), self.made(site, config.url, lambda: self._home(site)),
+                      config.id, f"content/{config.id}")
+
+    def _home(self, site: Site) -> str:
+        config = site.config
         sections = []
         for entry in self.nav(site):
             column = site.columns[entry["id"]]
@@ -313,7 +484,7 @@ class Renderer:
         body = self.bodies.get(f"{config.id}/")
         meta = self.site_meta(site) + [("Description", site.intro.description or config.name),
                                        ("Keywords", ",".join(site.intro.keywords))]
-        html = self.render(
+        return self.render(
             site, "home.html", config.url, "home", config.name, _present(meta),
             sections=sections, intro=body.html if body else "",
             subsites=[{"name": s.config.name, "url": s.config.url, "type": s.config.type}
@@ -322,36 +493,47 @@ class Renderer:
             links=[{"title": site.columns[e["id"]].title, "url": e["url"]} for e in self.nav(site)
                    if site.columns[e["id"]].link],
             description=site.intro.description)
-        return Output(output_path(config.url), html, config.id, f"content/{config.id}")
 
     def column_pages(self, site: Site, column: Column) -> Iterator[Output]:
+        self.begin()
         keys = self.cluster.column_items.get(f"{column.site}/{column.id}", ())
         size = column.page_size
         chunks = [keys[i:i + size] for i in range(0, len(keys), size)] or [()]
         base = self.cluster.urls[f"{column.site}/{column.id}/"]
         urls = [base] + [f"{base}index_{n}.html" for n in range(1, len(chunks))]
-        intro = self.bodies.get(f"{column.site}/{column.id}/")
-        feed = f"{base}feed.xml" if any(self.cluster.pages[k].date for k in keys) else ""
         for number, (chunk, url) in enumerate(zip(chunks, urls, strict=True), start=1):
-            meta = self.site_meta(site) + self.column_meta(column) + [
-                ("Description", column.description or f"{column.title} - {site.config.name}")]
-            html = self.render(
-                site, "column.html", url, "column", column.title, meta, column=column,
-                items=self.items(chunk), intro=intro.html if intro and number == 1 else "",
-                pager={"number": number, "count": len(chunks), "urls": urls,
-                       "previous": urls[number - 2] if number > 1 else "",
-                       "next": urls[number] if number < len(chunks) else ""},
-                column_feed=feed, canonical=url)
+            html = self.made(site, url, partial(self._column_page, site, column, keys, chunk,
+                                                number, urls))
             yield Output(output_path(url), html, site.config.id, column.source)
 
+    def _column_page(self, site: Site, column: Column, keys: tuple[str, ...],
+                     chunk: tuple[str, ...], number: int, urls: list[str]) -> str:
+        intro = self.bodies.get(f"{column.site}/{column.id}/") if number == 1 else None
+        feed = f"{urls[0]}feed.xml" if any(self.cluster.pages[k].date for k in keys) else ""
+        meta = self.site_meta(site) + self.column_meta(column) + [
+            ("Description", column.description or f"{column.title} - {site.config.name}")]
+        url = urls[number - 1]
+        return self.render(
+            site, "column.html", url, "column", column.title, meta, column=column,
+            items=self.items(chunk), intro=intro.html if intro else "",
+            pager={"number": number, "count": len(urls), "urls": urls,
+                   "previous": urls[number - 2] if number > 1 else "",
+                   "next": urls[number] if number < len(urls) else ""},
+            column_feed=feed, canonical=url)
+
     def page(self, site: Site, page: Page) -> Output:
+        self.begin()
+        page = self.cluster.pages[page.key]   # read again, now that it is noted
         url = self.cluster.urls[page.key]
+        return Output(output_path(url), self.made(site, url, lambda: self._page(site, page, url)),
+                      site.config.id, page.source)
+
+    def _page(self, site: Site, page: Page, url: str) -> str:
         column = site.columns[page.column]
         meta = self.site_meta(site) + self.column_meta(column)
         if self.cluster.states.get(page.key) == WITHDRAWN:
-            html = self.render(site, "withdrawn.html", url, "withdrawn", page.title, meta,
+            return self.render(site, "withdrawn.html", url, "withdrawn", page.title, meta,
                                page=page, column=column, withdrawal=page.withdrawn)
-            return Output(output_path(url), html, site.config.id, page.source)
         body = self.bodies[page.key]
         image_url = ""
         if page.image:
@@ -378,29 +560,35 @@ class Renderer:
                     target, _ = self.cluster.resolver.lookup(material.template.raw, page.source)
                     link = target.url if target else ""
                 materials.append({"material": material, "url": link})
-        html = self.render(
+        return self.render(
             site, template, url, "article", page.title, _present(meta), page=page,
             column=column, body=body.html, image_url=image_url, related=related,
             materials=materials, origin=dict(page.origin), canonical=url,
             preview=page.key in self.cluster.previewed)
-        return Output(output_path(url), html, site.config.id, page.source)
 
     def _maybe_item(self, key: str | None) -> Item | None:
         return self.item(key) if key and key in self.cluster.pages else None
 
     def not_found(self, site: Site) -> Output:
+        self.begin()
         url = site.config.url + "404.html"
-        html = self.render(site, "404.html", url, "404", "404", self.site_meta(site))
+        html = self.made(site, url, lambda: self.render(site, "404.html", url, "404", "404",
+                                                        self.site_meta(site)))
         return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def search(self, site: Site) -> Output:
+        self.begin()
         url = self.site_values(site)["search_url"]
+        return Output(output_path(url), self.made(site, url, lambda: self._search(site, url)),
+                      site.config.id, f"content/{site.config.id}")
+
+    def _search(self, site: Site, url: str) -> str:
         wide = is_cluster_wide(site)
         cluster = self.cluster
         pages = [p for p in (cluster.pages.values() if wide else cluster.pages_by_site[site.config.id])
                  if cluster.states.get(p.key) == PUBLISHED and p.key not in cluster.previewed]
         portal = next((s for s in cluster.sites.values() if is_cluster_wide(s)), None)
-        html = self.render(
+        return self.render(
             site, "search.html", url, "search", "", self.site_meta(site),
             search_index=index_url(site),
             search_sites=[s.config for s in cluster.sites.values()] if wide else [],
@@ -408,20 +596,22 @@ class Renderer:
             search_years=sorted({fmt_date(p.date, cluster.sites[p.site].config)[:4]
                                  for p in pages if p.date}, reverse=True),
             cluster_search_url=portal.config.url + "search.html" if portal and not wide else "")
-        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
     def site_map(self, site: Site) -> Output:
+        self.begin()
         url = self.site_values(site)["sitemap_url"]
+        return Output(output_path(url), self.made(site, url, lambda: self._site_map(site, url)),
+                      site.config.id, f"content/{site.config.id}")
+
+    def _site_map(self, site: Site, url: str) -> str:
         columns = [{"column": c, "url": self.cluster.urls[f"{c.site}/{c.id}/"],
                     "in_nav": c.id in site.config.columns,
                     "pages": self.items([k for k in self.cluster.column_items.get(f"{c.site}/{c.id}", ())
                                          if self.cluster.pages[k].site == site.config.id
                                          and self.cluster.pages[k].date is None])}
                    for c in _nav_order(site)]
-        html = self.render(site, "sitemap.html", url, "sitemap", "", self.site_meta(site),
-                           columns=columns,
-                           catalogue_url=self._catalogue_url(site))
-        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
+        return self.render(site, "sitemap.html", url, "sitemap", "", self.site_meta(site),
+                           columns=columns, catalogue_url=self._catalogue_url(site))
 
     def _policies(self, site: Site) -> list[Page]:
         policies = [p for p in self.cluster.pages_by_site[site.config.id]
@@ -433,17 +623,20 @@ class Renderer:
 
     def catalogue(self, site: Site) -> Output | None:
         """信息公开目录: every policy document of the site with its disclosure metadata."""
+        self.begin()
         policies = self._policies(site)
         if not policies:
             return None
         url = site.config.url + "xxgkml.html"
-        rows = [{"page": p, "url": self.cluster.urls[p.key],
-                 "summary": p.summary or shorten(self.bodies[p.key].text)} for p in policies]
-        html = self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
-                           rows=rows)
-        return Output(output_path(url), html, site.config.id, f"content/{site.config.id}")
 
+        def make() -> str:
+            rows = [{"page": p, "url": self.cluster.urls[p.key],
+                     "summary": p.summary or shorten(self.bodies[p.key].text)} for p in policies]
+            return self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
+                               rows=rows)
 
+        return Output(output_path(url), self.made(site, url, make), site.config.id,
+                      f"content/{site.config.id}")
 
 
 def _nav_order(site: Site) -> list[Column]:
@@ -458,6 +651,10 @@ def _present(meta: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in meta if v or k not in optional]
 
 
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 def _stamp(moment: datetime | None) -> float:

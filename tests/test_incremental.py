@@ -106,6 +106,47 @@ def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, se
         shutil.rmtree(clean_out)
 
 
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+# Edits whose effect reaches outputs other than the edited file's own page: each such output
+# must notice what it read has changed (Renderer.made), or it would be reused stale.
+SHARED_EDITS = {
+    "a policy's title, shown on its interpretation": lambda p: _replace(
+        p / "content/portal/policy/2024-001.md", "title: ", "title: （修订）"),
+    "a column's title, shown on every page in it": lambda p: _replace(
+        p / "content/portal/news/_index.md", "title: 要闻动态", "title: 政务要闻"),
+    "a site's name, shown where the portal lists its news": lambda p: _replace(
+        p / "sites.yaml", "name: 示例县人民政府", "name: 示例县政府"),
+    "a county column's title, shown where the portal lists its news": lambda p: _replace(
+        p / "content/county/news/_index.md", "title: 县域动态", "title: 县里新闻"),
+    "a new interpretation, listed on its policy": lambda p: (
+        p / "content/portal/jiedu/2024-002-jiedu.md").write_text(
+        "---\ntitle: 政策图解\ndate: 2024-05-09 10:00\nsource: 示例市发展改革委\n"
+        "interprets: ../policy/2024-001.md\n---\n图解正文。\n", encoding="utf-8"),
+    "a county page's date, moving it in the portal's lists": lambda p: _replace(
+        p / "content/county/news/2024-05-07-harvest.md", "date: 2024-05-07", "date: 2024-05-10"),
+}
+
+
+@pytest.mark.parametrize("edit_name", sorted(SHARED_EDITS))
+def test_an_edit_to_what_other_outputs_show_rebuilds_them(built, tmp_path, edit_name):
+    project, out, cache = built
+    before = _site_files(out)
+    SHARED_EDITS[edit_name](project)
+    incremental = build(project, out, now=NOW, cache=cache)
+    clean = build(project, tmp_path / "clean", now=NOW)
+    assert incremental.report.errors() == clean.report.errors() == []
+    after = _site_files(out)
+    assert after == _site_files(tmp_path / "clean")
+    # More than the edited source's own page changed: the edit did reach other outputs.
+    changed = {rel for rel in after if before.get(rel) != after[rel] and rel.endswith(".html")}
+    assert len(changed) > 1, changed
+
+
 def test_changes_list_the_urls_added_changed_and_removed(tmp_path):
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
