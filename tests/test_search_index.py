@@ -23,6 +23,12 @@ def _docs():
     return documents(cluster, markup.convert_all(cluster, report))
 
 
+def _with_text(doc, text):
+    """A document with another text: without its body's digest, which stood for the old text."""
+    import dataclasses
+    return dataclasses.replace(doc, text=text, text_digest="")
+
+
 def _index(docs, *args, **options) -> dict[str, str]:
     """An index as a build publishes it, with the host's traditional→simplified table."""
     files = build_index(docs, *args, **options)
@@ -329,9 +335,9 @@ def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afre
     # One document gone, one changed (a new English word and new Chinese terms), one whose only
     # rare word disappears, and a new one in the middle of the URL order with a word before
     # every other in sort order, so every later word's number moves.
-    changed = dataclasses.replace(docs[3], text=docs[3].text + " zymurgy 罕见词汇")
-    plain = dataclasses.replace(docs[5], text="通知")
-    added = dataclasses.replace(docs[7], url=docs[7].url + "x", text="aardvark 新增页面的正文")
+    changed = _with_text(docs[3], docs[3].text + " zymurgy 罕见词汇")
+    plain = _with_text(docs[5], "通知")
+    added = dataclasses.replace(_with_text(docs[7], "aardvark 新增页面的正文"), url=docs[7].url + "x")
     edited = docs[:1] + docs[2:3] + [changed] + docs[4:5] + [plain] + docs[6:8] + [added] + docs[8:]
     again = CountCache(document_digests(edited), {}, state=state)
     updated = score(edited, cache=again)
@@ -402,7 +408,6 @@ def test_a_packed_count_survives_counts_beyond_sixteen_bits():
 def test_an_index_file_is_reused_only_for_the_same_content():
     # build_index offers each term shard and record file by its content digest; whatever
     # `reuse` returns ships instead, and a changed document changes the digests it is in.
-    from dataclasses import replace
 
     from govsite.search.publish import document_digests
     docs = _docs()
@@ -412,7 +417,7 @@ def test_an_index_file_is_reused_only_for_the_same_content():
     reused = build_index(docs, doc_digests=document_digests(docs),
                          reuse=lambda name, digest: "KEPT" if made[name] == digest else None)
     assert all(reused[n] == "KEPT" for n in made) and reused["meta.json"] == plain["meta.json"]
-    edited = [replace(docs[0], text=docs[0].text + " 新增的独特词语孑孓")] + docs[1:]
+    edited = [_with_text(docs[0], docs[0].text + " 新增的独特词语孑孓")] + docs[1:]
     again: dict[str, str] = {}
     changed = build_index(edited, doc_digests=document_digests(edited), made=again,
                           reuse=lambda name, digest: "KEPT" if made[name] == digest else None)

@@ -84,6 +84,7 @@ class SearchDoc:
     validity: str
     doc_number: str              # its 发文字号 as written: number_terms() of it and the title
     issuer: str = ""             # 发文机关, searchable like the body
+    text_digest: str = ""        # stands for the text in document digests (its body's digest)
 
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
@@ -98,7 +99,8 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
             cluster.urls[page.key], page.title, bodies[page.key].text, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
             page.policy.validity if page.policy else "",
-            page.policy.doc_number if page.policy else "", page.policy.issuer if page.policy else ""))
+            page.policy.doc_number if page.policy else "", page.policy.issuer if page.policy else "",
+            bodies[page.key].digest))
     return docs
 
 

@@ -27,10 +27,12 @@ T2S_FOLDER = "_t2s/"
 
 
 def document_digests(docs: list[SearchDoc]) -> list[str]:
-    """One digest per document as indexed: the cache keys below are made of these, so each
-    document's text is hashed once per build."""
-    names = [f.name for f in fields(SearchDoc)]   # astuple() would deep-copy every text
-    return [cache_key("search document", [getattr(doc, name) for name in names]) for doc in docs]
+    """One digest per document as indexed: the cache keys below are made of these. A text is
+    named by its digest where it has one (its body's, made when it was converted): hashing
+    every text again cost a second per 100,000 pages."""
+    names = [f.name for f in fields(SearchDoc) if f.name != "text"]   # astuple() would copy texts
+    return [cache_key("search document", doc.text_digest or doc.text,
+                      [getattr(doc, name) for name in names]) for doc in docs]
 
 
 def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
