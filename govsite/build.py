@@ -47,6 +47,9 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
     memory: dict[str, float] = field(default_factory=dict)   # peak MB by the end of each stage
     template_seconds: dict[str, float] = field(default_factory=dict)   # summed over processes
+    # The cluster and its bodies (text only: the HTML is dropped once rendered), when asked for
+    # with keep_model: `govsite serve` renders a saved page against them before rebuilding.
+    model: tuple[Cluster, dict[str, markup.Body]] | None = None
 
 
 # Told (stage, done, total) as a build goes: the command line draws a bar in a terminal.
@@ -117,7 +120,7 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
           strict: bool = False, now: datetime | None = None, jobs: int | None = None,
           keep_going: bool = False, cache: Path | None = None,
-          progress: Progress | None = None) -> BuildResult:
+          progress: Progress | None = None, keep_model: bool = False) -> BuildResult:
     """`keep_going` writes the output despite errors, which are left in the report: for
     `govsite check`, which builds into a folder of its own to inspect, never for deploying.
     `cache` is a folder kept between builds (govsite.cache); without it everything is redone."""
@@ -179,6 +182,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         gc.unfreeze()   # collectable again once the build is over (`govsite serve` builds often)
     result.files = len(staging.files)
     result.sites = selected
+    if keep_model:
+        result.model = (cluster, bodies)
     result.timings = stages.timings
     result.memory = stages.memory
     return result

@@ -66,15 +66,9 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
                 continue
             suffix = os.path.splitext(name)[1]
             if suffix == ".md":
-                with open(full, "rb") as handle:
-                    raw = handle.read()
-                try:
-                    text = raw.decode("utf-8-sig")
-                except UnicodeDecodeError:
-                    report.error(full, 0, "file is not UTF-8 text", "save it as UTF-8")
-                    continue
-                sources.append(Source(entry.name, rel, full, text.replace("\r\n", "\n"),
-                                      hashlib.sha256(raw).hexdigest()))
+                source = read_source(entry.name, rel, full, report)
+                if source is not None:
+                    sources.append(source)
             elif suffix.lower().lstrip(".") in ATTACHMENT_TYPES:
                 if folder == str(entry):
                     report.error(full, 0, "attachments belong beside their page in a column folder",
@@ -85,6 +79,18 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
                 report.warning(full, 0, f"file type `{suffix or name}` is not published",
                                "attachments can be " + ", ".join(sorted(ATTACHMENT_TYPES)))
     return Discovery(tuple(sources), tuple(attachments))
+
+
+def read_source(site: str, rel: str, path: str, report: Report) -> Source | None:
+    """One Markdown file as a source, or None (reported) when it is not UTF-8 text."""
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        report.error(path, 0, "file is not UTF-8 text", "save it as UTF-8")
+        return None
+    return Source(site, rel, path, text.replace("\r\n", "\n"), hashlib.sha256(raw).hexdigest())
 
 
 def _walk(folder: str) -> list[tuple[str, str, bool]]:

@@ -407,6 +407,12 @@ def _column(config: ClusterConfig, source: Source, report: Report) -> Column | N
         intro_line=body_line, source=f"content/{source.rel}")
 
 
+def parse_page(config: ClusterConfig, source: Source, column: Column, report: Report
+               ) -> Page | None:
+    """One page on its own, as parse() makes it: for the preview of a single saved page."""
+    return _page(config, source, column, report)
+
+
 def _page(config: ClusterConfig, source: Source, column: Column, report: Report) -> Page | None:
     opened = _open(config, source, report)
     if opened is None:

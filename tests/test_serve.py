@@ -8,17 +8,22 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import EPOCH, FIXTURES
 
+log: list[str] = []   # what the server running for the current test printed after starting
+
 
 @pytest.fixture
 def preview(tmp_path: Path):
+    log.clear()
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
     child = subprocess.Popen([sys.executable, "-m", "govsite", "serve", "--project", str(project),
@@ -33,6 +38,7 @@ def preview(tmp_path: Path):
                 base = found.group(0)
                 break
         assert base, "the server did not start"
+        threading.Thread(target=lambda: log.extend(child.stderr or ()), daemon=True).start()
         yield project, base
     finally:
         child.terminate()
@@ -129,3 +135,53 @@ def test_the_open_page_reloads_itself_after_a_save(preview, browser):
                                timeout=15_000)
     finally:
         page.close()
+
+
+def _status(base: str, after: int, page: str = "") -> dict:
+    query = f"after={after}" + (f"&page={urllib.parse.quote(page)}" if page else "")
+    return json.loads(get(f"{base}_govsite/status?{query}")[1])
+
+
+def _printed(text: str, wait: float = 5) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if any(text in line for line in log):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+HARVEST = "/county.example.gov.cn/news/2024-05-07-harvest.html"
+
+
+def test_a_saved_page_is_shown_before_the_rebuild_and_its_page_reloads_once(preview):
+    # A save to one page's text is rendered against the last build at once (one generation),
+    # then the rebuild follows (a second); the page itself only changed in the first.
+    project, base = preview
+    seen = _status(base, -1, HARVEST)
+    others = _status(base, -1, "/county.example.gov.cn/news/")
+    source = project / "content/county/news/2024-05-07-harvest.md"
+    source.write_text(source.read_text(encoding="utf-8").replace("title: ", "title: （更新）", 1)
+                      + "\n先行显示的一句话。\n", encoding="utf-8")
+    shown = _status(base, seen["generation"], HARVEST)
+    assert shown["generation"] == seen["generation"] + 1 and shown["version"] > seen["version"]
+    assert "先行显示的一句话" in get(base + HARVEST.lstrip("/"))[1]
+    assert _printed("2024-05-07-harvest.html shown in")
+    rebuilt = _status(base, shown["generation"], HARVEST)
+    assert rebuilt["generation"] == shown["generation"] + 1 and rebuilt["errors"] == []
+    assert rebuilt["version"] == shown["version"], "the rebuild wrote the same page: no reload"
+    assert "先行显示的一句话" in get(base + HARVEST.lstrip("/"))[1]
+    # The column's list shows the page's title: it changed with the rebuild.
+    assert _status(base, -1, "/county.example.gov.cn/news/")["version"] > others["version"]
+
+
+def test_a_save_that_moves_a_page_in_its_lists_waits_for_the_rebuild(preview):
+    project, base = preview
+    seen = _status(base, -1, HARVEST)
+    source = project / "content/county/news/2024-05-07-harvest.md"
+    source.write_text(source.read_text(encoding="utf-8").replace("date: 2024-05-07", "date: 2024-05-06"),
+                      encoding="utf-8")
+    rebuilt = _status(base, seen["generation"], HARVEST)
+    assert rebuilt["generation"] == seen["generation"] + 1 and rebuilt["version"] > seen["version"]
+    assert "2024-05-06" in get(base + HARVEST.lstrip("/"))[1]
+    assert not _printed("shown in", wait=0.5), "a page that moves in its lists is never shown ahead"
