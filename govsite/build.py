@@ -285,6 +285,7 @@ SEARCHED = "search"          # cache namespace: the search inputs' key → the f
 COUNTED = "search counts"    # a document's digest → its counted terms (index.CountCache)
 SEARCH_FILE = "search file"  # publish.file_key() → [path, sha256] of one index file
 TERM_STATE = "search terms"  # "cluster" → the previous build's index.TermState
+SEARCH_SITE = "search site"  # publish.site_key() → a site's index files, [path, content, sha256]
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
@@ -309,7 +310,8 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             for rel, (site, origin, sha) in remembered.items():
                 staging.record(rel, site, origin, sha)
             store.used(SEARCHED, key)
-            store.retain(COUNTED, SEARCH_FILE, TERM_STATE)   # unchanged, like everything they describe
+            # Unchanged, like everything they describe.
+            store.retain(COUNTED, SEARCH_FILE, TERM_STATE, SEARCH_SITE)
             return
     cache = None
     if digests is not None:
@@ -322,7 +324,9 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
                             sink=partial(store.keep, COUNTED), state=state,
                             state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()))
         del state, stored
-        cache = SearchCache(counts, files)
+        sites = {key: entry for key, entry in store.load_all(SEARCH_SITE).items()
+                 if all(still_there(rel, sha) for rel, _, sha in entry.values())}
+        cache = SearchCache(counts, files, sites=sites)
     written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                     cache=cache), staging)
     if written is None:   # a previous copy was gone: export every file again
@@ -344,6 +348,12 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
                 store.used(SEARCH_FILE, file_key)   # linked: its entry is stored as it is
             else:
                 store.keep(SEARCH_FILE, file_key, [rel, written[rel][2]])
+        for key, made in cache.sites_made.items():
+            if key in cache.sites_linked:
+                store.used(SEARCH_SITE, key)
+            elif all(rel in written for rel, _ in made.values()):
+                store.keep(SEARCH_SITE, key, {name: [rel, content, written[rel][2]]
+                                              for name, (rel, content) in made.items()})
 
 
 def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Staging

@@ -236,6 +236,40 @@ def test_the_search_index_is_linked_when_no_document_changed(built, monkeypatch)
         build(project, out, now=NOW, cache=cache)
 
 
+def test_an_edit_rebuilds_only_the_search_indexes_of_its_site_and_the_portal(built, tmp_path,
+                                                                            monkeypatch):
+    # The other sites' documents kept their contributions (an edit of the same length moves
+    # neither the number of documents nor the average length), so their indexes are linked
+    # whole; the output is still a clean build's.
+    project, out, cache = built
+    import govsite.search.publish
+    indexed: list[set[str]] = []
+    real = govsite.search.publish.build_index
+
+    def noting(docs, *args, **kwargs):
+        indexed.append({doc.site for doc in docs})
+        return real(docs, *args, **kwargs)
+
+    monkeypatch.setattr(govsite.search.publish, "build_index", noting)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8").replace("小麦收获过半", "小麦收割过半"),
+                    encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert {"county"} in indexed and any(len(sites) > 1 for sites in indexed)   # county, portal
+    assert not any(sites == {"en"} for sites in indexed), indexed
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    # Seven terms for seven: "过半" goes, "meeting" comes, which the English site holds too: its
+    # idf moves, and with it the English site's contributions and index.
+    indexed.clear()
+    page.write_text(page.read_text(encoding="utf-8").replace("收割过半", "收割过 meeting"),
+                    encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert {"en"} in indexed, indexed
+    build(project, tmp_path / "clean-2", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean-2")
+
+
 def test_an_unreadable_cache_is_replaced_not_trusted(built):
     project, out, cache = built
     expected = _site_files(out)

@@ -392,6 +392,58 @@ def test_state_updates_through_random_edit_sequences_equal_scores_counted_afresh
         state = cache.state_out
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_an_update_tells_which_unchanged_documents_contributions_moved(seed):
+    # After edits that keep the number of documents, an update says whether the documents it
+    # did not recount kept their contributions, but for the terms whose idf moved: the site
+    # indexes of such documents are then linked, not rebuilt (publish.py). Checked against the
+    # contributions themselves, round after round.
+    import random
+
+    from govsite.search.index import CountCache, SearchDoc, score
+    from govsite.search.publish import document_digests
+    rng = random.Random(seed)
+    # Words of four characters (three bigrams each), so that every document has the same
+    # length and the rounded average stays put, as it does for one edit in a large cluster.
+    common = ["营商环境", "社会保险", "住房公积", "办理流程", "养老服务", "交通出行"]
+    rare = ["孑孓之虫", "饕餮之徒", "魑魅魍魉", "耄耋之年"]
+
+    def doc(url: str) -> SearchDoc:
+        words = [rng.choice(common) for _ in range(10)] + [rng.choice(rare)] + [
+            rng.choice(["zebra", "quantum", "mango", "walrus"])]   # a rare word: one term each
+        return SearchDoc(url, rng.choice(common), " ".join(words), "x", "某市", "https://x.gov.cn/",
+                         "新闻", "news", "", "", "")
+
+    def contributions(docs, digests, scores):
+        return {(scores.terms[c], digests[d]): v for c, d, v in
+                zip(scores.columns.tolist(), scores.docs.tolist(), scores.values.tolist(), strict=True)}
+
+    docs = [doc(f"https://x.gov.cn/{n:03}.html") for n in range(40)]
+    digests = document_digests(docs)
+    first = CountCache(digests, {})
+    before = contributions(docs, digests, score(docs, cache=first))
+    state, kept_rounds, moved_rounds = first.state_out, 0, 0
+    for _ in range(8):
+        for _ in range(rng.randint(1, 2)):
+            at = rng.randrange(len(docs))
+            docs[at] = doc(docs[at].url)
+        digests = document_digests(docs)
+        cache = CountCache(digests, {}, state=state)
+        scores = score(docs, cache=cache)
+        after = contributions(docs, digests, scores)
+        moved = {scores.terms[c] for c in scores.moved}
+        if scores.kept:
+            kept_rounds += 1
+            moved_rounds += bool(moved)
+            counted = set(cache.new)
+            for (term, digest), value in before.items():
+                if digest not in counted and digest in digests and term not in moved:
+                    assert after[(term, digest)] == value, (term, value, after.get((term, digest)))
+        before, state = after, cache.state_out
+    assert kept_rounds, "some round kept the unchanged documents' contributions"
+    assert moved_rounds, "and in some, a rare term's idf moved"
+
+
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():
     import numpy as np
 

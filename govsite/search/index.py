@@ -126,6 +126,10 @@ class Scores:
     columns: np.ndarray
     docs: np.ndarray
     values: np.ndarray          # contribution × SCALE, rounded, at least 1
+    # Whether every document counted in the previous build has the contributions it had then,
+    # but for terms whose idf moved (their columns): its index may then be kept as it was.
+    kept: bool = False
+    moved: frozenset[int] = frozenset()
 
     def only(self, keep: list[int]) -> Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
@@ -244,8 +248,10 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
     # indexes keep their bytes (publish.py links them from the previous build), and a purge
     # list stays short. Ranking moves by less than the integer rounding of contributions.
-    idf = np.round(np.log(1 + (len(docs) - df + 0.5) / (df + 0.5)), 2)
-    norm = K1 * (1 - B + B * lengths / float(f"{lengths.mean():.3g}"))
+    idf = _idf(len(docs), df)
+    mean = f"{lengths.mean():.3g}"
+    norm = K1 * (1 - B + B * lengths / float(mean))
+    kept, moved = _moved(keys.before, len(docs), mean, vocabulary, df, idf)
     values = np.empty(len(tf), dtype=np.int32)
     for start in range(0, len(tf), SCORE_BLOCK):   # in blocks: float temporaries stay small
         block = slice(start, start + SCORE_BLOCK)
@@ -254,10 +260,41 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
             idf[columns[block]] * weight / (norm[docs_of[block]] + weight) * SCALE))
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    return Scores(terms, hashes, columns, docs_of, values)
+    return Scores(terms, hashes, columns, docs_of, values, kept, moved)
 
 
 SCORE_BLOCK = 1 << 22
+
+
+def _idf(documents: int, df: np.ndarray) -> np.ndarray:
+    return np.round(np.log(1 + (documents - df + 0.5) / (df + 0.5)), 2)
+
+
+@dataclass(frozen=True)
+class _Before:
+    """What an update (_TermKeys.update) knew of the previous build: enough to tell whose
+    contributions changed. A contribution is a function of the term's idf, the document's own
+    counts and length, and the average length: a document not changed keeps its contributions
+    unless the number of documents, the rounded average or the idf of one of its terms moved,
+    and only the terms of changed documents changed their document frequency."""
+    documents: int
+    mean: str                 # the average length as rounded
+    df: dict[int, int]        # term key (this build's numbering) → document frequency then
+
+
+def _moved(before: _Before | None, documents: int, mean: str, vocabulary: np.ndarray,
+           df: np.ndarray, idf: np.ndarray) -> tuple[bool, frozenset[int]]:
+    """Whether unchanged documents kept their contributions, and the columns of the terms
+    whose rounded idf moved (held by unchanged documents too, their contributions did not)."""
+    if before is None or before.documents != documents or before.mean != mean:
+        return False, frozenset()
+    keys = np.array(list(before.df), dtype=np.int64)
+    then = np.array(list(before.df.values()), dtype=np.int64)
+    at = np.minimum(np.searchsorted(vocabulary, keys), len(vocabulary) - 1)
+    present = vocabulary[at] == keys
+    both = present & (then > 0)
+    changed = both & (_idf(documents, then) != idf[at])
+    return True, frozenset(at[changed].tolist())
 
 
 # One document's terms as count() finds them, in a form any process can read back: the keys
@@ -372,6 +409,7 @@ class _TermKeys:
         self.raw: dict[str, int] = {}   # a word as written → its stem's key
         self.spelled: list[str] = []    # words by the number this process gave them
         self.sorted: list[str] = []     # every document's words, sorted: their final numbers
+        self.before: _Before | None = None   # set by an update that changed few postings
 
     def sorted_postings(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -475,7 +513,44 @@ class _TermKeys:
             self.sorted = [words[k - self.WORDS] for k in present.tolist()]
         else:
             self.sorted = []
+        if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
+            self.before = self._before(state, state.keys[removed], f_keys, words)
         return keys, positions.astype(np.int32), tf.astype(np.int32), lengths
+
+    def _before(self, state: TermState, removed: np.ndarray, added: np.ndarray,
+                merged_words: list[str]) -> _Before:
+        """The previous document frequency of every term the changed documents hold or held,
+        by its key in this build's numbering (self.sorted). `removed` are keys in the previous
+        build's numbering (state.words), `added` in the merged one (merged_words)."""
+        def final(word: str) -> int | None:
+            at = bisect.bisect_left(self.sorted, word)
+            return self.WORDS + at if at < len(self.sorted) and self.sorted[at] == word else None
+
+        def then(key: int) -> int:   # a key in the previous numbering
+            return int(np.searchsorted(state.keys, key, "right") - np.searchsorted(state.keys, key))
+
+        def previous(word: str) -> int | None:
+            at = bisect.bisect_left(state.words, word)
+            return self.WORDS + at if at < len(state.words) and state.words[at] == word else None
+
+        df: dict[int, int] = {}
+        for key in np.unique(removed).tolist():
+            if key < self.WORDS:
+                df[key] = then(key)
+            else:
+                word = state.words[key - self.WORDS]
+                now = final(word)
+                if now is not None:
+                    df[now] = then(key)
+        for key in np.unique(added).tolist():
+            if key < self.WORDS:
+                df.setdefault(key, then(key))
+            else:
+                word = merged_words[key - self.WORDS]
+                now, old = final(word), previous(word)
+                if now is not None and now not in df:
+                    df[now] = then(old) if old is not None else 0
+        return _Before(len(state.digests), f"{state.lengths.mean():.3g}", df)
 
     def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

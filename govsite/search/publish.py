@@ -8,10 +8,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from govsite import output
 from govsite.cache import key as cache_key
@@ -19,7 +22,7 @@ from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import CountCache, SearchDoc, build_index, score, t2s_files
+from govsite.search.index import CountCache, Scores, SearchDoc, build_index, score, t2s_files
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
@@ -47,10 +50,23 @@ def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
 @dataclass
 class SearchCache:
     """The search stage's share of the build cache (build._search reads and saves it): term
-    counts by document, and the index files the previous build holds, by file_key()."""
+    counts by document, the index files the previous build holds, by file_key(), and its
+    sites' whole indexes by site_key(), each file as [path, content digest, sha256]."""
     counts: CountCache
     files: Mapping[str, str]                             # file_key() → sha256 of that file
     made: dict[str, str] = field(default_factory=dict)   # output path → file_key(), filled
+    sites: Mapping[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Filled: this build's sites, site_key() → {file name: (output path, content digest)}, and
+    # which of them were linked whole.
+    sites_made: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    sites_linked: set[str] = field(default_factory=set)
+
+
+def site_key(site: Site, digests: list[str], documents: int, settings: SearchSettings) -> str:
+    """What a site's own index is made from, but for the contributions of its documents' terms
+    (index.Scores.kept says when those are as they were)."""
+    return cache_key("search site", site.config.id, index_url(site), _t2s_path(site), digests,
+                     documents, repr(settings))
 
 
 def file_key(rel: str, content: str) -> str:
@@ -70,9 +86,31 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
     sites = [site for site in cluster.sites.values()
              if is_cluster_wide(site) or site.config.id in selected]
 
+    # A site's index whose documents and settings are as in the previous build is that build's,
+    # file for file, when the unchanged documents kept their contributions and none of its
+    # documents holds a term whose idf moved: it is linked whole, not worked out again.
+    moved = _sites_holding(scores, docs) if scores.kept else set()
+    keys: dict[str, str] = {}
+    if cache is not None:
+        for site in sites:
+            if not is_cluster_wide(site):
+                mine = [cache.counts.digests[i] for i, doc in enumerate(docs)
+                        if doc.site == site.config.id]
+                keys[site.config.id] = site_key(site, mine, len(docs), settings)
+
+    def unchanged(site: Site) -> dict[str, list[str]] | None:
+        """The previous build's index of the site, if it is this build's too."""
+        if cache is None or not scores.kept or site.config.id in moved:
+            return None
+        return cache.sites.get(keys.get(site.config.id, ""))
+
     def site_index(n: int) -> tuple[dict[str, str], dict[str, str]]:
         site = sites[n]
         wide = is_cluster_wide(site)
+        previous = unchanged(site)
+        if previous:
+            return ({name: Linked(sha) for name, (_, _, sha) in previous.items()},
+                    {name: content for name, (_, content, _) in previous.items()})
         keep = list(range(len(docs))) if wide else [
             i for i, doc in enumerate(docs) if doc.site == site.config.id]
         made: dict[str, str] = {}
@@ -89,7 +127,9 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
                             reuse=reuse if cache else None, made=made)
         return files, made
 
-    for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), jobs), strict=True):
+    # Forking costs more than a linked index: processes only when several are worked out.
+    workers = jobs if sum(not unchanged(site) for site in sites) > 2 else 1
+    for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), workers), strict=True):
         owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
         for name, text in files.items():
             yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
@@ -97,9 +137,26 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
             for name, content in made.items():
                 rel = output_path(index_url(site) + name)
                 cache.made[rel] = file_key(rel, content)
+            key = keys.get(site.config.id)
+            if key:   # every file, meta.json and a.json too (their digests are of their text)
+                cache.sites_made[key] = {name: (output_path(index_url(site) + name), made.get(
+                    name) or hashlib.sha256(text.encode("utf-8")).hexdigest())
+                    for name, text in files.items()}
+                if all(isinstance(text, Linked) for text in files.values()) and key in cache.sites:
+                    cache.sites_linked.add(key)
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
             yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
+
+
+def _sites_holding(scores: Scores, docs: list[SearchDoc]) -> set[str]:
+    """The sites whose documents hold a term whose idf moved (Scores.moved)."""
+    if not scores.moved:
+        return set()
+    starts = np.searchsorted(scores.columns, np.array(sorted(scores.moved)))
+    ends = np.searchsorted(scores.columns, np.array(sorted(scores.moved)), "right")
+    return {docs[d].site for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
+            for d in scores.docs[start:end].tolist()}
 
 
 def _t2s_path(site: Site) -> str:
