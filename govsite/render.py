@@ -12,6 +12,7 @@ none of those has changed, without working out anything the output shows.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -477,9 +478,11 @@ class Renderer:
                     and s.config.type != "edition"]
         # A column that already collects the sub-sites' news makes a second block redundant.
         collecting = any(c.collect_children or c.collect_sites for c in site.columns.values())
-        child_items = [] if collecting else sorted(
-            (k for child in children for c in child.columns.values() if c.type == "news"
-             for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())),
+        # The newest few of thousands: picked, not sorted (a portal's home is made again after
+        # every edit to a county's news).
+        child_items = [] if collecting else heapq.nsmallest(SUBSITE_ITEMS, {
+            k for child in children for c in child.columns.values() if c.type == "news"
+            for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())},
             key=lambda k: (-_stamp(self.cluster.pages[k].date), k))
         body = self.bodies.get(f"{config.id}/")
         meta = self.site_meta(site) + [("Description", site.intro.description or config.name),
@@ -489,7 +492,7 @@ class Renderer:
             sections=sections, intro=body.html if body else "",
             subsites=[{"name": s.config.name, "url": s.config.url, "type": s.config.type}
                       for s in children],
-            subsite_items=self.items(list(dict.fromkeys(child_items))[:SUBSITE_ITEMS]),
+            subsite_items=self.items(child_items),
             links=[{"title": site.columns[e["id"]].title, "url": e["url"]} for e in self.nav(site)
                    if site.columns[e["id"]].link],
             description=site.intro.description)
