@@ -151,13 +151,13 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             if only:
                 staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
             guard = OutputGuard(cluster)
-            result.pages = _render(Renderer(cluster, bodies), cluster, selected, staging, guard,
-                                   report, jobs, progress, result.template_seconds, store)
+            result.pages = _render(Renderer(cluster, bodies), bodies, cluster, selected, staging,
+                                   guard, report, jobs, progress, result.template_seconds, store)
             for site_id in selected:
                 _copy_attachments(cluster, site_id, staging, report)
             # Search reads only the text: the HTML, most of a body's memory, goes now.
             for key, body in bodies.items():
-                bodies[key] = markup.Body("", body.text, body.digest)
+                bodies[key] = body.without_html()
             stages.done("render")
             _search(cluster, bodies, search, selected, jobs, staging, store)
             stages.done("search")
@@ -203,9 +203,10 @@ READS = "rendered reads"   # "cluster" → the token of everything those outputs
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 
 
-def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
-            staging: output.Staging, guard: OutputGuard, report: Report, jobs: int,
-            progress: Progress, timings: dict[str, float], store: Cache) -> int:
+def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster,
+            selected: tuple[str, ...], staging: output.Staging, guard: OutputGuard,
+            report: Report, jobs: int, progress: Progress, timings: dict[str, float],
+            store: Cache) -> int:
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
     what it wrote (recorded here, in task order), its problems and its pages' links."""
@@ -225,6 +226,9 @@ def _render(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
                           and "reads" in entry}
         stored = store.load(READS, ["cluster"]).get("cluster")
         renderer.compare(orjson.loads(stored) if isinstance(stored, bytes) else {})
+    # The HTML of cached bodies is read only for the outputs made again, before the processes
+    # that make them start (they could not share the cache).
+    markup.load_html(bodies, renderer.bodies_to_show(selected), store)
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
         site_id, keys = tasks[n]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -51,17 +51,46 @@ OPTIONS = Options.CMARK_OPT_UNSAFE
 EXTENSIONS = ["table", "strikethrough"]
 
 
-@dataclass(frozen=True)
 class Body:
-    html: str
-    text: str      # plain text, for summaries, feeds and search
-    digest: str    # of both: what a rendered output that shows this body remembers of it
+    """A converted body. One read back from the cache comes without its HTML, which only the
+    outputs made again show: load_html() reads theirs in one go, and a process that finds one
+    missing anyway converts its source again (same input, same HTML; no cache across a fork)."""
+
+    __slots__ = ("_html", "text", "digest", "entry", "source")
+
+    def __init__(self, html: str | None, text: str, digest: str, entry: str = "",
+                 source: tuple[str, str, str, str, int, bool] | None = None):
+        self._html = html
+        self.text = text        # plain text, for summaries, feeds and search
+        self.digest = digest    # of both: what a rendered output that shows it remembers of it
+        self.entry = entry      # its cache key, for a body read back without its HTML
+        self.source = source    # (key, text, source, url, line, sanitize): to convert it again
 
     @classmethod
     def of(cls, html: str, text: str) -> Body:
         digest = hashlib.sha256(html.encode("utf-8"))
         digest.update(b"\0" + text.encode("utf-8"))
         return cls(html, text, digest.hexdigest())
+
+    @property
+    def html(self) -> str:
+        if self._html is None:
+            assert self.source is not None and _reconvert is not None, "a body without its source"
+            self._html = _reconvert(self.source)
+        return self._html
+
+    def without_html(self) -> Body:
+        return Body("", self.text, self.digest)
+
+    def __getstate__(self) -> tuple:
+        return (self._html, self.text, self.digest, self.entry, None)   # its source stays here
+
+    def __setstate__(self, state: tuple) -> None:
+        self._html, self.text, self.digest, self.entry, self.source = state
+
+
+# How this process converts a body again whose HTML it has not read (set by convert_all).
+_reconvert: Callable[[tuple[str, str, str, str, int, bool]], str] | None = None
 
 
 class _Context:
@@ -297,62 +326,82 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     todo: list[int] = []
     for n, (item, entry) in enumerate(zip(work, keys, strict=True)):
         cached = stored.get(entry)
-        if cached and cached["targets"] == targets and "digest" in cached:
+        if cached and cached["targets"] == targets:
             cluster.resolver.used_files.update(cached["files"])
-            bodies[item[0]] = _cached_body(cached)
+            bodies[item[0]] = Body(None, cached["text"], cached["digest"], entry, item)
             cache.used(CACHE, entry)
+            cache.used(CACHE_HTML, entry)
         else:
             todo.append(n)
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
 
-    def convert_slice(n: int) -> tuple[list[tuple[str, Body]], list, set[str], dict]:
+    def convert_slice(n: int) -> tuple[list[tuple[int, Body]], list, set[str], dict, dict]:
         local = Report(report.root)
         converter = Converter(cluster, local)
-        done, fresh = [], {}
+        done, fresh, markup = [], {}, {}
         for i in todo[n * size:(n + 1) * size]:
-            (key, text, source, url, line, sanitize), entry = work[i], keys[i]
+            (_, text, source, url, line, sanitize), entry = work[i], keys[i]
             cached = stored.get(entry)
             if cached and converter.still_valid(cached["links"], text, source, url, line):
-                body = _cached_body(cached)
-                done.append((key, body))
-                # Checked against these targets (and given a digest if it was written without).
-                fresh[entry] = _pack({**cached, "targets": targets, "digest": body.digest})
+                done.append((i, Body(None, cached["text"], cached["digest"], entry)))
+                fresh[entry] = _pack({**cached, "targets": targets})   # checked against these
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
-            done.append((key, body))
+            done.append((i, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
-                fresh[entry] = _pack({"html": body.html, "text": body.text, "digest": body.digest,
-                                      "targets": targets,
+                fresh[entry] = _pack({"text": body.text, "digest": body.digest, "targets": targets,
                                       "links": sorted(set(converter.context.links)),
                                       "files": sorted(set(converter.context.files))})
-        return done, local.items, set(cluster.resolver.used_files), fresh
+                markup[entry] = body.html.encode("utf-8")
+        return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
-    for done, problems, used, fresh in ordered_map(convert_slice, -(-len(todo) // size), jobs):
-        bodies.update(done)
+    for done, problems, used, fresh, markup in ordered_map(convert_slice, -(-len(todo) // size), jobs):
+        for i, body in done:
+            body.source = work[i]
+            bodies[work[i][0]] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items():
             cache.keep(CACHE, entry, value)
+            if entry in markup:
+                cache.keep(CACHE_HTML, entry, markup[entry])
+            else:
+                cache.used(CACHE_HTML, entry)   # checked: the HTML stored is still right
+
+    global _reconvert
+
+    def reconvert(item: tuple[str, str, str, str, int, bool]) -> str:
+        return Converter(cluster, Report(report.root)).convert(*item[1:]).html
+
+    _reconvert = reconvert
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
 
 
-CACHE = "markdown"
+def load_html(bodies: Mapping[str, Body], keys: Iterable[str], cache: Cache) -> None:
+    """Read back in one go the HTML of the bodies these keys name, where it was left out."""
+    lazy = {body.entry: body for key in keys
+            if (body := bodies.get(key)) is not None and body._html is None and body.entry}
+    for entry, text in cache.load(CACHE_HTML, lazy, _decode).items():
+        lazy[entry]._html = text
 
 
-def _cached_body(entry: dict[str, Any]) -> Body:
-    digest = entry.get("digest")   # an entry written before bodies had digests has none
-    return Body(entry["html"], entry["text"], digest) if isinstance(digest, str) else \
-        Body.of(entry["html"], entry["text"])
+# A body's text and what checks it ("markdown text"), and its HTML apart ("markdown html"):
+# a rebuild reads every text but only the HTML of the pages it makes again.
+CACHE = "markdown text"
+CACHE_HTML = "markdown html"
+
+
+def _decode(value: object) -> str | None:
+    return value.decode("utf-8") if isinstance(value, bytes) else None
 
 
 def _pack(entry: dict[str, Any]) -> bytes:
-    """A cache entry as bytes: its small fields as JSON, then the HTML and the text as they
-    are. Read back without parsing the bodies' megabytes as JSON strings (0.2 s a rebuild)."""
-    html, text = entry["html"].encode("utf-8"), entry["text"].encode("utf-8")
-    head = orjson.dumps({k: v for k, v in entry.items() if k not in ("html", "text")}
-                        | {"sizes": [len(html), len(text)]})
-    return len(head).to_bytes(4, "little") + head + html + text
+    """A cache entry as bytes: its small fields as JSON, then the text as it is. Read back
+    without parsing the text's bytes as a JSON string."""
+    text = entry["text"].encode("utf-8")
+    head = orjson.dumps({k: v for k, v in entry.items() if k != "text"})
+    return len(head).to_bytes(4, "little") + head + text
 
 
 def _unpack(packed: object) -> dict[str, Any] | None:
@@ -362,10 +411,9 @@ def _unpack(packed: object) -> dict[str, Any] | None:
     try:
         size = int.from_bytes(packed[:4], "little")
         entry = orjson.loads(packed[4:4 + size])
-        html_size, text_size = entry.pop("sizes")
-        at = 4 + size
-        entry["html"] = packed[at:at + html_size].decode("utf-8")
-        entry["text"] = packed[at + html_size:at + html_size + text_size].decode("utf-8")
+        entry["text"] = packed[4 + size:].decode("utf-8")
+        if not isinstance(entry.get("digest"), str):
+            return None
     except (ValueError, KeyError, TypeError, AttributeError):   # UnicodeDecodeError: ValueError
         return None
     return entry

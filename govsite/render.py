@@ -247,9 +247,8 @@ class Renderer:
         target = output_path(url)
         shared = self._reads.now
         base = self._base(site) if self.reuse or self.keep_reads else ""
-        previous = self.reuse.get(target)
-        if base and previous and previous.get("base") == base and \
-                self._changed.isdisjoint(previous["reads"]):
+        previous = self._reusable(site, target)
+        if previous is not None:
             reused = Reused()
             reused.sha256, reused.links = previous["sha256"], tuple(previous["links"])
             return reused
@@ -261,6 +260,25 @@ class Renderer:
         finally:
             self._reads.now = shared
         return text
+
+    def _reusable(self, site: Site, target: str) -> dict[str, Any] | None:
+        """The previous build's copy of an output, if none of what it read has changed."""
+        previous = self.reuse.get(target)
+        if previous is None or previous.get("base") != self._base(site) or \
+                not self._changed.isdisjoint(previous["reads"]):
+            return None
+        return previous
+
+    def bodies_to_show(self, site_ids: Iterable[str]) -> list[str]:
+        """The bodies that the outputs about to be made again show: the pages whose previous
+        copies cannot be reused (as made() will find), and every intro."""
+        cluster = self._cluster
+        keys = [key for key in self._bodies if key.endswith("/")]
+        for site_id in site_ids:
+            site = cluster.sites[site_id]
+            keys += [page.key for page in cluster.pages_by_site.get(site_id, ())
+                     if self._reusable(site, output_path(cluster.urls[page.key])) is None]
+        return keys
 
     def _base(self, site: Site) -> str:
         """What every output of a site depends on without reading it from the cluster: the

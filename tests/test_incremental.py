@@ -211,6 +211,31 @@ def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(b
     assert "policy.html" not in result.template_seconds
 
 
+def test_an_edit_reads_back_the_html_of_only_the_pages_made_again(built, tmp_path, monkeypatch):
+    # Every body's text is read back (lists, feeds and search show it), but the HTML only of
+    # the pages rendered again: here the edited page alone, besides the intros.
+    import govsite.cache
+    from govsite.markup import CACHE_HTML
+    project, out, cache = built
+    asked: list[str] = []
+    real = govsite.cache.Cache.load
+
+    def noting(self, namespace, keys, read=None):
+        keys = list(keys)
+        if namespace == CACHE_HTML:
+            asked.extend(keys)
+        return real(self, namespace, keys, read)
+
+    monkeypatch.setattr(govsite.cache.Cache, "load", noting)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    pages = [p for p in _pages(project) if p != page]
+    assert 1 <= len(asked) < len(pages), asked   # the other pages' HTML stays in the cache
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def test_a_page_missing_from_the_previous_build_is_rendered_again(built):
     project, out, cache = built
     expected = _site_files(out)
@@ -345,7 +370,7 @@ def test_a_failed_build_leaves_the_cache_as_it_was(built, monkeypatch):
                     encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
     after = _entries(cache)
-    assert after != before and any(n == "markdown" for n, _, _ in after - before)
+    assert after != before and any(n == "markdown text" for n, _, _ in after - before)
 
 
 def test_a_cache_another_build_holds_is_left_alone(built, monkeypatch):
@@ -417,6 +442,7 @@ def test_a_first_build_saves_its_whole_cache_into_a_folder_it_creates(tmp_path):
     result = build(project, tmp_path / "build", now=NOW, cache=cache)
     assert not result.report.items, result.report.items
     namespaces = {n for n, _, _ in _entries(cache)}
-    assert {"parsed page", "markdown", "rendered", "search counts", "search terms"} <= namespaces
+    assert {"parsed page", "markdown text", "markdown html", "rendered", "rendered reads",
+            "search counts", "search terms", "search site"} <= namespaces
     named = [v.decode() for n, _, v in _entries(cache) if n == "search terms"]
     assert (cache / named[0].removeprefix("@file:")).is_file()
