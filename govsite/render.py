@@ -143,9 +143,6 @@ class ClusterView:
     """The cluster as the outputs see it: the same maps, each read noted. Only what the
     outputs use is here, so a new use has to be added, and is then tracked too."""
 
-    MAPS = ("pages", "urls", "states", "column_items", "interpretations", "interprets",
-            "repealed_by", "sites", "pages_by_site")
-
     def __init__(self, cluster: Cluster, reads: _Reads):
         self.config = cluster.config   # in every output's base (Renderer._base)
         self.pages: Mapping[str, Page] = _Tracked("pages", cluster.pages, reads)
