@@ -23,7 +23,7 @@ import orjson
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
 from govsite.cache import Cache, CacheBusy
-from govsite.check.guard import OutputGuard
+from govsite.check.guard import OutputGuard, note
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
@@ -209,16 +209,13 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
             store: Cache) -> int:
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
-    what it wrote (recorded here, in task order), its problems and its pages' links."""
-    tasks: list[tuple[str, list[str] | None]] = []
-    for site_id in selected:
-        tasks.append((site_id, None))
-        keys = renderer.page_keys(site_id)
-        tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
-
+    what it wrote (recorded here, in task order), its problems and its pages' links. Pages
+    whose previous copy stands are linked here first, without a task."""
     # Outputs that read nothing that has changed are linked from the previous build, if it
     # still holds the very bytes the cache remembers (see Renderer.made).
     previous = staging.previous
+    reads: set[str] = set()   # what every output remembered read, for the next compare()
+    pages = 0
     if store.path is not None:
         renderer.keep_reads = True
         renderer.reuse = {rel: entry for rel, entry in store.load_all(RENDERED).items()
@@ -226,9 +223,35 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
                           and "reads" in entry}
         stored = store.load(READS, ["cluster"]).get("cluster")
         renderer.compare(orjson.loads(stored) if isinstance(stored, bytes) else {})
+    tasks: list[tuple[str, list[str] | None]] = []
+    links: dict[str, tuple[str, str]] = {}
+    to_make: list[str] = []
+    for site_id in selected:
+        keys, kept = renderer.kept_pages(site_id)
+        missing: list[str] = []
+        for key, rel, entry in kept:
+            source = cluster.pages[key].source
+            digest = staging.link_previous(rel, entry["sha256"], source, report)
+            if not digest:   # the previous copy went missing: made after all
+                renderer.reuse.pop(rel, None)
+                missing.append(key)
+                continue
+            staging.record(rel, site_id, source, digest)
+            pages += 1
+            store.used(RENDERED, rel)   # the cache holds this very entry: kept as it is
+            reads.update(entry["reads"])
+            for target in entry["links"]:
+                note(links, target, (rel, source))
+        if missing:   # in the site's order, as a clean build's tasks
+            order = {page.key: n for n, page in enumerate(cluster.pages_by_site[site_id])}
+            keys = sorted(keys + missing, key=order.__getitem__)
+        tasks.append((site_id, None))
+        tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
+        to_make += keys
+    guard.add(links)
     # The HTML of cached bodies is read only for the outputs made again, before the processes
     # that make them start (they could not share the cache).
-    markup.load_html(bodies, renderer.bodies_to_show(selected), store)
+    markup.load_html(bodies, [key for key in bodies if key.endswith("/")] + to_make, store)
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
         site_id, keys = tasks[n]
@@ -253,7 +276,7 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
                 continue
             written.append((item.rel, item.site, item.origin, digest))
             for target in targets:
-                links.setdefault(target, (item.rel, item.origin))
+                note(links, target, (item.rel, item.origin))
             if isinstance(item.data, Reused):
                 remembered[item.rel] = None   # the cache holds this very entry: kept as it is
             elif item.rel in renderer.reads:
@@ -261,10 +284,10 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
                                         "sha256": digest, "links": sorted(targets)}
         return written, links, local.items, renderer.template_seconds, remembered
 
-    pages = 0
-    reads: set[str] = set()   # what every output remembered read, for the next compare()
+    # Forking costs more than it saves when little is made again (one edit: a page, its lists).
+    workers = jobs if len(to_make) >= PARALLEL_FROM else 1
     for done, (written, links, problems, seconds, remembered) in enumerate(
-            ordered_map(render_task, len(tasks), jobs), start=1):
+            ordered_map(render_task, len(tasks), workers), start=1):
         progress("render", done, len(tasks))
         for rel, entry in remembered.items():
             if entry is None:

@@ -266,16 +266,21 @@ class Renderer:
             return None
         return previous
 
-    def bodies_to_show(self, site_ids: Iterable[str]) -> list[str]:
-        """The bodies that the outputs about to be made again show: the pages whose previous
-        copies cannot be reused (as made() will find), and every intro."""
+    def kept_pages(self, site_id: str) -> tuple[list[str], list[tuple[str, str, dict[str, Any]]]]:
+        """The site's pages to make again, by key, and those whose previous copy stands, as
+        (key, output path, what the cache remembers of it): the test made() applies."""
         cluster = self._cluster
-        keys = [key for key in self._bodies if key.endswith("/")]
-        for site_id in site_ids:
-            site = cluster.sites[site_id]
-            keys += [page.key for page in cluster.pages_by_site.get(site_id, ())
-                     if self._reusable(site, output_path(cluster.urls[page.key])) is None]
-        return keys
+        site = cluster.sites[site_id]
+        make: list[str] = []
+        kept: list[tuple[str, str, dict[str, Any]]] = []
+        for page in cluster.pages_by_site.get(site_id, ()):
+            target = output_path(cluster.urls[page.key])
+            previous = self._reusable(site, target)
+            if previous is None:
+                make.append(page.key)
+            else:
+                kept.append((page.key, target, previous))
+        return make, kept
 
     def _base(self, site: Site) -> str:
         """What every output of a site depends on without reading it from the cluster: the

@@ -23,7 +23,7 @@ class OutputGuard:
     def __init__(self, cluster: Cluster):
         self.cluster = cluster
         self.hosts = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
-        self.links: dict[str, tuple[str, str]] = {}   # target file → (first page linking, its source)
+        self.links: dict[str, tuple[str, str]] = {}   # target file → (a page linking, its source)
         self._resolved: dict[tuple[str, str], str] = {}
 
     def saw(self, rel: str, data: str | bytes, origin: str) -> None:
@@ -40,7 +40,7 @@ class OutputGuard:
             if target == "?":
                 target = self._resolved[(folder, raw)] = self._resolve(folder, raw)
             if target:
-                found.setdefault(target, (rel, origin))
+                note(found, target, (rel, origin))
         return found
 
     def _resolve(self, folder: str, raw: str) -> str:
@@ -54,7 +54,7 @@ class OutputGuard:
 
     def add(self, links: dict[str, tuple[str, str]]) -> None:
         for target, where in links.items():
-            self.links.setdefault(target, where)
+            note(self.links, target, where)
 
     def report(self, written: set[str], report: Report) -> None:
         # A broken link in a page's Markdown is already reported at its line.
@@ -73,3 +73,11 @@ class OutputGuard:
                 report.error(f"content/{key}", 0, f"the {state} page was written to {target}",
                              "unpublished pages never reach the output: this is a bug, report it",
                              "content-error")
+
+
+def note(links: dict[str, tuple[str, str]], target: str, where: tuple[str, str]) -> None:
+    """Remember a page linking to `target`: the first by path, whatever order pages come in
+    (an incremental build links most of them from the previous build before making any)."""
+    known = links.get(target)
+    if known is None or where < known:
+        links[target] = where
