@@ -34,6 +34,10 @@ FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the 
 BUSY_SECONDS = 5.0    # how long to wait for another build that holds the cache, then do without
 
 _PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
+# The entries whose value names a file, found through an index on this very expression (SQLite
+# uses an index on an expression only for the same expression, constants and all).
+_MARKED = f"substr(value, 1, {len(FILE_MARK)})"
+NAMED_FILES = f"SELECT value FROM entries WHERE {_MARKED} = ?"
 
 
 def key(*parts: object) -> str:
@@ -138,8 +142,7 @@ class Cache:
 
     def _drop_unnamed_files(self, db: sqlite3.Connection) -> None:
         """Files no entry names: replaced, or written by a build that failed."""
-        named = {v.removeprefix(FILE_MARK) for (v,) in db.execute(
-            "SELECT value FROM entries WHERE substr(value, 1, ?) = ?", [len(FILE_MARK), FILE_MARK])}
+        named = {v.removeprefix(FILE_MARK) for (v,) in db.execute(NAMED_FILES, [FILE_MARK])}
         assert self.path is not None
         for path in self.path.parent.glob(f"*{FILENAME}.*"):
             if path.name not in named:
@@ -215,6 +218,9 @@ class Cache:
                 db.execute("BEGIN IMMEDIATE")
             db.execute("CREATE TABLE IF NOT EXISTS entries (namespace TEXT, key TEXT, "
                        "value TEXT, PRIMARY KEY (namespace, key))")
+            # Which files entries name is asked at every save (_drop_unnamed_files): without
+            # an index that read every value (1.5 GB at 100,000 pages; 0.6 s).
+            db.execute(f"CREATE INDEX IF NOT EXISTS named ON entries ({_MARKED})")
             self._has_table = True
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
                 (namespace, entry_key,
