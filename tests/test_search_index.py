@@ -444,6 +444,72 @@ def test_an_update_tells_which_unchanged_documents_contributions_moved(seed):
     assert moved_rounds, "and in some, a rare term's idf moved"
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_whole(seed,
+                                                                                     monkeypatch):
+    # After edits that move no document in the numbering, a portal's index works out only the
+    # shards holding a term that changed; every file must be what working out all gives.
+    import random
+
+    import govsite.search.index as index
+    from govsite.search.index import CountCache, SearchDoc, build_index, score
+    from govsite.search.publish import document_digests
+    rng = random.Random(seed)
+    common = ["营商环境", "社会保险", "住房公积", "办理流程", "养老服务", "交通出行", "户籍迁移",
+              "医疗救助", "就业创业", "教育入学"]
+    rare = ["孑孓之虫", "饕餮之徒", "魑魅魍魉", "耄耋之年"]
+
+    def doc(url: str) -> SearchDoc:
+        words = [rng.choice(common) for _ in range(10)] + [rng.choice(rare)] + [
+            rng.choice(["zebra", "quantum", "mango", "walrus"])]
+        return SearchDoc(url, rng.choice(common), " ".join(words), "x", "某市", "https://x.gov.cn/",
+                         "新闻", "news", "", "", "")
+
+    wanted: list[int] = []
+    real_shards = index._shards
+
+    def noting(scores, starts, count, shards, reuse, made):
+        shards = list(shards)
+        wanted.append(len(shards) - count)   # below zero: fewer than all were worked out
+        return real_shards(scores, starts, count, shards, reuse, made)
+
+    monkeypatch.setattr(index, "_shards", noting)
+
+    class Linked(str):
+        pass
+
+    docs = [doc(f"https://x.gov.cn/{n:03}.html") for n in range(40)]
+    cache = CountCache(document_digests(docs), {})
+    scores = score(docs, cache=cache)
+    before_made: dict[str, str] = {}
+    before = build_index(docs, scores=scores, shard_bytes=300, made=before_made)
+
+    def reuse(name: str, digest: str) -> str | None:   # the previous round's file, if the same
+        return Linked() if before_made.get(name) == digest else None
+
+    patched_rounds = 0
+    for round_ in range(8):
+        at = rng.randrange(len(docs))
+        # Every third round a page moves in the URL order (as a rename does), and the
+        # documents after it with it: nothing can be patched then.
+        docs[at] = doc(docs[at].url if round_ % 3 != 2 else f"https://x.gov.cn/9{round_}{at:03}.html")
+        docs.sort(key=lambda d: d.url)
+        cache = CountCache(document_digests(docs), {}, state=cache.state_out)
+        scores = score(docs, cache=cache)
+        whole_made: dict[str, str] = {}
+        whole = build_index(docs, scores=scores, shard_bytes=300, made=whole_made)
+        wanted.clear()
+        made: dict[str, str] = {}
+        patched = build_index(docs, scores=scores, shard_bytes=300, made=made, previous=before_made,
+                              reuse=reuse)
+        patched_rounds += any(n < 0 for n in wanted)
+        assert list(patched) == list(whole) and made == whole_made
+        for name, text in whole.items():
+            assert (before[name] if isinstance(patched[name], Linked) else patched[name]) == text, name
+        before, before_made = whole, whole_made
+    assert patched_rounds, "some round worked out fewer shards than all"
+
+
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():
     import numpy as np
 

@@ -130,6 +130,9 @@ class Scores:
     # but for terms whose idf moved (their columns): its index may then be kept as it was.
     kept: bool = False
     moved: frozenset[int] = frozenset()
+    # When `kept` and no document moved in the numbering: every term whose postings may differ
+    # from the previous build's, those a changed document holds or held. Else None.
+    touched: frozenset[str] | None = None
 
     def only(self, keep: list[int]) -> Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
@@ -252,6 +255,7 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     mean = f"{lengths.mean():.3g}"
     norm = K1 * (1 - B + B * lengths / float(mean))
     kept, moved = _moved(keys.before, len(docs), mean, vocabulary, df, idf)
+    before = keys.before
     values = np.empty(len(tf), dtype=np.int32)
     for start in range(0, len(tf), SCORE_BLOCK):   # in blocks: float temporaries stay small
         block = slice(start, start + SCORE_BLOCK)
@@ -260,7 +264,9 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
             idf[columns[block]] * weight / (norm[docs_of[block]] + weight) * SCALE))
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    return Scores(terms, hashes, columns, docs_of, values, kept, moved)
+    # (A term whose idf moved is among them: only a changed document moves a frequency.)
+    touched = before.terms if kept and before is not None and not before.renumbered else None
+    return Scores(terms, hashes, columns, docs_of, values, kept, moved, touched)
 
 
 SCORE_BLOCK = 1 << 22
@@ -280,6 +286,8 @@ class _Before:
     documents: int
     mean: str                 # the average length as rounded
     df: dict[int, int]        # term key (this build's numbering) → document frequency then
+    terms: frozenset[str] = frozenset()   # every term a changed document holds or held, spelled
+    renumbered: bool = True   # documents came or went before others, which moved up or down
 
 
 def _moved(before: _Before | None, documents: int, mean: str, vocabulary: np.ndarray,
@@ -514,11 +522,11 @@ class _TermKeys:
         else:
             self.sorted = []
         if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
-            self.before = self._before(state, state.keys[removed], f_keys, words)
+            self.before = self._before(state, state.keys[removed], f_keys, words, moved)
         return keys, positions.astype(np.int32), tf.astype(np.int32), lengths
 
     def _before(self, state: TermState, removed: np.ndarray, added: np.ndarray,
-                merged_words: list[str]) -> _Before:
+                merged_words: list[str], renumbered: bool) -> _Before:
         """The previous document frequency of every term the changed documents hold or held,
         by its key in this build's numbering (self.sorted). `removed` are keys in the previous
         build's numbering (state.words), `added` in the merged one (merged_words)."""
@@ -534,6 +542,8 @@ class _TermKeys:
             return self.WORDS + at if at < len(state.words) and state.words[at] == word else None
 
         df: dict[int, int] = {}
+        spelled = {_spell(key, state.words, self.WORDS) for key in np.unique(removed).tolist()}
+        spelled.update(_spell(key, merged_words, self.WORDS) for key in np.unique(added).tolist())
         for key in np.unique(removed).tolist():
             if key < self.WORDS:
                 df[key] = then(key)
@@ -550,7 +560,8 @@ class _TermKeys:
                 now, old = final(word), previous(word)
                 if now is not None and now not in df:
                     df[now] = then(old) if old is not None else 0
-        return _Before(len(state.digests), f"{state.lengths.mean():.3g}", df)
+        return _Before(len(state.digests), f"{state.lengths.mean():.3g}", df, frozenset(spelled),
+                       renumbered)
 
     def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -643,9 +654,14 @@ class _TermKeys:
         return key
 
     def terms(self, keys: np.ndarray) -> list[str]:
-        return [self.sorted[key - self.WORDS] if key >= self.WORDS else
-                chr(key >> 21) + chr(key & 0x1FFFFF) if key >= 0x110000 else chr(key)
-                for key in keys.tolist()]
+        return [_spell(key, self.sorted, self.WORDS) for key in keys.tolist()]
+
+
+def _spell(key: int, words: list[str], first_word: int) -> str:
+    """A term key as the term (words: the spelling of the keys from first_word upward)."""
+    if key >= first_word:
+        return words[key - first_word]
+    return chr(key >> 21) + chr(key & 0x1FFFFF) if key >= 0x110000 else chr(key)
 
 
 def _pack(counted: Counted) -> bytes:
@@ -698,21 +714,24 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 shard_bytes: int = SHARD_BYTES, records: int | None = None,
                 t2s_path: str = T2S_PATH, share: float = 1.0,
                 doc_digests: list[str] | None = None, reuse: Reuse | None = None,
-                made: dict[str, str] | None = None) -> dict[str, str]:
+                made: dict[str, str] | None = None,
+                previous: Mapping[str, str] | None = None) -> dict[str, str]:
     """The index files, by path inside the index folder. `scores` are the documents' own, or
     computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
     is the part of the file budgets this index may use (a site's pages ÷ the cluster's).
 
     Term shards and record files have a content digest, computed before any JSON is (from the
     postings, or from `doc_digests`, one per document): `reuse` may supply such a file instead,
-    and `made` receives every one's digest. An edit touches few shards of a big index."""
+    and `made` receives every one's digest. An edit touches few shards of a big index, and
+    with the previous build's digests (`previous`, by file name) only those are worked out."""
     if scores is None:
         scores = score(docs)
     ranking = ranking or Ranking()
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
     made = {} if made is None else made
-    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share), reuse, made)
+    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share), reuse, made,
+                         previous)
     files.update(_records(docs, [s[0] for s in sites], per_file, doc_digests, reuse, made))
     files["meta.json"] = _json({
         "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
@@ -729,10 +748,16 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
 
 
 def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | None,
-                 made: dict[str, str]) -> dict[str, str]:
+                 made: dict[str, str], previous: Mapping[str, str] | None = None
+                 ) -> dict[str, str]:
     """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
     for all terms at once (deltas, shard numbers, the size estimate, each shard's digest);
-    Python only cuts the shards not reused into lists and dicts."""
+    Python only cuts the shards not reused into lists and dicts.
+
+    With the previous build's shard digests (`previous`, by file name) and the terms whose
+    postings may have changed since (Scores.touched), only the shards holding such a term are
+    worked out; the others are the previous build's (an edit touches a few hundred of a
+    portal's 2,048, and working out all of them went over every posting of the cluster)."""
     columns, docs = scores.columns, scores.docs
     if not len(docs):
         return {"t/0.json": "{}"}
@@ -742,6 +767,68 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     lengths = np.array([len(scores.terms[c]) for c in present.tolist()], dtype=np.int64)
     size = 8 * len(docs) + int((3 * lengths + 4).sum())
     count = min(most, max(1, -(-size // shard_bytes)))
+    if previous is not None and scores.touched is not None and reuse is not None and \
+            sum(name.startswith("t/") for name in previous) == count:
+        patched = _patched_shards(scores, count, previous, reuse, made)
+        if patched is not None:
+            return patched
+    return _shards(scores, starts, count, range(count), reuse, made)
+
+
+def _patched_shards(scores: Scores, count: int, previous: Mapping[str, str], reuse: Reuse,
+                    made: dict[str, str]) -> dict[str, str] | None:
+    """The shards as _term_shards makes them, the untouched ones taken from the previous
+    build; None when one of those is not at hand."""
+    assert scores.touched is not None
+    changed = sorted({shard_of(term, count) for term in scores.touched})
+    files: dict[str, str] = {}
+    for n in range(count):
+        name = f"t/{n}.json"
+        if n in changed:
+            continue
+        digest = previous.get(name)
+        kept = reuse(name, digest) if digest else None
+        if kept is None or digest is None:
+            return None
+        files[name] = kept
+        made[name] = digest
+    # Every posting of every term in a changed shard (whole shards, so their bytes and digests
+    # are what working out every shard would give), in the same order.
+    terms = np.flatnonzero(np.isin(scores.hashes % count, changed))
+    low = np.searchsorted(scores.columns, terms)
+    widths = np.searchsorted(scores.columns, terms, "right") - low
+    take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
+    part = Scores(scores.terms, scores.hashes, scores.columns[take], scores.docs[take],
+                  scores.values[take])
+    if len(take):
+        starts = np.flatnonzero(np.concatenate(([True], part.columns[1:] != part.columns[:-1])))
+        files.update(_shards(part, starts, count, changed, reuse, made))
+    for n in changed:   # a shard no term is left in
+        if f"t/{n}.json" not in files:
+            files[f"t/{n}.json"] = _empty_shard(n, reuse, made)
+    return {f"t/{n}.json": files[f"t/{n}.json"] for n in range(count)}
+
+
+def _empty_shard(n: int, reuse: Reuse | None, made: dict[str, str]) -> str:
+    name = f"t/{n}.json"
+    made[name] = _shard_digest(np.zeros(0, dtype=np.int64), np.zeros((0, 2), dtype=np.int32), [])
+    kept = reuse(name, made[name]) if reuse else None
+    return kept if kept is not None else _json({})
+
+
+def _shard_digest(widths: np.ndarray, block: np.ndarray, names: list[str]) -> str:
+    # Each term's name and number of postings, then every posting: nothing else is in it.
+    digest = hashlib.sha256(widths.tobytes())
+    digest.update(block.tobytes())
+    digest.update("\0".join(names).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _shards(scores: Scores, starts: np.ndarray, count: int, wanted: Iterable[int],
+            reuse: Reuse | None, made: dict[str, str]) -> dict[str, str]:
+    """The `wanted` shards of `count`, from postings holding every term of each of them."""
+    columns, docs = scores.columns, scores.docs
+    present = columns[starts]
     # 32-bit throughout: the portal's index of a 100,000-page cluster has tens of millions of
     # postings, and each 64-bit copy of them cost half a gigabyte.
     flat = np.empty((len(docs), 2), dtype=np.int32)
@@ -764,15 +851,11 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     posting_bounds = posting_bounds.tolist()
     names = [scores.terms[c] for c in present[by_shard].tolist()]
     files = {}
-    for n in range(count):
+    for n in wanted:
         first, last = term_bounds[n], term_bounds[n + 1]
         block = grouped[posting_bounds[first]:posting_bounds[last]]
-        # Each term's name and number of postings, then every posting: nothing else is in it.
-        digest = hashlib.sha256(widths[first:last].tobytes())
-        digest.update(block.tobytes())
-        digest.update("\0".join(names[first:last]).encode("utf-8"))
         name = f"t/{n}.json"
-        made[name] = digest.hexdigest()
+        made[name] = _shard_digest(widths[first:last], block, names[first:last])
         kept = reuse(name, made[name]) if reuse else None
         if kept is not None:
             files[name] = kept

@@ -91,9 +91,13 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
     # documents holds a term whose idf moved: it is linked whole, not worked out again.
     moved = _sites_holding(scores, docs) if scores.kept else set()
     keys: dict[str, str] = {}
+    wide_keys: dict[str, str] = {}   # a portal's index: its shards are patched, never linked whole
     if cache is not None:
         for site in sites:
-            if not is_cluster_wide(site):
+            if is_cluster_wide(site):
+                wide_keys[site.config.id] = cache_key("search wide", site.config.id, index_url(site),
+                                                      _t2s_path(site), repr(settings))
+            else:
                 mine = [cache.counts.digests[i] for i, doc in enumerate(docs)
                         if doc.site == site.config.id]
                 keys[site.config.id] = site_key(site, mine, len(docs), settings)
@@ -114,6 +118,7 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
         keep = list(range(len(docs))) if wide else [
             i for i, doc in enumerate(docs) if doc.site == site.config.id]
         made: dict[str, str] = {}
+        before = cache.sites.get(wide_keys.get(site.config.id, "")) if cache else None
 
         def reuse(name: str, content: str) -> str | None:
             assert cache is not None
@@ -124,7 +129,9 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
                             settings.ranking, scores if wide else scores.only(keep),
                             t2s_path=_t2s_path(site), share=1.0 if wide else len(keep) / max(1, len(docs)),
                             doc_digests=[cache.counts.digests[i] for i in keep] if cache else None,
-                            reuse=reuse if cache else None, made=made)
+                            reuse=reuse if cache else None, made=made,
+                            previous={name: content for name, (_, content, _) in before.items()}
+                            if before else None)
         return files, made
 
     # Forking costs more than a linked index: processes only when several are worked out.
@@ -137,7 +144,7 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
             for name, content in made.items():
                 rel = output_path(index_url(site) + name)
                 cache.made[rel] = file_key(rel, content)
-            key = keys.get(site.config.id)
+            key = keys.get(site.config.id) or wide_keys.get(site.config.id)
             if key:   # every file, meta.json and a.json too (their digests are of their text)
                 cache.sites_made[key] = {name: (output_path(index_url(site) + name), made.get(
                     name) or hashlib.sha256(text.encode("utf-8")).hexdigest())
