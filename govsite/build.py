@@ -227,24 +227,9 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     links: dict[str, tuple[str, str]] = {}
     to_make: list[str] = []
     for site_id in selected:
-        keys, kept = renderer.kept_pages(site_id)
-        missing: list[str] = []
-        for key, rel, entry in kept:
-            source = cluster.pages[key].source
-            digest = staging.link_previous(rel, entry["sha256"], source, report)
-            if not digest:   # the previous copy went missing: made after all
-                renderer.reuse.pop(rel, None)
-                missing.append(key)
-                continue
-            staging.record(rel, site_id, source, digest)
-            pages += 1
-            store.used(RENDERED, rel)   # the cache holds this very entry: kept as it is
-            reads.update(entry["reads"])
-            for target in entry["links"]:
-                note(links, target, (rel, source))
-        if missing:   # in the site's order, as a clean build's tasks
-            order = {page.key: n for n, page in enumerate(cluster.pages_by_site[site_id])}
-            keys = sorted(keys + missing, key=order.__getitem__)
+        keys, linked = _link_kept_pages(renderer, cluster, site_id, staging, store, report,
+                                        reads, links)
+        pages += linked
         tasks.append((site_id, None))
         tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
         to_make += keys
@@ -306,6 +291,32 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     if store.path is not None:
         store.keep(READS, "cluster", orjson.dumps({read: renderer.token(read) for read in sorted(reads)}))
     return pages
+
+
+def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
+                     staging: output.Staging, store: Cache, report: Report, reads: set[str],
+                     links: dict[str, tuple[str, str]]) -> tuple[list[str], int]:
+    """Link the site's pages whose previous copy stands (Renderer.kept_pages), recording each
+    as its render task would; returns the pages to make, in the site's order, and how many
+    were linked."""
+    keys, kept = renderer.kept_pages(site_id)
+    missing: list[str] = []
+    for key, rel, entry in kept:
+        source = cluster.pages[key].source
+        digest = staging.link_previous(rel, entry["sha256"], source, report)
+        if not digest:   # the previous copy went missing: made after all
+            renderer.reuse.pop(rel, None)
+            missing.append(key)
+            continue
+        staging.record(rel, site_id, source, digest)
+        store.used(RENDERED, rel)   # the cache holds this very entry: kept as it is
+        reads.update(entry["reads"])
+        for target in entry["links"]:
+            note(links, target, (rel, source))
+    if missing:   # in the site's order, as a clean build's tasks
+        order = {page.key: n for n, page in enumerate(cluster.pages_by_site[site_id])}
+        keys = sorted(keys + missing, key=order.__getitem__)
+    return keys, len(kept) - len(missing)
 
 
 SEARCHED = "search"          # cache namespace: the search inputs' key → the files they made
