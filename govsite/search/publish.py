@@ -90,6 +90,9 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
     # file for file, when the unchanged documents kept their contributions and none of its
     # documents holds a term whose idf moved: it is linked whole, not worked out again.
     moved = _sites_holding(scores, docs) if scores.kept else set()
+    positions: dict[str, list[int]] = {}   # each site's documents, by position among all
+    for i, doc in enumerate(docs):
+        positions.setdefault(doc.site, []).append(i)
     keys: dict[str, str] = {}
     wide_keys: dict[str, str] = {}   # a portal's index: its shards are patched, never linked whole
     if cache is not None:
@@ -98,8 +101,7 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
                 wide_keys[site.config.id] = cache_key("search wide", site.config.id, index_url(site),
                                                       _t2s_path(site), repr(settings))
             else:
-                mine = [cache.counts.digests[i] for i, doc in enumerate(docs)
-                        if doc.site == site.config.id]
+                mine = [cache.counts.digests[i] for i in positions.get(site.config.id, [])]
                 keys[site.config.id] = site_key(site, mine, len(docs), settings)
 
     def unchanged(site: Site) -> dict[str, list[str]] | None:
@@ -115,8 +117,7 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
         if previous:
             return ({name: Linked(sha) for name, (_, _, sha) in previous.items()},
                     {name: content for name, (_, content, _) in previous.items()})
-        keep = list(range(len(docs))) if wide else [
-            i for i, doc in enumerate(docs) if doc.site == site.config.id]
+        keep = list(range(len(docs))) if wide else positions.get(site.config.id, [])
         made: dict[str, str] = {}
         before = cache.sites.get(wide_keys.get(site.config.id, "")) if cache else None
 
