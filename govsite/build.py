@@ -360,7 +360,9 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         counted = set(state.digests) if state else set()
         counts = CountCache(digests, store.load(COUNTED, [d for d in digests if d not in counted]),
                             sink=partial(store.keep, COUNTED), state=state,
-                            state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()))
+                            state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()),
+                            prepare=lambda docs: markup.load_text(
+                                [doc.body for doc in docs if doc.body is not None], store))
         del state, stored
         sites = {key: entry for key, entry in store.load_all(SEARCH_SITE).items()
                  if all(still_there(rel, sha) for rel, _, sha in entry.values())}

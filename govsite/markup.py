@@ -20,7 +20,6 @@ from urllib.parse import unquote
 
 import cmarkgfm
 import nh3
-import orjson
 from cmarkgfm.cmark import Options
 
 from govsite.cache import Cache
@@ -51,19 +50,27 @@ OPTIONS = Options.CMARK_OPT_UNSAFE
 EXTENSIONS = ["table", "strikethrough"]
 
 
+# How much of a body's text summaries (shorten(), 120 characters) and search excerpts (200)
+# read: each is the same from this much of the text as from all of it.
+LEAD = 200
+
+
 class Body:
-    """A converted body. One read back from the cache comes without its HTML, which only the
-    outputs made again show: load_html() reads theirs in one go, and a process that finds one
-    missing anyway converts its source again (same input, same HTML; no cache across a fork)."""
+    """A converted body. One read back from the cache comes with the start of its text only
+    (`lead`) and without its HTML: a rebuild shows the HTML of the pages it makes again and
+    counts the text of the documents it has not counted, no more. load_html() and load_text()
+    read those in one go; a process that finds one missing anyway converts its source again
+    (same input, same body; a cache does not cross a fork)."""
 
-    __slots__ = ("_html", "text", "digest", "entry", "source")
+    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source")
 
-    def __init__(self, html: str | None, text: str, digest: str, entry: str = "",
-                 source: tuple[str, str, str, str, int, bool] | None = None):
+    def __init__(self, html: str | None, text: str | None, digest: str, entry: str = "",
+                 source: tuple[str, str, str, str, int, bool] | None = None, lead: str = ""):
         self._html = html
-        self.text = text        # plain text, for summaries, feeds and search
+        self._text = text       # plain text, for feeds' summaries and search
+        self.lead = text[:LEAD] if text is not None else lead
         self.digest = digest    # of both: what a rendered output that shows it remembers of it
-        self.entry = entry      # its cache key, for a body read back without its HTML
+        self.entry = entry      # its cache key, for a body read back without all of it
         self.source = source    # (key, text, source, url, line, sanitize): to convert it again
 
     @classmethod
@@ -75,22 +82,32 @@ class Body:
     @property
     def html(self) -> str:
         if self._html is None:
-            assert self.source is not None and _reconvert is not None, "a body without its source"
-            self._html = _reconvert(self.source)
+            self._html = self._converted().html
         return self._html
 
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self._converted().text
+        return self._text
+
+    def _converted(self) -> Body:
+        assert self.source is not None and _reconvert is not None, "a body without its source"
+        return _reconvert(self.source)
+
     def without_html(self) -> Body:
-        return Body("", self.text, self.digest)
+        return Body("", self._text, self.digest, self.entry, self.source, self.lead)
 
     def __getstate__(self) -> tuple:
-        return (self._html, self.text, self.digest, self.entry, None)   # its source stays here
+        # Its source stays in this process (the parent sets it on the bodies that come back).
+        return (self._html, self._text, self.lead, self.digest, self.entry, None)
 
     def __setstate__(self, state: tuple) -> None:
-        self._html, self.text, self.digest, self.entry, self.source = state
+        self._html, self._text, self.lead, self.digest, self.entry, self.source = state
 
 
-# How this process converts a body again whose HTML it has not read (set by convert_all).
-_reconvert: Callable[[tuple[str, str, str, str, int, bool]], str] | None = None
+# How this process converts a body again that it has not read all of (set by convert_all).
+_reconvert: Callable[[tuple[str, str, str, str, int, bool]], Body] | None = None
 
 
 class _Context:
@@ -318,7 +335,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 names.append(column.intro)
     cache = cache or Cache(None)
     keys = [_cache_key(name, *item[2:]) for name, item in zip(names, work, strict=True)]
-    stored = cache.load(CACHE, keys, _unpack)
+    stored = cache.load(CACHE, keys, _head)
     # Every input of a body is in its key but where its links lead: a cached body whose links
     # were resolved against the very same targets is right as it is, and any other is checked.
     targets = _targets_digest(cluster) if cache.path else ""
@@ -328,9 +345,9 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         cached = stored.get(entry)
         if cached and cached["targets"] == targets:
             cluster.resolver.used_files.update(cached["files"])
-            bodies[item[0]] = Body(None, cached["text"], cached["digest"], entry, item)
-            cache.used(CACHE, entry)
-            cache.used(CACHE_HTML, entry)
+            bodies[item[0]] = Body(None, None, cached["digest"], entry, item, cached["lead"])
+            for namespace in (CACHE, CACHE_TEXT, CACHE_HTML):
+                cache.used(namespace, entry)
         else:
             todo.append(n)
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
@@ -343,17 +360,17 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             (_, text, source, url, line, sanitize), entry = work[i], keys[i]
             cached = stored.get(entry)
             if cached and converter.still_valid(cached["links"], text, source, url, line):
-                done.append((i, Body(None, cached["text"], cached["digest"], entry)))
-                fresh[entry] = _pack({**cached, "targets": targets})   # checked against these
+                done.append((i, Body(None, None, cached["digest"], entry, lead=cached["lead"])))
+                fresh[entry] = {**cached, "targets": targets}   # checked against these
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
             done.append((i, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
-                fresh[entry] = _pack({"text": body.text, "digest": body.digest, "targets": targets,
-                                      "links": sorted(set(converter.context.links)),
-                                      "files": sorted(set(converter.context.files))})
-                markup[entry] = body.html.encode("utf-8")
+                fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
+                                "links": sorted(set(converter.context.links)),
+                                "files": sorted(set(converter.context.files))}
+                markup[entry] = (body.text.encode("utf-8"), body.html.encode("utf-8"))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
     for done, problems, used, fresh, markup in ordered_map(convert_slice, -(-len(todo) // size), jobs):
@@ -365,14 +382,16 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         for entry, value in fresh.items():
             cache.keep(CACHE, entry, value)
             if entry in markup:
-                cache.keep(CACHE_HTML, entry, markup[entry])
-            else:
-                cache.used(CACHE_HTML, entry)   # checked: the HTML stored is still right
+                cache.keep(CACHE_TEXT, entry, markup[entry][0])
+                cache.keep(CACHE_HTML, entry, markup[entry][1])
+            else:   # checked: the text and HTML stored are still right
+                cache.used(CACHE_TEXT, entry)
+                cache.used(CACHE_HTML, entry)
 
     global _reconvert
 
-    def reconvert(item: tuple[str, str, str, str, int, bool]) -> str:
-        return Converter(cluster, Report(report.root)).convert(*item[1:]).html
+    def reconvert(item: tuple[str, str, str, str, int, bool]) -> Body:
+        return Converter(cluster, Report(report.root)).convert(*item[1:])
 
     _reconvert = reconvert
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
@@ -382,13 +401,22 @@ def load_html(bodies: Mapping[str, Body], keys: Iterable[str], cache: Cache) -> 
     """Read back in one go the HTML of the bodies these keys name, where it was left out."""
     lazy = {body.entry: body for key in keys
             if (body := bodies.get(key)) is not None and body._html is None and body.entry}
-    for entry, text in cache.load(CACHE_HTML, lazy, _decode).items():
-        lazy[entry]._html = text
+    for entry, markup in cache.load(CACHE_HTML, lazy, _decode).items():
+        lazy[entry]._html = markup
 
 
-# A body's text and what checks it ("markdown text"), and its HTML apart ("markdown html"):
-# a rebuild reads every text but only the HTML of the pages it makes again.
-CACHE = "markdown text"
+def load_text(bodies: Iterable[Body], cache: Cache) -> None:
+    """Read back in one go the text of these bodies, where it was left out."""
+    lazy = {body.entry: body for body in bodies if body._text is None and body.entry}
+    for entry, text in cache.load(CACHE_TEXT, lazy, _decode).items():
+        lazy[entry]._text = text
+
+
+# What a body is checked by, with the start of its text ("markdown head"), then its text and
+# its HTML apart: a rebuild reads every head, but the text only of the documents it counts
+# and the HTML only of the pages it makes again.
+CACHE = "markdown head"
+CACHE_TEXT = "markdown text"
 CACHE_HTML = "markdown html"
 
 
@@ -396,27 +424,12 @@ def _decode(value: object) -> str | None:
     return value.decode("utf-8") if isinstance(value, bytes) else None
 
 
-def _pack(entry: dict[str, Any]) -> bytes:
-    """A cache entry as bytes: its small fields as JSON, then the text as it is. Read back
-    without parsing the text's bytes as a JSON string."""
-    text = entry["text"].encode("utf-8")
-    head = orjson.dumps({k: v for k, v in entry.items() if k != "text"})
-    return len(head).to_bytes(4, "little") + head + text
-
-
-def _unpack(packed: object) -> dict[str, Any] | None:
-    """The entry, or None for anything else (an entry of an older format is converted again)."""
-    if not isinstance(packed, bytes):
+def _head(value: object) -> dict[str, Any] | None:
+    """A head as stored, or None for anything else (an entry of an older format)."""
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), str)
+                                              for k in ("lead", "digest", "targets")):
         return None
-    try:
-        size = int.from_bytes(packed[:4], "little")
-        entry = orjson.loads(packed[4:4 + size])
-        entry["text"] = packed[4 + size:].decode("utf-8")
-        if not isinstance(entry.get("digest"), str):
-            return None
-    except (ValueError, KeyError, TypeError, AttributeError):   # UnicodeDecodeError: ValueError
-        return None
-    return entry
+    return value
 
 
 def _targets_digest(cluster: Cluster) -> str:

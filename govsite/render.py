@@ -200,7 +200,7 @@ class Renderer:
         page = self.cluster.pages[key]
         site = self.cluster.sites[page.site]
         body = self.bodies.get(key)
-        summary = page.summary or (shorten(body.text) if body else "")
+        summary = page.summary or (shorten(body.lead) if body else "")
         return Item(key, page.title, self.cluster.urls[key], page.date, page.kind, summary,
                     page.site, site.config.name, site.columns[page.column].title,
                     page.policy.validity if page.policy else "")
@@ -565,7 +565,7 @@ class Renderer:
         meta += [("ArticleTitle", page.title), ("PubDate", fmt_time(page.date, site.config)),
                  ("ContentSource", page.content_source or site.config.identity.sponsor),
                  ("Keywords", ",".join(page.keywords)), ("Author", page.author),
-                 ("Description", page.summary or shorten(body.text)), ("Image", image_url),
+                 ("Description", page.summary or shorten(body.lead)), ("Image", image_url),
                  ("Url", url)]
         template = {"news": "article.html", "notice": "article.html"}.get(page.kind,
                                                                            f"{page.kind}.html")
@@ -654,7 +654,7 @@ class Renderer:
 
         def make() -> str:
             rows = [{"page": p, "url": self.cluster.urls[p.key],
-                     "summary": p.summary or shorten(self.bodies[p.key].text)} for p in policies]
+                     "summary": p.summary or shorten(self.bodies[p.key].lead)} for p in policies]
             return self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
                                rows=rows)
 

@@ -236,6 +236,40 @@ def test_an_edit_reads_back_the_html_of_only_the_pages_made_again(built, tmp_pat
     assert _site_files(out) == _site_files(tmp_path / "clean")
 
 
+def test_documents_counted_again_are_counted_from_their_whole_text_read_back(built, tmp_path,
+                                                                            monkeypatch):
+    # A rebuild reads back only the start of each body's text (summaries and excerpts need no
+    # more); a document counted again (here: its site was renamed, which every one of its
+    # documents shows) is counted from its whole text, read back from the cache.
+    import govsite.cache
+    from govsite.markup import CACHE_TEXT
+    project, out, cache = built
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n" + "夏粮收购工作有序推进。" * 30
+                    + "末尾独有词语鳜鱼养殖。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    asked: list[str] = []
+    real = govsite.cache.Cache.load
+
+    def noting(self, namespace, keys, read=None):
+        keys = list(keys)
+        if namespace == CACHE_TEXT:
+            asked.extend(keys)
+        return real(self, namespace, keys, read)
+
+    monkeypatch.setattr(govsite.cache.Cache, "load", noting)
+    names = project / "sites.yaml"
+    names.write_text(names.read_text(encoding="utf-8").replace("name: 示例县人民政府", "name: 示例县政府"),
+                     encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert asked, "the county's documents were counted again, from text read back"
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    shards = "".join(text.decode("utf-8") for rel, text in _site_files(out).items()
+                     if rel.startswith("county.example.gov.cn/_search/t/"))
+    assert "鳜鱼" in shards   # a term 300 characters into the text is in the index
+
+
 def test_a_page_missing_from_the_previous_build_is_rendered_again(built):
     project, out, cache = built
     expected = _site_files(out)

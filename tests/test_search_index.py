@@ -24,9 +24,9 @@ def _docs():
 
 
 def _with_text(doc, text):
-    """A document with another text: without its body's digest, which stood for the old text."""
+    """A document with another text: without the body it came from, or that body's digest."""
     import dataclasses
-    return dataclasses.replace(doc, text=text, text_digest="")
+    return dataclasses.replace(doc, text=text, text_digest="", body=None)
 
 
 def _index(docs, *args, **options) -> dict[str, str]:

@@ -186,3 +186,21 @@ def test_a_sitemap_written_as_text_is_what_elementtree_writes():
         if lastmod:
             ET.SubElement(entry, f"{{{SITEMAP}}}lastmod").text = lastmod
     assert _urlset(urls) == _xml(root)
+
+
+def test_a_bodys_lead_gives_the_summary_and_excerpt_its_whole_text_gives():
+    # Rebuilds read back only Body.lead: the summaries (shorten) and the search excerpts made
+    # from it must be those the whole text gives, whatever its length and spacing.
+    import random
+
+    from govsite.markup import Body, shorten
+    from govsite.search.index import EXCERPT
+    rng = random.Random(7)
+    for _ in range(500):
+        text = "".join(rng.choice(["政务公开", " ", "  \n", "a", "。", "\t" * 30])
+                       for _ in range(rng.randint(0, 120)))
+        body = Body("<p></p>", text, "digest")
+        assert body.text == text
+        assert shorten(body.lead) == shorten(text)
+        assert " ".join(body.lead[:EXCERPT * 2].split())[:EXCERPT] == \
+            " ".join(text[:EXCERPT * 2].split())[:EXCERPT]

@@ -85,6 +85,13 @@ class SearchDoc:
     doc_number: str              # its 发文字号 as written: number_terms() of it and the title
     issuer: str = ""             # 发文机关, searchable like the body
     text_digest: str = ""        # stands for the text in document digests (its body's digest)
+    # The body the text comes from, when `text` holds only its start (Body.lead: all that the
+    # records' excerpts read): counting reads the whole text from it (full_text()).
+    body: Body | None = None
+
+
+def full_text(doc: SearchDoc) -> str:
+    return doc.body.text if doc.body is not None else doc.text
 
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
@@ -96,11 +103,11 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
         site = cluster.sites[page.site]
         date = page.date.astimezone(site.config.timezone).strftime("%Y-%m-%d") if page.date else ""
         docs.append(SearchDoc(
-            cluster.urls[page.key], page.title, bodies[page.key].text, page.site,
+            cluster.urls[page.key], page.title, bodies[page.key].lead, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
             page.policy.validity if page.policy else "",
             page.policy.doc_number if page.policy else "", page.policy.issuer if page.policy else "",
-            bodies[page.key].digest))
+            bodies[page.key].digest, bodies[page.key]))
     return docs
 
 
@@ -108,7 +115,7 @@ def index_terms(doc: SearchDoc) -> list[str]:
     """The document as a bag of terms, field weights by repetition: a title word counts three
     times, a document number eight, the body and the issuer (发文机关) once; BM25 then saturates
     and length-normalises the counts."""
-    return (tokens(doc.title) * WEIGHTS["title"] + tokens(doc.text) + tokens(doc.issuer)
+    return (tokens(doc.title) * WEIGHTS["title"] + tokens(full_text(doc)) + tokens(doc.issuer)
             + numbers_of(doc) * WEIGHTS["docnum"])
 
 
@@ -211,6 +218,9 @@ class CountCache:
     state: TermState | None = None       # the previous build's, if any; dropped once used
     state_out: TermState | None = None   # this build's (keep_state), unless given to state_sink
     state_sink: Callable[[TermState], None] | None = None
+    # Told the documents about to be counted, before any process starts (the build reads
+    # their bodies' text from its cache then: SearchDoc.body).
+    prepare: Callable[[list[SearchDoc]], None] | None = None
 
     def keep_state(self, state: TermState) -> None:
         if self.state_sink is not None:
@@ -456,7 +466,8 @@ class _TermKeys:
             return None   # not the same order (a changed URL scheme), or mostly new: count all
         # The new documents, counted (or read back) like any; their words numbered apart.
         counter = _TermKeys()
-        sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink)
+        sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink,
+                         prepare=cache.prepare)
         f_keys, f_tf, f_sizes, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
         f_docs = np.repeat(np.array(fresh, dtype=np.int64), f_sizes)
         # One numbering for the words of both: sorted, so the old keys keep their order.
@@ -574,6 +585,8 @@ class _TermKeys:
         size = -(-len(todo) // max(1, jobs)) or 1
         if len(todo) > 100:
             warm_fold_table()
+        if cache is not None and cache.prepare is not None and todo:
+            cache.prepare([docs[i] for i in todo])   # before the processes that count them
 
         def count_slice(n: int) -> list[tuple[Counted, bytes]]:
             keys = _TermKeys()
@@ -615,7 +628,8 @@ class _TermKeys:
 
     def count(self, doc: SearchDoc) -> Counted:
         """The document's distinct terms with their weighted counts, and its length."""
-        title, body, issuer = (self._keys(fold(text)) for text in (doc.title, doc.text, doc.issuer))
+        title, body, issuer = (self._keys(fold(text))
+                               for text in (doc.title, full_text(doc), doc.issuer))
         numbers = np.array([self._word(n) for n in numbers_of(doc)], dtype=np.int64)
         every = np.concatenate([title] * WEIGHTS["title"] + [body, issuer]
                                + [numbers] * WEIGHTS["docnum"])

@@ -33,7 +33,7 @@ def document_digests(docs: list[SearchDoc]) -> list[str]:
     """One digest per document as indexed: the cache keys below are made of these. A text is
     named by its digest where it has one (its body's, made when it was converted): hashing
     every text again cost a second per 100,000 pages."""
-    names = [f.name for f in fields(SearchDoc) if f.name != "text"]   # astuple() would copy texts
+    names = [f.name for f in fields(SearchDoc) if f.name not in ("text", "body")]   # not astuple()
     return [cache_key("search document", doc.text_digest or doc.text,
                       [getattr(doc, name) for name in names]) for doc in docs]
 
