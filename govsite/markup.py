@@ -346,10 +346,12 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         if cached and cached["targets"] == targets:
             cluster.resolver.used_files.update(cached["files"])
             bodies[item[0]] = Body(None, None, cached["digest"], entry, item, cached["lead"])
-            for namespace in (CACHE, CACHE_TEXT, CACHE_HTML):
+            for namespace in (CACHE, CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                 cache.used(namespace, entry)
         else:
             todo.append(n)
+    # The links of the cached bodies to check: read only when targets changed (half a head).
+    links = cache.load(CACHE_LINKS, [keys[n] for n in todo if keys[n] in stored])
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
 
     def convert_slice(n: int) -> tuple[list[tuple[int, Body]], list, set[str], dict, dict]:
@@ -359,7 +361,8 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         for i in todo[n * size:(n + 1) * size]:
             (_, text, source, url, line, sanitize), entry = work[i], keys[i]
             cached = stored.get(entry)
-            if cached and converter.still_valid(cached["links"], text, source, url, line):
+            if cached and entry in links and \
+                    converter.still_valid(links[entry], text, source, url, line):
                 done.append((i, Body(None, None, cached["digest"], entry, lead=cached["lead"])))
                 fresh[entry] = {**cached, "targets": targets}   # checked against these
                 continue
@@ -368,9 +371,9 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             done.append((i, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
                 fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
-                                "links": sorted(set(converter.context.links)),
                                 "files": sorted(set(converter.context.files))}
-                markup[entry] = (body.text.encode("utf-8"), body.html.encode("utf-8"))
+                markup[entry] = (sorted(set(converter.context.links)),
+                                 body.text.encode("utf-8"), body.html.encode("utf-8"))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
     for done, problems, used, fresh, markup in ordered_map(convert_slice, -(-len(todo) // size), jobs):
@@ -382,11 +385,12 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         for entry, value in fresh.items():
             cache.keep(CACHE, entry, value)
             if entry in markup:
-                cache.keep(CACHE_TEXT, entry, markup[entry][0])
-                cache.keep(CACHE_HTML, entry, markup[entry][1])
-            else:   # checked: the text and HTML stored are still right
-                cache.used(CACHE_TEXT, entry)
-                cache.used(CACHE_HTML, entry)
+                for namespace, part in zip((CACHE_LINKS, CACHE_TEXT, CACHE_HTML), markup[entry],
+                                           strict=True):
+                    cache.keep(namespace, entry, part)
+            else:   # checked: the links, text and HTML stored are still right
+                for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
+                    cache.used(namespace, entry)
 
     global _reconvert
 
@@ -412,10 +416,12 @@ def load_text(bodies: Iterable[Body], cache: Cache) -> None:
         lazy[entry]._text = text
 
 
-# What a body is checked by, with the start of its text ("markdown head"), then its text and
-# its HTML apart: a rebuild reads every head, but the text only of the documents it counts
+# A body's digest, the start of its text and the targets its links were checked against
+# ("markdown head"); then its links, its text and its HTML apart: a rebuild reads every head,
+# but the links only of the bodies to check again, the text only of the documents it counts
 # and the HTML only of the pages it makes again.
 CACHE = "markdown head"
+CACHE_LINKS = "markdown links"
 CACHE_TEXT = "markdown text"
 CACHE_HTML = "markdown html"
 
@@ -425,9 +431,10 @@ def _decode(value: object) -> str | None:
 
 
 def _head(value: object) -> dict[str, Any] | None:
-    """A head as stored, or None for anything else (an entry of an older format)."""
-    if not isinstance(value, dict) or not all(isinstance(value.get(k), str)
-                                              for k in ("lead", "digest", "targets")):
+    """A head as stored, or None for anything else (an entry of an older format, such as one
+    that still held its links)."""
+    if not isinstance(value, dict) or "links" in value or not all(
+            isinstance(value.get(k), str) for k in ("lead", "digest", "targets")):
         return None
     return value
 

@@ -362,6 +362,26 @@ def test_only_changed_files_are_parsed_and_counted_again(built, monkeypatch):
     assert _site_files(out) == _site_files(clean)
 
 
+def test_a_new_page_converts_only_itself_the_other_bodies_links_are_checked(built, monkeypatch):
+    # A new page is a new link target: every cached body is checked against the targets again
+    # (its links, read back from the cache), and only the new page is converted.
+    project, out, cache = built
+    import govsite.markup
+    converted: list[str] = []
+    convert = govsite.markup.Converter.convert
+    monkeypatch.setattr(govsite.markup.Converter, "convert",
+                        lambda self, text, source, *rest: converted.append(source)
+                        or convert(self, text, source, *rest))
+    (project / "content/county/news/2024-06-20-new.md").write_text(
+        "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
+        encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert converted == ["content/county/news/2024-06-20-new.md"]
+    clean = project.parent / "clean"
+    build(project, clean, now=NOW)
+    assert _site_files(out) == _site_files(clean)
+
+
 def test_a_page_with_a_warning_warns_again_on_every_build(built):
     # Only pages that parsed without a word are cached: a hit would otherwise swallow the warning.
     project, out, cache = built
