@@ -211,22 +211,28 @@ def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(b
     assert "policy.html" not in result.template_seconds
 
 
-def test_an_edit_reads_back_the_html_of_only_the_pages_made_again(built, tmp_path, monkeypatch):
-    # Every body's text is read back (lists, feeds and search show it), but the HTML only of
-    # the pages rendered again: here the edited page alone, besides the intros.
+def _keys_loaded(monkeypatch, namespace: str) -> list[str]:
+    """The keys the build cache is asked for in `namespace` from now on, as they are asked."""
     import govsite.cache
-    from govsite.markup import CACHE_HTML
-    project, out, cache = built
     asked: list[str] = []
     real = govsite.cache.Cache.load
 
-    def noting(self, namespace, keys, read=None):
+    def noting(self, space, keys, read=None):
         keys = list(keys)
-        if namespace == CACHE_HTML:
+        if space == namespace:
             asked.extend(keys)
-        return real(self, namespace, keys, read)
+        return real(self, space, keys, read)
 
     monkeypatch.setattr(govsite.cache.Cache, "load", noting)
+    return asked
+
+
+def test_an_edit_reads_back_the_html_of_only_the_pages_made_again(built, tmp_path, monkeypatch):
+    # A rebuild reads back the HTML only of the pages rendered again: here the edited page
+    # alone, besides the intros.
+    from govsite.markup import CACHE_HTML
+    project, out, cache = built
+    asked = _keys_loaded(monkeypatch, CACHE_HTML)
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
@@ -241,23 +247,13 @@ def test_documents_counted_again_are_counted_from_their_whole_text_read_back(bui
     # A rebuild reads back only the start of each body's text (summaries and excerpts need no
     # more); a document counted again (here: its site was renamed, which every one of its
     # documents shows) is counted from its whole text, read back from the cache.
-    import govsite.cache
     from govsite.markup import CACHE_TEXT
     project, out, cache = built
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n" + "夏粮收购工作有序推进。" * 30
                     + "末尾独有词语鳜鱼养殖。\n", encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
-    asked: list[str] = []
-    real = govsite.cache.Cache.load
-
-    def noting(self, namespace, keys, read=None):
-        keys = list(keys)
-        if namespace == CACHE_TEXT:
-            asked.extend(keys)
-        return real(self, namespace, keys, read)
-
-    monkeypatch.setattr(govsite.cache.Cache, "load", noting)
+    asked = _keys_loaded(monkeypatch, CACHE_TEXT)
     names = project / "sites.yaml"
     names.write_text(names.read_text(encoding="utf-8").replace("name: 示例县人民政府", "name: 示例县政府"),
                      encoding="utf-8")
