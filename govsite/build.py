@@ -140,6 +140,10 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
                              + did_you_mean(unknown[0], cluster.sites))
         bodies = markup.convert_all(cluster, report, jobs, store)
+        # Converted, the pages' Markdown is not read again (frontmatter.read_body would read it
+        # from its file): a cold build does not hold every file's text to the end.
+        for page in cluster.pages.values():
+            object.__setattr__(page, "body", None)
         # The cluster and its bodies live until the end: moved out of the garbage collector's
         # sight, so its collections stop walking hundreds of thousands of objects again and
         # again (and forked workers stop touching, and so copying, their memory).

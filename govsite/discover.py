@@ -1,7 +1,10 @@
 """content/ → the Markdown sources and attachments of every site, in a stable order.
 
 Walks are sorted so two machines see the same files in the same order. Nothing is parsed here;
-the only judgement is which files belong to the build at all.
+the only judgement is which files belong to the build at all. A source is found by its digest,
+not its text: a rebuild reads most pages back from the cache by digest, and decoding and
+holding every file's text cost two seconds and half a gigabyte at 100,000 pages. The text is
+read when a stage needs it (Source.read), and checked against the digest then.
 """
 
 from __future__ import annotations
@@ -25,8 +28,15 @@ class Source:
     site: str
     rel: str          # path under content/, posix: "www/news/2024-05-08.md"
     path: str         # as found on disk, for diagnostics
-    text: str
-    digest: str
+    digest: str       # SHA-256 of the file's bytes
+    loaded: str | None = None   # its text, when read already (read_source)
+
+    def read(self, report: Report) -> str | None:
+        """The file's text, newlines as \n; None (reported) when it is not UTF-8 text or no
+        longer the file that was found."""
+        if self.loaded is not None:
+            return self.loaded
+        return read_text(self.path, self.digest, report)
 
 
 @dataclass(frozen=True)
@@ -66,9 +76,11 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
                 continue
             suffix = os.path.splitext(name)[1]
             if suffix == ".md":
-                source = read_source(entry.name, rel, full, report)
-                if source is not None:
-                    sources.append(source)
+                try:
+                    sources.append(Source(entry.name, rel, full, _file_digest(full)))
+                except OSError as exc:
+                    report.error(full, 0, f"file cannot be read: {exc.strerror or exc}",
+                                 "check that govsite may read it")
             elif suffix.lower().lstrip(".") in ATTACHMENT_TYPES:
                 if folder == str(entry):
                     report.error(full, 0, "attachments belong beside their page in a column folder",
@@ -82,15 +94,52 @@ def find_sources(config: ClusterConfig, report: Report) -> Discovery:
 
 
 def read_source(site: str, rel: str, path: str, report: Report) -> Source | None:
-    """One Markdown file as a source, or None (reported) when it is not UTF-8 text."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
+    """One Markdown file as a source, its text read, or None (reported) when it is not UTF-8."""
+    raw = _read(path)
+    text = _decode(raw, path, report)
+    return None if text is None else Source(site, rel, path, hashlib.sha256(raw).hexdigest(), text)
+
+
+def read_text(path: str, digest: str, report: Report) -> str | None:
+    """The text of a source found with this digest; None (reported) when it is not UTF-8 text
+    or changed since (what was read before it, in this build, was another version)."""
     try:
-        text = raw.decode("utf-8-sig")
+        raw = _read(path)
+    except OSError:
+        raw = b""
+    if hashlib.sha256(raw).hexdigest() != digest:
+        report.error(path, 0, "file changed or went away while govsite was building",
+                     "build again once the files are saved")
+        return None
+    return _decode(raw, path, report)
+
+
+def _decode(raw: bytes, path: str, report: Report) -> str | None:
+    try:
+        return raw.decode("utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError:
         report.error(path, 0, "file is not UTF-8 text", "save it as UTF-8")
         return None
-    return Source(site, rel, path, text.replace("\r\n", "\n"), hashlib.sha256(raw).hexdigest())
+
+
+def _read(path: str) -> bytes:
+    # os.read on a descriptor: a third quicker than open().read() for 100,000 small files.
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(handle).st_size
+        data = os.read(handle, size + 1)
+        if len(data) == size:
+            return data
+        chunks = [data]   # it grew since fstat, or the system gave less: read to the end
+        while chunks[-1]:
+            chunks.append(os.read(handle, 1 << 20))
+        return b"".join(chunks)
+    finally:
+        os.close(handle)
+
+
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(_read(path)).hexdigest()
 
 
 def _walk(folder: str) -> list[tuple[str, str, bool]]:

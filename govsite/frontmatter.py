@@ -22,7 +22,7 @@ from govsite.cache import Cache
 from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
-from govsite.discover import Source
+from govsite.discover import Source, read_text
 from govsite.model import (
     COLUMN_TYPES,
     DATED_KINDS,
@@ -153,10 +153,8 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
         key = keys.get(n, "")
         if key in stored:
             assert cache is not None
-            page, body_at = pickle.loads(stored[key])
-            # A fresh object of its own: set in place (dataclasses.replace cost 0.15 s a rebuild).
-            object.__setattr__(page, "body", source.text[body_at:])
-            pages[n] = page
+            # Its body is not read: most are converted already (read_body reads it if not).
+            pages[n] = pickle.loads(stored[key])
             cache.used(PARSED, key)
         else:
             todo.append((n, source, column, key))
@@ -171,9 +169,8 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
             if page:
                 # Only a page that parsed without a word is kept: a hit then owes no diagnostics.
                 keep = cache is not None and bool(key) and len(local.items) == problems
-                done.append((n, page, pickle.dumps(
-                    (replace(page, body=""), len(source.text) - len(page.body)),
-                    pickle.HIGHEST_PROTOCOL) if keep else b""))
+                done.append((n, page, pickle.dumps(replace(page, body=None),
+                                                   pickle.HIGHEST_PROTOCOL) if keep else b""))
         return done, local.items
 
     for done, problems in ordered_map(parse_slice, -(-len(todo) // size), jobs):
@@ -202,9 +199,20 @@ def _parser_digest() -> str:
     return digest.hexdigest()
 
 
+def read_body(page: Page, root: Path, report: Report) -> str | None:
+    """A page's body: as parsed, or else (a page read back from the cache) the end of its
+    source file from its first line; None (reported) when the file changed since it was found."""
+    if page.body is not None:
+        return page.body
+    text = read_text(str(root / page.source), page.digest, report)
+    return None if text is None else "\n".join(text.split("\n")[page.body_line - 1:])
+
+
 def split(source: Source, report: Report) -> tuple[Node, str, int] | None:
-    """Front matter and body, with the body's first line number."""
-    text = source.text
+    """Front matter and body, with the body's first line number (read_body() depends on it)."""
+    text = source.read(report)
+    if text is None:
+        return None
     if not text.startswith("---\n"):
         report.error(source.path, 1, "missing front matter",
                      "start the file with a line `---`, the fields, and another `---`")

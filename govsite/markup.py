@@ -25,6 +25,7 @@ from cmarkgfm.cmark import Options
 from govsite.cache import Cache
 from govsite.cache import key as cache_key
 from govsite.diagnostics import Report
+from govsite.frontmatter import read_body
 from govsite.model import WITHDRAWN, Cluster, Link
 from govsite.parallel import ordered_map
 from govsite.urls import relative
@@ -65,7 +66,7 @@ class Body:
     __slots__ = ("_html", "_text", "lead", "digest", "entry", "source")
 
     def __init__(self, html: str | None, text: str | None, digest: str, entry: str = "",
-                 source: tuple[str, str, str, str, int, bool] | None = None, lead: str = ""):
+                 source: tuple[str, str | None, str, str, int, bool] | None = None, lead: str = ""):
         self._html = html
         self._text = text       # plain text, for feeds' summaries and search
         self.lead = text[:LEAD] if text is not None else lead
@@ -107,7 +108,7 @@ class Body:
 
 
 # How this process converts a body again that it has not read all of (set by convert_all).
-_reconvert: Callable[[tuple[str, str, str, str, int, bool]], Body] | None = None
+_reconvert: Callable[[tuple[str, str | None, str, str, int, bool]], Body] | None = None
 
 
 class _Context:
@@ -309,17 +310,19 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/".
     Converted in slices on `jobs` processes; each slice's problems and linked attachments come
     back with its bodies, so the result is the same for any number of jobs."""
-    work: list[tuple[str, str, str, str, int, bool]] = []   # key, text, source, url, line, sanitize
-    # What a body's cache key names it by: a page's body is the end of its source file, so the
-    # file's digest and the body's length stand for its text (hashing every text again cost
-    # 0.1 s per 10,000 pages); an intro is keyed by its text.
+    # key, text, source, url, line, sanitize; a page's text is None: read when converted
+    # (read_body), for most pages never.
+    work: list[tuple[str, str | None, str, str, int, bool]] = []
+    # What a body's cache key names it by: a page's body is the end of its source file from
+    # its first line (in the key), so the file's digest stands for its text (hashing every
+    # text again cost 0.1 s per 10,000 pages); an intro is keyed by its text.
     names: list[object] = []
     for key, page in cluster.pages.items():
         if cluster.states[key] == WITHDRAWN:
             continue  # only a notice stays online: no body, no attachments
-        work.append((key, page.body, page.source, cluster.urls[key], page.body_line,
+        work.append((key, None, page.source, cluster.urls[key], page.body_line,
                      cluster.sites[page.site].config.sanitize_html))
-        names.append(("page", page.digest, len(page.body)))
+        names.append(("page", page.digest))
     for site in cluster.sites.values():
         sanitize = site.config.sanitize_html
         if site.intro.body.strip():
@@ -335,6 +338,13 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 names.append(column.intro)
     cache = cache or Cache(None)
     keys = [_cache_key(name, *item[2:]) for name, item in zip(names, work, strict=True)]
+
+    def text_of(item: tuple[str, str | None, str, str, int, bool], local: Report) -> str:
+        if item[1] is not None:
+            return item[1]
+        # (A file that changed since it was found is reported: the build stops after this stage.)
+        return read_body(cluster.pages[item[0]], cluster.config.root, local) or ""
+
     stored = cache.load(CACHE, keys, _head)
     # Every input of a body is in its key but where its links lead: a cached body whose links
     # were resolved against the very same targets is right as it is, and any other is checked.
@@ -359,7 +369,8 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         converter = Converter(cluster, local)
         done, fresh, markup = [], {}, {}
         for i in todo[n * size:(n + 1) * size]:
-            (_, text, source, url, line, sanitize), entry = work[i], keys[i]
+            (_, _, source, url, line, sanitize), entry = work[i], keys[i]
+            text = text_of(work[i], local)
             cached = stored.get(entry)
             if cached and entry in links and \
                     converter.still_valid(links[entry], text, source, url, line):
@@ -394,8 +405,9 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
 
     global _reconvert
 
-    def reconvert(item: tuple[str, str, str, str, int, bool]) -> Body:
-        return Converter(cluster, Report(report.root)).convert(*item[1:])
+    def reconvert(item: tuple[str, str | None, str, str, int, bool]) -> Body:
+        local = Report(report.root)
+        return Converter(cluster, local).convert(text_of(item, local), *item[2:])
 
     _reconvert = reconvert
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always

@@ -142,7 +142,7 @@ class Page:
     weight: int
     origin: tuple[tuple[str, str], ...]
     date_correction: str
-    body: str
+    body: str | None    # None when not read: read_body() reads it from the source file
     body_line: int
     policy: Policy | None = None
     interprets: Link | None = None

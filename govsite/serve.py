@@ -186,7 +186,7 @@ class Preview:
         if not page or report.items or not _same_standing(old, page):
             return None
         body = markup.Converter(cluster, report).convert(
-            page.body, page.source, cluster.urls[page.key], page.body_line,
+            page.body or "", page.source, cluster.urls[page.key], page.body_line,
             site.config.sanitize_html)
         if report.items:   # a broken link: the rebuild reports it
             return None
