@@ -105,7 +105,7 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     # Discover, parse and assemble go on past errors so that one run reports broken front
     # matter and broken links together; files that failed to parse are known to the link
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
-    found = discover.find_sources(cluster_config, report)
+    found = discover.find_sources(cluster_config, report, jobs)
     stages.done("discover", stop=False)
     parsed = frontmatter.parse(cluster_config, found.sources, report, store,
                                jobs or _default_jobs(len(found.sources)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -447,3 +448,27 @@ def test_yamlfile_shifts_an_aliased_mapping_only_once():
     data = yamlfile.parse("a: 1\nm: &x {k: 1}\nn: *x\n", first_line=10)
     assert data["m"].line_of("k") == 11
     assert data["n"].line_of("k") == 11
+
+
+def test_a_large_cluster_is_digested_on_several_processes_in_the_same_order(tmp_path):
+    """Past discover.PARALLEL_FROM files, reading is spread over processes: the sources, their
+    digests and a file that cannot be read come out as from one process."""
+    root = tmp_path / "project"
+    files = {f"content/portal/news/{n:04}.md": NEWS.format(date="2024-05-08") + f"{n}\n"
+             for n in range(discover.PARALLEL_FROM + 100)}
+    write_project(root, files)
+    (root / "content/portal/news/0500b.md").symlink_to(root / "content/portal/news/gone.md")
+    results = []
+    for jobs in (1, 2):
+        report = Report(root)
+        cfg = config.load(root, report)
+        found = discover.find_sources(cfg, report, jobs)
+        results.append(([(s.rel, s.digest) for s in found.sources], [str(d) for d in report.sorted()]))
+    assert results[0] == results[1]
+    sources, problems = results[1]
+    digests = dict(sources)
+    assert {f"content/{rel}" for rel in digests} >= set(files)
+    assert digests["portal/news/0501.md"] == hashlib.sha256(
+        (NEWS.format(date="2024-05-08") + "501\n").encode()).hexdigest()
+    assert problems == ["content/portal/news/gone.md: error: file cannot be read: "
+                        "No such file or directory — check that govsite may read it"]
