@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterable
@@ -44,6 +45,52 @@ def key(*parts: object) -> str:
     # orjson: a rebuild hashes every document's text, and json.dumps took most of a second.
     return hashlib.sha256(_PREFIX + orjson.dumps(
         parts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
+
+
+class Pack:
+    """One namespace's entries for one group (a site's pages, say), kept as a single value:
+    read back with one lookup and one decode instead of one per entry, and lying together on
+    disk (a large value is a file of its own). A rebuild whose cache was not in memory read
+    100,000 entries scattered over gigabytes for 3.5 s; from a site's pack, in a moment.
+    Entries are content-addressed as anywhere else; the pack is saved again only when its
+    entries changed (Cache.load_packs, Pack.save)."""
+
+    def __init__(self, cache: Cache, namespace: str, key: str, stored: dict[str, Any]):
+        self._cache, self._namespace, self._key = cache, namespace, key
+        self._stored = stored
+        self._kept: dict[str, Any] = {}
+        self._changed = False
+
+    def get(self, entry_key: str) -> Any:
+        """The stored entry (kept for the next build), or None."""
+        value = self._stored.get(entry_key)
+        if value is not None:
+            self._kept[entry_key] = value
+        return value
+
+    def put(self, entry_key: str, value: Any) -> None:
+        self._kept[entry_key] = value
+        self._changed = True
+
+    def save(self) -> None:
+        """Keep the entries got or put, and only them."""
+        if not self._changed and self._kept.keys() == self._stored.keys():
+            self._cache.used(self._namespace, self._key)
+        else:
+            self._cache.keep(self._namespace, self._key, pickle.dumps(
+                dict(sorted(self._kept.items())), pickle.HIGHEST_PROTOCOL))
+
+
+def _unpacked(value: Any) -> dict[str, Any]:
+    """A pack's entries, or none when the value is not a pack this code wrote (whoever uses
+    packs puts its code's digest in their `version`; this is for a damaged value)."""
+    if not isinstance(value, bytes):
+        return {}
+    try:
+        entries = pickle.loads(value)
+    except Exception:   # noqa: BLE001 — anything a damaged pickle raises: read as empty
+        return {}
+    return entries if isinstance(entries, dict) else {}
 
 
 class Chunks(tuple):
@@ -82,6 +129,15 @@ class Cache:
         # SQLite takes a bounded number of parameters per statement: ask in chunks.
         return self._select(namespace, [wanted[i:i + 500] for i in range(0, len(wanted), 500)],
                             read)
+
+    def load_packs(self, namespace: str, groups: Iterable[str], version: str = ""
+                   ) -> dict[str, Pack]:
+        """The packs of these groups (empty where none is stored), in one lookup. `version`
+        names the code that reads and writes them: a pack of other code is never read."""
+        keys = {group: key(namespace, version, group) for group in groups}
+        stored = self.load(namespace, keys.values())
+        return {group: Pack(self, namespace, k, _unpacked(stored.get(k)))
+                for group, k in keys.items()}
 
     def load_all(self, namespace: str) -> dict[str, Any]:
         return self._select(namespace, None)

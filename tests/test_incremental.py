@@ -15,6 +15,7 @@ from conftest import FIXTURES
 from test_golden import tree
 
 from govsite.build import build
+from govsite.cache import Cache
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -511,3 +512,46 @@ def test_a_first_build_saves_its_whole_cache_into_a_folder_it_creates(tmp_path):
             "search counts", "search terms", "search site"} <= namespaces
     named = [v.decode() for n, _, v in _entries(cache) if n == "search terms"]
     assert (cache / named[0].removeprefix("@file:")).is_file()
+
+
+def test_a_pack_keeps_what_a_build_got_or_put_and_is_written_again_only_when_that_changed(tmp_path):
+    first = Cache(tmp_path)
+    pack = first.load_packs("pages", ["portal"], "code 1")["portal"]
+    pack.put("a", {"title": "甲"})
+    pack.put("b", {"title": "乙"})
+    pack.save()
+    first.save()
+
+    unchanged = Cache(tmp_path)
+    pack = unchanged.load_packs("pages", ["portal"], "code 1")["portal"]
+    assert pack.get("a") == {"title": "甲"} and pack.get("b") == {"title": "乙"}
+    assert pack.get("c") is None
+    written = []
+    unchanged.keep = lambda *entry: written.append(entry)   # type: ignore[method-assign]
+    pack.save()
+    unchanged.save()
+    assert written == [], "a pack whose entries are as stored is kept, not written again"
+
+    fewer = Cache(tmp_path)
+    pack = fewer.load_packs("pages", ["portal"], "code 1")["portal"]
+    assert pack.get("a") == {"title": "甲"}
+    pack.save()
+    fewer.save()
+    assert Cache(tmp_path).load_packs("pages", ["portal"], "code 1")["portal"].get("b") is None, \
+        "an entry this build did not use is dropped"
+    assert Cache(tmp_path).load_packs("pages", ["portal"], "code 2")["portal"].get("a") is None, \
+        "a pack other code wrote is never read"
+
+
+def test_a_damaged_pack_reads_as_empty(tmp_path):
+    cache = Cache(tmp_path)
+    pack = cache.load_packs("pages", ["portal"])["portal"]
+    pack.put("a", 1)
+    pack.save()
+    cache.save()
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "build-cache.sqlite")
+    db.execute("UPDATE entries SET value = ? WHERE namespace = 'pages'", [b"\x80\x05not a pickle"])
+    db.commit()
+    db.close()
+    assert Cache(tmp_path).load_packs("pages", ["portal"])["portal"].get("a") is None
