@@ -22,7 +22,7 @@ import jinja2
 import orjson
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
-from govsite.cache import Cache, CacheBusy
+from govsite.cache import Cache, CacheBusy, Pack
 from govsite.check.guard import OutputGuard, note
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
@@ -202,7 +202,8 @@ def _default_jobs(pages: int) -> int:
     return default_jobs() if pages >= PARALLEL_FROM else 1
 
 
-RENDERED = "rendered"   # cache namespace: output path → what it read, its digest and links
+# Cache namespace, a Pack per site: each output's path → what it read, its digest and links.
+RENDERED = "rendered"
 READS = "rendered reads"   # "cluster" → the token of everything those outputs read
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
 
@@ -220,9 +221,10 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     previous = staging.previous
     reads: set[str] = set()   # what every output remembered read, for the next compare()
     pages = 0
+    packs = store.load_packs(RENDERED, selected) if store.path is not None else {}
     if store.path is not None:
         renderer.keep_reads = True
-        renderer.reuse = {rel: entry for rel, entry in store.load_all(RENDERED).items()
+        renderer.reuse = {rel: entry for pack in packs.values() for rel, entry in pack.stored()
                           if previous.get(rel, {}).get("sha256") == entry["sha256"]
                           and "reads" in entry}
         stored = store.load(READS, ["cluster"]).get("cluster")
@@ -231,8 +233,8 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     links: dict[str, tuple[str, str]] = {}
     to_make: list[str] = []
     for site_id in selected:
-        keys, linked = _link_kept_pages(renderer, cluster, site_id, staging, store, report,
-                                        reads, links)
+        keys, linked = _link_kept_pages(renderer, cluster, site_id, staging, packs.get(site_id),
+                                        report, reads, links)
         pages += linked
         tasks.append((site_id, None))
         tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
@@ -278,13 +280,17 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     for done, (written, links, problems, seconds, remembered) in enumerate(
             ordered_map(render_task, len(tasks), workers), start=1):
         progress("render", done, len(tasks))
+        sites = {rel: site for rel, site, _, _ in written}
         for rel, entry in remembered.items():
+            pack = packs.get(sites[rel])
             if entry is None:
-                store.used(RENDERED, rel)
                 reads.update(renderer.reuse[rel]["reads"])
+                if pack:
+                    pack.get(rel)   # the pack holds this very entry: kept as it is
             else:
-                store.keep(RENDERED, rel, entry)
                 reads.update(entry["reads"])
+                if pack:
+                    pack.put(rel, entry)
         for template, spent in seconds.items():
             timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:
@@ -292,13 +298,15 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
             pages += rel.endswith(".html")
         guard.add(links)
         report.items.extend(problems)
+    for pack in packs.values():
+        pack.save()
     if store.path is not None:
         store.keep(READS, "cluster", orjson.dumps({read: renderer.token(read) for read in sorted(reads)}))
     return pages
 
 
 def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
-                     staging: output.Staging, store: Cache, report: Report, reads: set[str],
+                     staging: output.Staging, pack: Pack | None, report: Report, reads: set[str],
                      links: dict[str, tuple[str, str]]) -> tuple[list[str], int]:
     """Link the site's pages whose previous copy stands (Renderer.kept_pages), recording each
     as its render task would; returns the pages to make, in the site's order, and how many
@@ -313,7 +321,8 @@ def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
             missing.append(key)
             continue
         staging.record(rel, site_id, source, digest)
-        store.used(RENDERED, rel)   # the cache holds this very entry: kept as it is
+        if pack:
+            pack.get(rel)   # the pack holds this very entry: kept as it is
         reads.update(entry["reads"])
         for target in entry["links"]:
             note(links, target, (rel, source))

@@ -61,6 +61,10 @@ class Pack:
         self._kept: dict[str, Any] = {}
         self._changed = False
 
+    def stored(self) -> Iterable[tuple[str, Any]]:
+        """Every stored entry, none of them marked as kept."""
+        return self._stored.items()
+
     def get(self, entry_key: str) -> Any:
         """The stored entry (kept for the next build), or None."""
         value = self._stored.get(entry_key)
