@@ -476,7 +476,7 @@ def _copy_attachments(cluster: Cluster, site_id: str, staging: output.Staging,
             continue
         url = cluster.link_targets[key]
         staging.copy(output_path(url), Path(attachment.path), site_id,
-                     f"content/{key}")
+                     f"content/{key}", attachment.digest)
 
 
 def _write_cluster_files(cluster: Cluster, staging: output.Staging) -> None:

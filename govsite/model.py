@@ -154,6 +154,7 @@ class Attachment:
     site: str
     rel: str            # path under content/<site>/, posix
     path: str           # absolute filesystem path
+    digest: str = ""    # SHA-256 of its bytes when found
 
 
 @dataclass

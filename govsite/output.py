@@ -136,13 +136,15 @@ class Staging:
             return
         self.files[rel] = (site, origin, digest)
 
-    def copy(self, rel: str, source: Path, site: str, origin: str) -> None:
+    def copy(self, rel: str, source: Path, site: str, origin: str, digest: str = "") -> None:
+        """Copy a file in, or link the previous build's copy when it holds the same bytes: by
+        `digest` when known (discover reads attachments on every core), else read here."""
         path = self._target(rel, origin)
         if path is None:
             return
         # An attachment the previous build already holds, byte for byte, is linked: reading a
         # file is cheaper than copying it, and a cluster has thousands.
-        digest = _digest(source)
+        digest = digest or _digest(source)
         if self.previous.get(rel, {}).get("sha256") == digest and \
                 self.link_previous(rel, digest, origin):
             self.files[rel] = (site, origin, digest)

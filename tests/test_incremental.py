@@ -46,7 +46,7 @@ def _linked(project: Path, page: Path) -> bool:
 def edit(project: Path, rng: random.Random) -> str:
     pages = _pages(project)
     page = rng.choice(pages)
-    action = rng.choice(["body", "title", "delete", "rename", "move", "new"])
+    action = rng.choice(["body", "title", "delete", "rename", "move", "new", "attachment"])
     free = [p for p in pages if not _linked(project, p) and "policy" not in p.parts
             and "jiedu" not in p.parts and "service" not in p.parts]
     if action in ("delete", "rename", "move") and not free:
@@ -68,6 +68,10 @@ def edit(project: Path, rng: random.Random) -> str:
         target = rng.choice([project / "content/county/news", project / "content/portal/news"])
         if page.parent != target:
             shutil.move(page, target / f"moved-{rng.randint(1, 999)}.md")
+    elif action == "attachment":   # new bytes, same name: published as they are now
+        page = rng.choice(sorted(p for p in (project / "content").rglob("*") if p.is_file()
+                                 and p.suffix in (".pdf", ".png", ".docx")))
+        page.write_bytes(page.read_bytes() + f"{rng.randint(1, 99)}".encode())
     elif action == "new":
         (project / "content/county/news" / f"2024-06-{rng.randint(10, 28)}-new.md").write_text(
             "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
@@ -265,6 +269,19 @@ def test_documents_counted_again_are_counted_from_their_whole_text_read_back(bui
     shards = "".join(text.decode("utf-8") for rel, text in _site_files(out).items()
                      if rel.startswith("county.example.gov.cn/_search/t/"))
     assert "鳜鱼" in shards   # a term 300 characters into the text is in the index
+
+
+def test_a_changed_attachment_is_published_with_its_new_bytes_and_the_others_linked(built):
+    project, out, cache = built
+    changed = project / "content/portal/news/会议材料.pdf"
+    changed.write_bytes(changed.read_bytes() + b"%% revised")
+    before = (out / "www.example.gov.cn/news/meeting.png").stat().st_ino
+    build(project, out, now=NOW, cache=cache)
+    assert (out / "www.example.gov.cn/news/会议材料.pdf").read_bytes().endswith(b"%% revised")
+    assert (out / "www.example.gov.cn/news/meeting.png").stat().st_ino == before, \
+        "an unchanged attachment is linked from the previous build"
+    changes = json.loads((out / ".govsite/changes.json").read_text(encoding="utf-8"))
+    assert [u for u in changes["changed"] if "会议材料" in u or "%E4%BC%9A" in u], changes
 
 
 def test_a_page_missing_from_the_previous_build_is_rendered_again(built):
