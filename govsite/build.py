@@ -23,7 +23,7 @@ import orjson
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
 from govsite.cache import Cache, CacheBusy, Pack
-from govsite.check.guard import OutputGuard, note
+from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
 from govsite.parallel import default_jobs, ordered_map
@@ -274,8 +274,7 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
             if not digest:
                 continue
             written.append((item.rel, item.site, item.origin, digest))
-            for target in targets:
-                note(links, target, (item.rel, item.origin))
+            note_all(links, targets, (item.rel, item.origin))
             if isinstance(item.data, Reused):
                 remembered[item.rel] = None   # the cache holds this very entry: kept as it is
             elif item.rel in renderer.reads:
@@ -332,8 +331,7 @@ def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
         if pack:
             pack.get(rel)   # the pack holds this very entry: kept as it is
         reads.update(entry["reads"])
-        for target in entry["links"]:
-            note(links, target, (rel, source))
+        note_all(links, entry["links"], (rel, source))
     if missing:   # in the site's order, as a clean build's tasks
         order = {page.key: n for n, page in enumerate(cluster.pages_by_site[site_id])}
         keys = sorted(keys + missing, key=order.__getitem__)

@@ -9,6 +9,7 @@ Fast by design: links are read with one regular expression from the HTML already
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -81,3 +82,14 @@ def note(links: dict[str, tuple[str, str]], target: str, where: tuple[str, str])
     known = links.get(target)
     if known is None or where < known:
         links[target] = where
+
+
+def note_all(links: dict[str, tuple[str, str]], targets: Iterable[str],
+             where: tuple[str, str]) -> None:
+    """note() for each link of one page, in one call: a rebuild at 100,000 pages notes
+    2.4 million links of pages it keeps."""
+    get = links.get
+    for target in targets:
+        known = get(target)
+        if known is None or where < known:
+            links[target] = where
