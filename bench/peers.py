@@ -24,9 +24,7 @@ import argparse
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import time
 from datetime import datetime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,32 +37,19 @@ PEERS = ("hugo", "hugo-per-site", "pelican", "mkdocs")
 
 
 def measure(commands: list[tuple[list[str], str]], log: str, timeout: float) -> dict:
-    """Run commands one after another; wall and CPU summed, peak RSS the largest."""
+    """Run commands one after another; wall and CPU summed, peak RSS the largest. Each is
+    started by run.py's launcher, so its peak memory is its own (launch.py)."""
     wall = cpu = rss = 0.0
     code = 0
-    with open(log, "w", encoding="utf-8") as handle:
-        for command, cwd in commands:
-            os.sync()
-            started = time.perf_counter()
-            child = subprocess.Popen(command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                                     env=run.CHILD_ENV)
-            deadline = started + timeout
-            while True:
-                pid, status, usage = os.wait4(child.pid, os.WNOHANG)
-                if pid:
-                    break
-                if time.perf_counter() > deadline:
-                    child.kill()
-                    pid, status, usage = os.wait4(child.pid, 0)
-                    code = -1
-                    break
-                time.sleep(0.05)
-            wall += time.perf_counter() - started
-            cpu += usage.ru_utime + usage.ru_stime
-            rss = max(rss, usage.ru_maxrss / 1024)
-            code = code or os.waitstatus_to_exitcode(status)
-            if code:
-                break
+    for n, (command, cwd) in enumerate(commands):
+        os.sync()
+        done = run.launcher().run(command, cwd, run.CHILD_ENV, log, timeout, append=n > 0)
+        wall += done.wall
+        cpu += done.user + done.sys
+        rss = max(rss, done.rss_kb / 1024)
+        code = -1 if done.timed_out else done.code
+        if code:
+            break
     return {"wall": wall, "cpu": cpu, "rss": rss, "code": code}
 
 
@@ -101,6 +86,7 @@ def peer_commands(peer: str, project: str, corpus: str) -> tuple[list[tuple[list
 
 
 def main() -> None:
+    run.launcher()   # before anything large is loaded (launch.py)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pages", type=int, default=1000)
     ap.add_argument("--sites", type=int, default=20)

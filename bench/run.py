@@ -41,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import convert  # noqa: E402
+from launch import Launcher  # noqa: E402
 
 GENERATOR = "/work/shared/bench/gen_corpus.py"
 SOURCE_DATE_EPOCH = "1795392000"  # 2026-11-23T00:00:00Z
@@ -101,6 +102,18 @@ PROFILE_STAGE = re.compile(r"^  (\S.*?) +(\d+\.\d\d) s +(\d+) MB$", re.M)
 PROFILE_LINE = re.compile(r"^(time per stage|slowest templates|  \S.*? +\d+\.\d\d s( +\d+ MB)?$)")
 
 
+_launcher: Launcher | None = None
+
+
+def launcher() -> Launcher:
+    """The helper that starts every measured build (launch.py): made by main() first thing,
+    while this process is small, so that no build inherits its peak memory."""
+    global _launcher
+    if _launcher is None:
+        _launcher = Launcher()
+    return _launcher
+
+
 def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
     """One `govsite build` in a child process, measured with os.wait4; `cache` is the folder
     govsite keeps between runs (None: --no-cache)."""
@@ -111,18 +124,12 @@ def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
     # Flush the dirty pages of earlier steps (conversion, the previous output) so that their
     # write-back does not land on this build's clock.
     os.sync()
-    with open(log, "w+", encoding="utf-8") as handle:
-        start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                 cwd=os.path.dirname(out))
-        _, status, usage = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - start
-        child.returncode = os.waitstatus_to_exitcode(status)
-        handle.seek(0)
+    done = launcher().run(cmd, os.path.dirname(out), env, log)
+    with open(log, encoding="utf-8") as handle:
         text = handle.read()
-    html, files = count_files(out) if child.returncode == 0 else (0, 0)
+    html, files = count_files(out) if done.code == 0 else (0, 0)
     manifest = ""
-    if child.returncode == 0:
+    if done.code == 0:
         try:
             with open(os.path.join(out, ".govsite", "manifest.json"), "rb") as f:
                 manifest = hashlib.sha256(f.read()).hexdigest()
@@ -131,8 +138,8 @@ def build(project: str, out: str, log: str, cache: str | None = None) -> dict:
     # --profile's lines: "  <stage> <seconds> s <peak> MB", and its template lines after them.
     stages = {m.group(1): (float(m.group(2)), float(m.group(3))) for m in PROFILE_STAGE.finditer(text)}
     lines = [line for line in text.strip().splitlines() if not PROFILE_LINE.match(line)]
-    return {"stages": stages, "code": child.returncode, "wall": wall, "user": usage.ru_utime,
-            "sys": usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,  # KiB on Linux
+    return {"stages": stages, "code": done.code, "wall": done.wall, "user": done.user,
+            "sys": done.sys, "rss_mb": done.rss_kb / 1024,  # KiB on Linux
             "html": html, "files": files, "summary": lines[-1] if lines else "",
             "messages": len(lines) - 1 if lines else 0, "log": log, "manifest": manifest}
 
@@ -220,6 +227,7 @@ def git_commit() -> str:
 
 
 def main() -> None:
+    launcher()   # before anything large is loaded (launch.py)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=1000)
     ap.add_argument("--sites", type=int, default=20)

@@ -61,9 +61,17 @@ def _quiet(stage: str, done: int, total: int) -> None:
 
 
 def peak_memory() -> float:
-    """The largest resident size, in MB, of this process or any worker it has waited for."""
-    return max(resource.getrusage(who).ru_maxrss
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+    """The largest resident size, in MB, of this process or any worker it has waited for.
+    This process's own comes from /proc where there is one: getrusage's includes the peak of
+    whatever process started this one (Linux carries it across exec), so a build started by a
+    large parent reported that parent's size as its own."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        pass
+    return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
 def clock() -> datetime:
