@@ -510,6 +510,68 @@ def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_
     assert patched_rounds, "some round worked out fewer shards than all"
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_worked_out_whole(
+        seed, monkeypatch):
+    # Edits on one site move the idf of rare terms the other site's pages hold too: that
+    # site's index (its pages unchanged) works out only the shards holding a touched term.
+    import random
+
+    import govsite.search.index as index
+    from govsite.search.index import CountCache, SearchDoc, build_index, score
+    from govsite.search.publish import document_digests
+    rng = random.Random(seed)
+    common = ["营商环境", "社会保险", "住房公积", "办理流程", "养老服务", "交通出行"]
+    rare = ["孑孓之虫", "饕餮之徒", "魑魅魍魉", "耄耋之年", "zebra", "quantum", "walrus"]
+
+    def doc(site: str, n: int) -> SearchDoc:
+        words = [rng.choice(common) for _ in range(8)] + rng.sample(rare, 2)
+        return SearchDoc(f"https://{site}.gov.cn/{n:03}.html", rng.choice(common), " ".join(words),
+                         site, site, f"https://{site}.gov.cn/", "新闻", "news", "", "", "")
+
+    wanted: list[int] = []
+    real_shards = index._shards
+
+    def noting(scores, starts, count, shards, reuse, made):
+        shards = list(shards)
+        wanted.append(len(shards) - count)
+        return real_shards(scores, starts, count, shards, reuse, made)
+
+    monkeypatch.setattr(index, "_shards", noting)
+
+    class Linked(str):
+        pass
+
+    docs = [doc("a", n) for n in range(30)] + [doc("b", n) for n in range(30)]
+    keep = list(range(30, 60))   # site b's pages, never edited
+    cache = CountCache(document_digests(docs), {})
+    scores = score(docs, cache=cache)
+    before_made: dict[str, str] = {}
+    before = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=before_made)
+    patched_rounds = 0
+    for _ in range(8):
+        at = rng.randrange(30)
+        docs[at] = doc("a", at)
+        cache = CountCache(document_digests(docs), {}, state=cache.state_out)
+        scores = score(docs, cache=cache)
+        if not scores.kept:
+            continue   # the portal's rounding moved: the site's index is worked out whole
+        whole_made: dict[str, str] = {}
+        whole = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=whole_made)
+        wanted.clear()
+        made: dict[str, str] = {}
+        patched = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=made,
+                              previous=before_made,
+                              reuse=lambda name, digest: Linked() if before_made.get(name) == digest
+                              else None)
+        patched_rounds += any(n < 0 for n in wanted)
+        assert list(patched) == list(whole) and made == whole_made
+        for name, text in whole.items():
+            assert (before[name] if isinstance(patched[name], Linked) else patched[name]) == text, name
+        before, before_made = whole, whole_made
+    assert patched_rounds, "some round worked out fewer shards than all"
+
+
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():
     import numpy as np
 

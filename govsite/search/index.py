@@ -144,18 +144,22 @@ class Scores:
     def only(self, keep: list[int]) -> Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
         site's index keeps the whole cluster's term statistics: more stable than a small
-        site's own, and computed once."""
+        site's own, and computed once.
+
+        `touched` carries over: when these pages are the very ones of the previous build's
+        index (publish.site_key() found it), their postings differ from it only in terms a
+        changed document holds or held, and an index can be patched like the portal's."""
         if keep and keep[-1] - keep[0] + 1 == len(keep):   # a site's pages are one URL range
             mask = (self.docs >= keep[0]) & (self.docs <= keep[-1])
             return Scores(self.terms, self.hashes, self.columns[mask], self.docs[mask] - keep[0],
-                          self.values[mask])
+                          self.values[mask], touched=self.touched)
         # Sized for pages without any term too (a title of punctuation, an empty body).
         size = max(int(self.docs.max(initial=-1)), max(keep, default=-1)) + 1
         renumber = np.full(size, -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
         mask = renumber[self.docs] >= 0
         return Scores(self.terms, self.hashes, self.columns[mask], renumber[self.docs[mask]],
-                      self.values[mask])
+                      self.values[mask], touched=self.touched)
 
 
 @dataclass

@@ -119,7 +119,11 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
                     {name: content for name, (_, content, _) in previous.items()})
         keep = list(range(len(docs))) if wide else positions.get(site.config.id, [])
         made: dict[str, str] = {}
-        before = cache.sites.get(wide_keys.get(site.config.id, "")) if cache else None
+        # The previous build's index of these very documents, when there is one: a portal's
+        # always (its shards are patched), a site's when a term of its unchanged documents
+        # moved (then only the shards holding such a term are worked out again).
+        before = cache.sites.get(wide_keys.get(site.config.id) or keys.get(site.config.id, "")) \
+            if cache else None
 
         def reuse(name: str, content: str) -> str | None:
             assert cache is not None
