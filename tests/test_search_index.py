@@ -554,22 +554,50 @@ def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_w
         docs[at] = doc("a", at)
         cache = CountCache(document_digests(docs), {}, state=cache.state_out)
         scores = score(docs, cache=cache)
-        if not scores.kept:
-            continue   # the portal's rounding moved: the site's index is worked out whole
         whole_made: dict[str, str] = {}
         whole = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=whole_made)
+        if not scores.kept:   # the rounded statistics moved: the site's index is worked out whole
+            before, before_made = whole, whole_made
+            continue
         wanted.clear()
         made: dict[str, str] = {}
         patched = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=made,
                               previous=before_made,
-                              reuse=lambda name, digest: Linked() if before_made.get(name) == digest
-                              else None)
+                              reuse=lambda name, digest, made_then=before_made:
+                              Linked() if made_then.get(name) == digest else None)
         patched_rounds += any(n < 0 for n in wanted)
         assert list(patched) == list(whole) and made == whole_made
         for name, text in whole.items():
             assert (before[name] if isinstance(patched[name], Linked) else patched[name]) == text, name
         before, before_made = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
+
+
+def test_an_edit_touches_only_the_terms_whose_postings_it_changed():
+    # A sentence added to a page changes its length, and so every contribution of that page a
+    # little; the terms whose rounded contribution stayed the same are not touched, so the
+    # shards holding only such terms are not worked out again (the tests above check that the
+    # patched index is still the whole one).
+    from govsite.search.index import CountCache, SearchDoc, index_terms, score
+    from govsite.search.publish import document_digests
+    words = ["营商环境", "社会保险", "住房公积", "办理流程", "养老服务", "交通出行", "户籍迁移",
+             "医疗救助", "就业创业", "教育入学", "公共服务", "数字政府"]
+
+    def doc(n: int, text: str) -> SearchDoc:
+        return SearchDoc(f"https://x.gov.cn/{n:03}.html", "通知", text, "x", "某市",
+                         "https://x.gov.cn/", "新闻", "news", "", "", "")
+
+    docs = [doc(n, " ".join(words[(n + i) % len(words)] for i in range(8)) * 6) for n in range(40)]
+    cache = CountCache(document_digests(docs), {})
+    score(docs, cache=cache)
+    docs[7] = doc(7, docs[7].text + " 孑孓")
+    cache = CountCache(document_digests(docs), {}, state=cache.state_out)
+    scores = score(docs, cache=cache)
+    held = set(index_terms(docs[7]))
+    assert scores.kept and scores.touched is not None
+    assert {"孑孓"} <= scores.touched < held, "the new word, and not every term of the page"
+    unchanged = held - scores.touched
+    assert unchanged, unchanged
 
 
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():

@@ -278,9 +278,29 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
             idf[columns[block]] * weight / (norm[docs_of[block]] + weight) * SCALE))
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
-    # (A term whose idf moved is among them: only a changed document moves a frequency.)
-    touched = before.terms if kept and before is not None and not before.renumbered else None
+    touched = _touched(before, terms, columns, docs_of, values) \
+        if kept and before is not None and not before.renumbered else None
     return Scores(terms, hashes, columns, docs_of, values, kept, moved, touched)
+
+
+def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.ndarray,
+             values: np.ndarray) -> frozenset[str]:
+    """The terms whose postings differ from the previous build's, the documents' numbering
+    being the same: those of a changed document whose contribution to it came, went or changed. A sentence added to a page changes its length and so every
+    contribution of that page a little, but most of them round to the same integer, and each
+    term left out is a shard of the portal's index not worked out again."""
+    now: dict[tuple[int, str], int] = {}
+    if before.changed:
+        at = np.flatnonzero(np.isin(docs, np.array(sorted(before.changed), dtype=docs.dtype)))
+        now = {(doc, terms[column]): value for column, doc, value in zip(
+            columns[at].tolist(), docs[at].tolist(), values[at].tolist(), strict=True)}
+    differ = {term for (doc, term), value in now.items()
+              if before.contributed.get((doc, term)) != value}
+    differ.update(term for doc_term, term in ((k, k[1]) for k in before.contributed)
+                  if doc_term not in now)
+    # A term whose idf moved is among them: its frequency moved, so a changed document gained
+    # or lost it, and that posting came or went.
+    return frozenset(differ)
 
 
 SCORE_BLOCK = 1 << 22
@@ -300,8 +320,11 @@ class _Before:
     documents: int
     mean: str                 # the average length as rounded
     df: dict[int, int]        # term key (this build's numbering) → document frequency then
-    terms: frozenset[str] = frozenset()   # every term a changed document holds or held, spelled
     renumbered: bool = True   # documents came or went before others, which moved up or down
+    changed: frozenset[int] = frozenset()   # this build's positions of the changed documents
+    # (document, term) → what each posting of a changed document contributed in the previous
+    # build (numbered as then, which is as now when not renumbered)
+    contributed: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def _moved(before: _Before | None, documents: int, mean: str, vocabulary: np.ndarray,
@@ -537,14 +560,16 @@ class _TermKeys:
         else:
             self.sorted = []
         if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
-            self.before = self._before(state, state.keys[removed], f_keys, words, moved)
+            self.before = self._before(state, removed, f_keys, f_docs, words, moved)
         return keys, positions.astype(np.int32), tf.astype(np.int32), lengths
 
-    def _before(self, state: TermState, removed: np.ndarray, added: np.ndarray,
-                merged_words: list[str], renumbered: bool) -> _Before:
+    def _before(self, state: TermState, dropped: np.ndarray, added: np.ndarray,
+                added_docs: np.ndarray, merged_words: list[str], renumbered: bool) -> _Before:
         """The previous document frequency of every term the changed documents hold or held,
-        by its key in this build's numbering (self.sorted). `removed` are keys in the previous
-        build's numbering (state.words), `added` in the merged one (merged_words)."""
+        by its key in this build's numbering (self.sorted), and what each of them contributed
+        to the documents that held it. `dropped` are positions in the state's arrays, `added`
+        keys in the merged numbering (merged_words), held by the documents `added_docs`."""
+        removed = state.keys[dropped]
         def final(word: str) -> int | None:
             at = bisect.bisect_left(self.sorted, word)
             return self.WORDS + at if at < len(self.sorted) and self.sorted[at] == word else None
@@ -557,8 +582,6 @@ class _TermKeys:
             return self.WORDS + at if at < len(state.words) and state.words[at] == word else None
 
         df: dict[int, int] = {}
-        spelled = {_spell(key, state.words, self.WORDS) for key in np.unique(removed).tolist()}
-        spelled.update(_spell(key, merged_words, self.WORDS) for key in np.unique(added).tolist())
         for key in np.unique(removed).tolist():
             if key < self.WORDS:
                 df[key] = then(key)
@@ -575,8 +598,19 @@ class _TermKeys:
                 now, old = final(word), previous(word)
                 if now is not None and now not in df:
                     df[now] = then(old) if old is not None else 0
-        return _Before(len(state.digests), f"{state.lengths.mean():.3g}", df, frozenset(spelled),
-                       renumbered)
+        mean = f"{state.lengths.mean():.3g}"
+        # The dropped postings' contributions as score() worked them out in the previous build.
+        keys, inverse = np.unique(removed, return_inverse=True)
+        idf = _idf(len(state.digests), np.searchsorted(state.keys, keys, "right")
+                   - np.searchsorted(state.keys, keys))
+        docs = state.docs[dropped]
+        weight = state.tf[dropped].astype(np.float64)
+        norm = K1 * (1 - B + B * state.lengths[docs] / float(mean))
+        values = np.maximum(1, np.rint(idf[inverse] * weight / (norm + weight) * SCALE))
+        contributed = {(doc, _spell(key, state.words, self.WORDS)): int(value) for doc, key, value
+                       in zip(docs.tolist(), removed.tolist(), values.tolist(), strict=True)}
+        return _Before(len(state.digests), mean, df, renumbered,
+                       frozenset(np.unique(added_docs).tolist()), contributed)
 
     def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
