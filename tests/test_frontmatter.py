@@ -350,15 +350,21 @@ def test_error_in_a_nested_block_mapping_points_at_the_nested_line(tmp_path):
                         "valid: `date`, `reason`"]
 
 
-def test_body_line_and_field_lines_survive_windows_line_endings_and_bom(tmp_path):
+def parse_bytes(tmp_path: Path, data: bytes):
+    """The minimal cluster with content/portal/news/a.md holding these bytes, parsed:
+    (project folder, Parsed, Report)."""
     root = tmp_path / "project"
     write_project(root, {})
-    text = ("\ufeff---\r\ntitle: 会议\r\ndate: 2024-05-08\r\nsource: 办公室\r\n"
-            "image: a.png\r\n---\r\n\r\n正文\r\n")
-    (root / "content/portal/news/a.md").write_bytes(text.encode("utf-8"))
+    (root / "content/portal/news/a.md").write_bytes(data)
     report = Report(root)
     cfg = config.load(root, report)
-    parsed = frontmatter.parse(cfg, discover.find_sources(cfg, report).sources, report)
+    return root, frontmatter.parse(cfg, discover.find_sources(cfg, report).sources, report), report
+
+
+def test_body_line_and_field_lines_survive_windows_line_endings_and_bom(tmp_path):
+    text = ("\ufeff---\r\ntitle: 会议\r\ndate: 2024-05-08\r\nsource: 办公室\r\n"
+            "image: a.png\r\n---\r\n\r\n正文\r\n")
+    _, parsed, report = parse_bytes(tmp_path, text.encode("utf-8"))
     assert report.sorted() == []
     [page] = parsed.pages
     assert page.image == Link("a.png", 5)
@@ -369,14 +375,10 @@ def test_body_line_and_field_lines_survive_windows_line_endings_and_bom(tmp_path
 def test_a_body_read_back_from_its_file_is_the_body_parsed(tmp_path):
     """A page read back from the cache holds no body; read_body() reads it from the file as the
     parser cut it: windows line endings, a byte order mark and a blank first line included."""
-    root = tmp_path / "project"
-    write_project(root, {})
     text = ("\ufeff---\r\ntitle: 会议\r\ndate: 2024-05-08\r\nsource: 办公室\r\n---\r\n"
             "\r\n正文\r\n第二段\r\n")
-    (root / "content/portal/news/a.md").write_bytes(text.encode("utf-8"))
-    report = Report(root)
-    cfg = config.load(root, report)
-    [page] = frontmatter.parse(cfg, discover.find_sources(cfg, report).sources, report).pages
+    root, parsed, report = parse_bytes(tmp_path, text.encode("utf-8"))
+    [page] = parsed.pages
     assert page.body == "\n正文\n第二段\n"
     unread = dataclasses.replace(page, body=None)
     assert frontmatter.read_body(unread, root, report) == page.body
@@ -386,11 +388,8 @@ def test_a_body_read_back_from_its_file_is_the_body_parsed(tmp_path):
 def test_a_file_changed_after_it_was_found_is_reported_not_read(tmp_path):
     """Everything a build knows of a file is by the digest found first: a body read later from
     a file saved in between would mix two versions of it."""
-    root = tmp_path / "project"
-    write_project(root, {"content/portal/news/a.md": NEWS.format(date="2024-05-08")})
-    report = Report(root)
-    cfg = config.load(root, report)
-    [page] = frontmatter.parse(cfg, discover.find_sources(cfg, report).sources, report).pages
+    root, parsed, report = parse_bytes(tmp_path, NEWS.format(date="2024-05-08").encode("utf-8"))
+    [page] = parsed.pages
     (root / "content/portal/news/a.md").write_text(NEWS.format(date="2024-05-09"), encoding="utf-8")
     assert frontmatter.read_body(dataclasses.replace(page, body=None), root, report) is None
     assert [str(d) for d in report.sorted()] == [
@@ -399,13 +398,8 @@ def test_a_file_changed_after_it_was_found_is_reported_not_read(tmp_path):
 
 
 def test_a_file_that_is_not_utf8_is_reported(tmp_path):
-    root = tmp_path / "project"
-    write_project(root, {})
-    (root / "content/portal/news/a.md").write_bytes(
-        "---\ntitle: 会议\ndate: 2024-05-08\nsource: 办公室\n---\n正文\n".encode("gbk"))
-    report = Report(root)
-    cfg = config.load(root, report)
-    parsed = frontmatter.parse(cfg, discover.find_sources(cfg, report).sources, report)
+    _, parsed, report = parse_bytes(
+        tmp_path, "---\ntitle: 会议\ndate: 2024-05-08\nsource: 办公室\n---\n正文\n".encode("gbk"))
     assert parsed.pages == ()
     assert [str(d) for d in report.sorted()] == [
         "content/portal/news/a.md: error: file is not UTF-8 text — save it as UTF-8"]

@@ -444,6 +444,22 @@ def test_an_update_tells_which_unchanged_documents_contributions_moved(seed):
     assert moved_rounds, "and in some, a rare term's idf moved"
 
 
+def _shards_worked_out(monkeypatch) -> list[int]:
+    """For each time term shards are worked out, how many fewer than all of them (below zero:
+    some were taken from the previous build)."""
+    import govsite.search.index as index
+    wanted: list[int] = []
+    real_shards = index._shards
+
+    def noting(scores, starts, count, shards, reuse, made):
+        shards = list(shards)
+        wanted.append(len(shards) - count)
+        return real_shards(scores, starts, count, shards, reuse, made)
+
+    monkeypatch.setattr(index, "_shards", noting)
+    return wanted
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_whole(seed,
                                                                                      monkeypatch):
@@ -451,7 +467,6 @@ def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_
     # shards holding a term that changed; every file must be what working out all gives.
     import random
 
-    import govsite.search.index as index
     from govsite.search.index import CountCache, SearchDoc, build_index, score
     from govsite.search.publish import document_digests
     rng = random.Random(seed)
@@ -465,15 +480,7 @@ def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_
         return SearchDoc(url, rng.choice(common), " ".join(words), "x", "某市", "https://x.gov.cn/",
                          "新闻", "news", "", "", "")
 
-    wanted: list[int] = []
-    real_shards = index._shards
-
-    def noting(scores, starts, count, shards, reuse, made):
-        shards = list(shards)
-        wanted.append(len(shards) - count)   # below zero: fewer than all were worked out
-        return real_shards(scores, starts, count, shards, reuse, made)
-
-    monkeypatch.setattr(index, "_shards", noting)
+    wanted = _shards_worked_out(monkeypatch)
 
     class Linked(str):
         pass
@@ -517,7 +524,6 @@ def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_w
     # site's index (its pages unchanged) works out only the shards holding a touched term.
     import random
 
-    import govsite.search.index as index
     from govsite.search.index import CountCache, SearchDoc, build_index, score
     from govsite.search.publish import document_digests
     rng = random.Random(seed)
@@ -529,15 +535,7 @@ def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_w
         return SearchDoc(f"https://{site}.gov.cn/{n:03}.html", rng.choice(common), " ".join(words),
                          site, site, f"https://{site}.gov.cn/", "新闻", "news", "", "", "")
 
-    wanted: list[int] = []
-    real_shards = index._shards
-
-    def noting(scores, starts, count, shards, reuse, made):
-        shards = list(shards)
-        wanted.append(len(shards) - count)
-        return real_shards(scores, starts, count, shards, reuse, made)
-
-    monkeypatch.setattr(index, "_shards", noting)
+    wanted = _shards_worked_out(monkeypatch)
 
     class Linked(str):
         pass
