@@ -258,7 +258,8 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     first = np.concatenate(([True], found[1:] != found[:-1]))
     vocabulary = found[first]
     del found
-    columns = (np.cumsum(first, dtype=np.int32) - 1).astype(np.int32)
+    columns = np.cumsum(first, dtype=np.int32)   # in place from here: 170 MB a copy at 100,000 pages
+    columns -= 1
     del first
     df = np.bincount(columns, minlength=len(vocabulary))
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
