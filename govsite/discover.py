@@ -154,8 +154,9 @@ def read_text(path: str, digest: str, report: Report) -> str | None:
 def _decode(raw: bytes, path: str, report: Report) -> str | None:
     try:
         return raw.decode("utf-8-sig").replace("\r\n", "\n")
-    except UnicodeDecodeError:
-        report.error(path, 0, "file is not UTF-8 text", "save it as UTF-8")
+    except UnicodeDecodeError as exc:   # pointed at the line of the first byte that is not
+        report.error(path, raw[:exc.start].count(b"\n") + 1, "file is not UTF-8 text",
+                     "save it as UTF-8 (an editor set to GBK or GB 18030 writes other bytes)")
         return None
 
 

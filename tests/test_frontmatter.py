@@ -402,7 +402,8 @@ def test_a_file_that_is_not_utf8_is_reported(tmp_path):
         tmp_path, "---\ntitle: 会议\ndate: 2024-05-08\nsource: 办公室\n---\n正文\n".encode("gbk"))
     assert parsed.pages == ()
     assert [str(d) for d in report.sorted()] == [
-        "content/portal/news/a.md: error: file is not UTF-8 text — save it as UTF-8"]
+        "content/portal/news/a.md:2: error: file is not UTF-8 text — save it as UTF-8 (an editor "
+        "set to GBK or GB 18030 writes other bytes)"]
 
 
 def test_yaml_error_line_is_shifted_to_the_file_line(tmp_path):
