@@ -8,6 +8,7 @@ replaces `build/`, and only when the whole cluster rendered cleanly.
 from __future__ import annotations
 
 import gc
+import mmap
 import os
 import resource
 import time
@@ -382,8 +383,9 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     if digests is not None:
         files = {k: sha for k, (rel, sha) in store.load_all(SEARCH_FILE).items()
                  if still_there(rel, sha)}
-        stored = store.load(TERM_STATE, ["cluster"]).get("cluster")
-        state = TermState.from_bytes(stored) if isinstance(stored, bytes) else None
+        # Mapped, not read: the update drops each of its arrays from memory once merged.
+        stored = store.load(TERM_STATE, ["cluster"], mapped=True).get("cluster")
+        state = TermState.from_bytes(stored) if isinstance(stored, (bytes, mmap.mmap)) else None
         counted = set(state.digests) if state else set()
         counts = CountCache(digests, store.load(COUNTED, [d for d in digests if d not in counted]),
                             sink=partial(store.keep, COUNTED), state=state,

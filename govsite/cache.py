@@ -15,6 +15,7 @@ beside the database, which holds its name: SQLite would write it twice, once to 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import pickle
 import sqlite3
@@ -126,13 +127,15 @@ class Cache:
         self._has_table = False
 
     def load(self, namespace: str, keys: Iterable[str],
-             read: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+             read: Callable[[Any], Any] | None = None, mapped: bool = False) -> dict[str, Any]:
         """The stored entries among `keys`, each passed through `read` as it comes when given
-        (so that a stage's bytes are not all held twice); an entry it reads as None is left out."""
+        (so that a stage's bytes are not all held twice); an entry it reads as None is left out.
+        `mapped`: a large value comes as a read-only memory map of its file instead of bytes,
+        read as it is used and droppable from memory part by part (index.TermState.release)."""
         wanted = list(dict.fromkeys(keys))
         # SQLite takes a bounded number of parameters per statement: ask in chunks.
         return self._select(namespace, [wanted[i:i + 500] for i in range(0, len(wanted), 500)],
-                            read)
+                            read, mapped)
 
     def load_packs(self, namespace: str, groups: Iterable[str], version: str = ""
                    ) -> dict[str, Pack]:
@@ -147,7 +150,7 @@ class Cache:
         return self._select(namespace, None)
 
     def _select(self, namespace: str, chunks: list[list[str]] | None,
-                read: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+                read: Callable[[Any], Any] | None = None, mapped: bool = False) -> dict[str, Any]:
         if chunks == [] or self.path is None or self._failure is not None \
                 or not self.path.is_file():
             return {}
@@ -166,7 +169,7 @@ class Cache:
                     if not isinstance(v, str):
                         value = v
                     elif v.startswith(FILE_MARK):
-                        value = self._read_file(v.removeprefix(FILE_MARK))
+                        value = self._read_file(v.removeprefix(FILE_MARK), mapped)
                     else:
                         value = orjson.loads(v)
                     if value is not None and read is not None:
@@ -181,11 +184,14 @@ class Cache:
             return {}
         return found
 
-    def _read_file(self, name: str) -> bytes | None:
+    def _read_file(self, name: str, mapped: bool = False) -> bytes | mmap.mmap | None:
         assert self.path is not None
         try:
-            return (self.path.parent / name).read_bytes()
-        except OSError:   # gone: as if never stored
+            if not mapped:
+                return (self.path.parent / name).read_bytes()
+            with open(self.path.parent / name, "rb") as handle:
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):   # gone (as if never stored), or empty: nothing to map
             return None
 
     def _write_file(self, data: bytes | Chunks) -> str:

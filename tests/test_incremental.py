@@ -222,11 +222,11 @@ def _keys_loaded(monkeypatch, namespace: str) -> list[str]:
     asked: list[str] = []
     real = govsite.cache.Cache.load
 
-    def noting(self, space, keys, read=None):
+    def noting(self, space, keys, read=None, mapped=False):
         keys = list(keys)
         if space == namespace:
             asked.extend(keys)
-        return real(self, space, keys, read)
+        return real(self, space, keys, read, mapped)
 
     monkeypatch.setattr(govsite.cache.Cache, "load", noting)
     return asked
@@ -572,3 +572,29 @@ def test_a_damaged_pack_reads_as_empty(tmp_path):
     db.commit()
     db.close()
     assert Cache(tmp_path).load_packs("pages", ["portal"])["portal"].get("a") is None
+
+
+def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go(tmp_path):
+    # The update merges the previous build's postings and then drops their pages from memory
+    # (TermState.release): at 100,000 pages they are 700 MB, held beside the merged ones.
+    import mmap
+
+    import numpy as np
+
+    from govsite.search.index import TermState
+    n = 300_000
+    state = TermState(["a" * 64, "b" * 64], np.arange(n, dtype=np.int64) * 3,
+                      np.arange(n, dtype=np.int32) % 2, np.arange(n, dtype=np.int32) % 7 + 1,
+                      np.array([3.0, 4.0]), [])
+    cache = Cache(tmp_path)
+    cache.keep("search terms", "cluster", state.chunks())
+    cache.save()
+    stored = Cache(tmp_path).load("search terms", ["cluster"], mapped=True)["cluster"]
+    assert isinstance(stored, mmap.mmap)
+    back = TermState.from_bytes(stored)
+    assert back is not None and back.mapped is stored
+    for array in (back.keys, back.docs, back.tf):
+        back.release(array)
+    # Let go of, not lost: read again from the file when used.
+    for name in ("keys", "docs", "tf", "lengths"):
+        assert np.array_equal(getattr(back, name), getattr(state, name)), name

@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import mmap
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -174,6 +175,21 @@ class TermState:
     tf: np.ndarray        # int32 weighted counts
     lengths: np.ndarray   # float64, one per document
     words: list[str]      # spelling of the keys from _TermKeys.WORDS upward
+    # The cache file's memory map the arrays are views of, when read from one (from_bytes).
+    mapped: mmap.mmap | None = None
+
+    def release(self, array: np.ndarray) -> None:
+        """Drop from memory the pages of one of the arrays, once merged (_splice): they stay in
+        the file, and are read again if used again. At 100,000 pages the previous build's
+        arrays are 700 MB, and an update held them all beside the new ones."""
+        if self.mapped is None or not hasattr(mmap, "MADV_DONTNEED") or not array.nbytes:
+            return
+        base = np.frombuffer(self.mapped, dtype=np.uint8).ctypes.data
+        start = array.ctypes.data - base
+        first = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE          # whole pages inside it only
+        last = (start + array.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        if 0 <= first < last <= len(self.mapped):
+            self.mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
 
     def chunks(self) -> Chunks:
         """The state as the cache writes it to a file: a header, then the arrays as they are."""
@@ -189,8 +205,9 @@ class TermState:
                        np.ascontiguousarray(self.lengths, dtype=np.float64)))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> TermState | None:
-        """The state, or None when the bytes are not one (a cache written by other code)."""
+    def from_bytes(cls, data: bytes | mmap.mmap) -> TermState | None:
+        """The state, or None when the bytes are not one (a cache written by other code). The
+        arrays are views of `data`, a memory map of the cache's file or bytes."""
         try:
             size = int.from_bytes(data[:8], "little")
             head = orjson.loads(data[8:8 + size])
@@ -204,7 +221,8 @@ class TermState:
             if not keys.flags.aligned:   # bytes that do not start on a word: one copy, once
                 keys, positions, tf = keys.copy(), positions.copy(), tf.copy()
                 lengths = lengths.copy()
-            return cls(head["digests"], keys, positions, tf, lengths, head["words"])
+            return cls(head["digests"], keys, positions, tf, lengths, head["words"],
+                       data if isinstance(data, mmap.mmap) and keys.base is not None else None)
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -312,6 +330,15 @@ def _idf(documents: int, df: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class _Then:
+    """The previous build's arrays' word on the changed documents (_TermKeys._then)."""
+    removed: np.ndarray                        # keys (numbered then) of their dropped postings
+    df: dict[int, int]                         # key then → document frequency then
+    mean: str                                  # the average length then, as rounded
+    contributed: dict[tuple[int, str], int]    # as _Before.contributed
+
+
+@dataclass(frozen=True)
 class _Before:
     """What an update (_TermKeys.update) knew of the previous build: enough to tell whose
     contributions changed. A contribution is a function of the term's idf, the document's own
@@ -375,11 +402,12 @@ def _places_in_old(state: TermState, kept: np.ndarray, dropped: np.ndarray, word
 
 
 def _splice(arrays: list[tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]],
-            removed: np.ndarray, places: np.ndarray) -> list[np.ndarray]:
+            removed: np.ndarray, places: np.ndarray,
+            done: Callable[[np.ndarray], None] | None = None) -> list[np.ndarray]:
     """np.insert(np.delete(old, removed), …, new) for parallel arrays in one copy each: the old
     runs between removed positions and insertion places are copied (through `convert` when
     given), the new items written at their places (sorted; an item at place p goes before
-    old[p])."""
+    old[p]). `done` is told each old array once it is copied."""
     size = len(arrays[0][0])
     # (start, end) of each old run to copy, or (-1, n) for the new item n, in output order.
     pieces: list[tuple[int, int]] = []
@@ -413,6 +441,8 @@ def _splice(arrays: list[tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np
                 result[at:at + b - a] = convert(old[a:b]) if convert else old[a:b]
                 at += b - a
         out.append(result)
+        if done is not None:
+            done(old)
     return out
 
 
@@ -515,6 +545,7 @@ class _TermKeys:
             # An edit: the arrays are copied once, segment by segment around the few postings
             # that go and come, renumbered on the way only where something moved.
             places = _places_in_old(state, kept, dropped, self.WORDS, words, f_keys, f_docs)
+            then = self._then(state, removed, f_keys, words)
 
             def renumbered(segment: np.ndarray) -> np.ndarray:
                 return renumber[segment]
@@ -532,7 +563,7 @@ class _TermKeys:
                 [(state.keys, f_keys, rewritten if old_rank is not None else None),
                  (state.docs, f_docs,
                   renumbered if moved else None),
-                 (state.tf, f_tf, None)], removed, places)
+                 (state.tf, f_tf, None)], removed, places, state.release)
         else:
             wanted = ~dropped[state.docs]
             keys, positions, tf = state.keys[wanted], state.docs[wanted], state.tf[wanted]
@@ -561,57 +592,65 @@ class _TermKeys:
         else:
             self.sorted = []
         if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
-            self.before = self._before(state, removed, f_keys, f_docs, words, moved)
-        return keys, positions.astype(np.int32), tf.astype(np.int32), lengths
+            self.before = self._before(state, then, f_keys, f_docs, words, moved)
+        return keys, positions.astype(np.int32, copy=False), tf.astype(np.int32, copy=False), lengths
 
-    def _before(self, state: TermState, dropped: np.ndarray, added: np.ndarray,
-                added_docs: np.ndarray, merged_words: list[str], renumbered: bool) -> _Before:
-        """The previous document frequency of every term the changed documents hold or held,
-        by its key in this build's numbering (self.sorted), and what each of them contributed
-        to the documents that held it. `dropped` are positions in the state's arrays, `added`
-        keys in the merged numbering (merged_words), held by the documents `added_docs`."""
+    def _then(self, state: TermState, dropped: np.ndarray, added: np.ndarray,
+              merged_words: list[str]) -> _Then:
+        """What the previous build's arrays tell of the changed documents, read before the
+        update lets go of those arrays (TermState.release): the document frequency then of
+        every term they hold or held, and what each of their previous postings contributed.
+        `dropped` are positions in the state's arrays, `added` keys in the merged numbering."""
         removed = state.keys[dropped]
-        def final(word: str) -> int | None:
-            at = bisect.bisect_left(self.sorted, word)
-            return self.WORDS + at if at < len(self.sorted) and self.sorted[at] == word else None
-
-        def then(key: int) -> int:   # a key in the previous numbering
-            return int(np.searchsorted(state.keys, key, "right") - np.searchsorted(state.keys, key))
-
-        def previous(word: str) -> int | None:
-            at = bisect.bisect_left(state.words, word)
-            return self.WORDS + at if at < len(state.words) and state.words[at] == word else None
-
-        df: dict[int, int] = {}
-        for key in np.unique(removed).tolist():
-            if key < self.WORDS:
-                df[key] = then(key)
-            else:
-                word = state.words[key - self.WORDS]
-                now = final(word)
-                if now is not None:
-                    df[now] = then(key)
+        wanted = set(np.unique(removed).tolist())
         for key in np.unique(added).tolist():
             if key < self.WORDS:
-                df.setdefault(key, then(key))
-            else:
-                word = merged_words[key - self.WORDS]
-                now, old = final(word), previous(word)
-                if now is not None and now not in df:
-                    df[now] = then(old) if old is not None else 0
+                wanted.add(key)
+            elif (old := _word_key(merged_words[key - self.WORDS], state.words, self.WORDS)) is not None:
+                wanted.add(old)
+        asked = np.array(sorted(wanted), dtype=np.int64)
+        counts = np.searchsorted(state.keys, asked, "right") - np.searchsorted(state.keys, asked)
+        df = dict(zip(asked.tolist(), counts.tolist(), strict=True))
         mean = f"{state.lengths.mean():.3g}"
         # The dropped postings' contributions as score() worked them out in the previous build.
         keys, inverse = np.unique(removed, return_inverse=True)
-        idf = _idf(len(state.digests), np.searchsorted(state.keys, keys, "right")
-                   - np.searchsorted(state.keys, keys))
+        idf = _idf(len(state.digests), np.array([df[k] for k in keys.tolist()], dtype=np.int64))
         docs = state.docs[dropped]
         weight = state.tf[dropped].astype(np.float64)
         norm = K1 * (1 - B + B * state.lengths[docs] / float(mean))
         values = np.maximum(1, np.rint(idf[inverse] * weight / (norm + weight) * SCALE))
         contributed = {(doc, _spell(key, state.words, self.WORDS)): int(value) for doc, key, value
                        in zip(docs.tolist(), removed.tolist(), values.tolist(), strict=True)}
-        return _Before(len(state.digests), mean, df, renumbered,
-                       frozenset(np.unique(added_docs).tolist()), contributed)
+        return _Then(removed, df, mean, contributed)
+
+    def _before(self, state: TermState, then: _Then, added: np.ndarray, added_docs: np.ndarray,
+                merged_words: list[str], renumbered: bool) -> _Before:
+        """The previous document frequency of every term the changed documents hold or held,
+        by its key in this build's numbering (self.sorted), and what each of them contributed
+        to the documents that held it. `added` are keys in the merged numbering (merged_words),
+        held by the documents `added_docs`."""
+        def final(word: str) -> int | None:
+            at = bisect.bisect_left(self.sorted, word)
+            return self.WORDS + at if at < len(self.sorted) and self.sorted[at] == word else None
+
+        df: dict[int, int] = {}
+        for key in np.unique(then.removed).tolist():
+            if key < self.WORDS:
+                df[key] = then.df[key]
+            else:
+                now = final(state.words[key - self.WORDS])
+                if now is not None:
+                    df[now] = then.df[key]
+        for key in np.unique(added).tolist():
+            if key < self.WORDS:
+                df.setdefault(key, then.df[key])
+            else:
+                word = merged_words[key - self.WORDS]
+                now, old = final(word), _word_key(word, state.words, self.WORDS)
+                if now is not None and now not in df:
+                    df[now] = then.df[old] if old is not None else 0
+        return _Before(len(state.digests), then.mean, df, renumbered,
+                       frozenset(np.unique(added_docs).tolist()), then.contributed)
 
     def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -708,6 +747,12 @@ class _TermKeys:
 
     def terms(self, keys: np.ndarray) -> list[str]:
         return [_spell(key, self.sorted, self.WORDS) for key in keys.tolist()]
+
+
+def _word_key(word: str, words: list[str], first_word: int) -> int | None:
+    """A word's key in a numbering (words: the spelling of the keys from first_word upward)."""
+    at = bisect.bisect_left(words, word)
+    return first_word + at if at < len(words) and words[at] == word else None
 
 
 def _spell(key: int, words: list[str], first_word: int) -> str:
