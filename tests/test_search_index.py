@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from conftest import EPOCH, FIXTURES
@@ -460,6 +461,25 @@ def _shards_worked_out(monkeypatch) -> list[int]:
     return wanted
 
 
+class _Linked(str):
+    """An index file patching took from the previous build (its `reuse`)."""
+
+
+def _patched_as_whole(build, before: dict, before_made: dict, whole: dict, whole_made: dict,
+                      wanted: list[int]) -> bool:
+    """The index built again by `build(**options)` from the previous build's files (`before`,
+    their digests `before_made`) must be `whole` file for file; whether fewer shards than all
+    were worked out (`wanted`: _shards_worked_out)."""
+    wanted.clear()
+    made: dict[str, str] = {}
+    patched = build(made=made, previous=before_made,
+                    reuse=lambda name, digest: _Linked() if before_made.get(name) == digest else None)
+    assert list(patched) == list(whole) and made == whole_made
+    for name, text in whole.items():
+        assert (before[name] if isinstance(patched[name], _Linked) else patched[name]) == text, name
+    return any(n < 0 for n in wanted)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_whole(seed,
                                                                                      monkeypatch):
@@ -481,19 +501,11 @@ def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_
                          "新闻", "news", "", "", "")
 
     wanted = _shards_worked_out(monkeypatch)
-
-    class Linked(str):
-        pass
-
     docs = [doc(f"https://x.gov.cn/{n:03}.html") for n in range(40)]
     cache = CountCache(document_digests(docs), {})
     scores = score(docs, cache=cache)
     before_made: dict[str, str] = {}
     before = build_index(docs, scores=scores, shard_bytes=300, made=before_made)
-
-    def reuse(name: str, digest: str) -> str | None:   # the previous round's file, if the same
-        return Linked() if before_made.get(name) == digest else None
-
     patched_rounds = 0
     for round_ in range(8):
         at = rng.randrange(len(docs))
@@ -505,14 +517,9 @@ def test_an_index_patched_from_the_previous_builds_shards_equals_one_worked_out_
         scores = score(docs, cache=cache)
         whole_made: dict[str, str] = {}
         whole = build_index(docs, scores=scores, shard_bytes=300, made=whole_made)
-        wanted.clear()
-        made: dict[str, str] = {}
-        patched = build_index(docs, scores=scores, shard_bytes=300, made=made, previous=before_made,
-                              reuse=reuse)
-        patched_rounds += any(n < 0 for n in wanted)
-        assert list(patched) == list(whole) and made == whole_made
-        for name, text in whole.items():
-            assert (before[name] if isinstance(patched[name], Linked) else patched[name]) == text, name
+        patched_rounds += _patched_as_whole(
+            partial(build_index, docs, scores=scores, shard_bytes=300),
+            before, before_made, whole, whole_made, wanted)
         before, before_made = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
 
@@ -536,10 +543,6 @@ def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_w
                          site, site, f"https://{site}.gov.cn/", "新闻", "news", "", "", "")
 
     wanted = _shards_worked_out(monkeypatch)
-
-    class Linked(str):
-        pass
-
     docs = [doc("a", n) for n in range(30)] + [doc("b", n) for n in range(30)]
     keep = list(range(30, 60))   # site b's pages, never edited
     cache = CountCache(document_digests(docs), {})
@@ -557,16 +560,9 @@ def test_a_sites_index_patched_when_its_unchanged_pages_terms_moved_equals_one_w
         if not scores.kept:   # the rounded statistics moved: the site's index is worked out whole
             before, before_made = whole, whole_made
             continue
-        wanted.clear()
-        made: dict[str, str] = {}
-        patched = build_index(docs[30:], scores=scores.only(keep), shard_bytes=200, made=made,
-                              previous=before_made,
-                              reuse=lambda name, digest, made_then=before_made:
-                              Linked() if made_then.get(name) == digest else None)
-        patched_rounds += any(n < 0 for n in wanted)
-        assert list(patched) == list(whole) and made == whole_made
-        for name, text in whole.items():
-            assert (before[name] if isinstance(patched[name], Linked) else patched[name]) == text, name
+        patched_rounds += _patched_as_whole(
+            partial(build_index, docs[30:], scores=scores.only(keep), shard_bytes=200),
+            before, before_made, whole, whole_made, wanted)
         before, before_made = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
 
