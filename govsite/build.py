@@ -171,7 +171,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             if only:
                 staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
             guard = OutputGuard(cluster)
-            result.pages = _render(Renderer(cluster, bodies), bodies, cluster, selected, staging,
+            result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected, staging,
                                    guard, report, jobs, progress, result.template_seconds, store)
             for site_id in selected:
                 _copy_attachments(cluster, site_id, staging, report)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -175,8 +175,10 @@ def fmt_date(moment: datetime | None, site: SiteConfig) -> str:
 
 
 class Renderer:
-    def __init__(self, cluster: Cluster, bodies: Mapping[str, Body]):
+    def __init__(self, cluster: Cluster, bodies: Mapping[str, Body], compiled: Path | None = None):
+        """`compiled`: a folder kept between builds for compiled templates (themes.environment)."""
         self._reads = _Reads()
+        self._compiled = compiled
         self._cluster = cluster
         self._bodies = bodies
         self.cluster = ClusterView(cluster, self._reads)
@@ -380,7 +382,8 @@ class Renderer:
         key = site.config.id
         if key not in self._themes:
             config = site.config
-            self._themes[key] = (themes.environment(self.root, config.theme, config.id),
+            self._themes[key] = (themes.environment(self.root, config.theme, config.id,
+                                                    self._compiled),
                                  themes.strings(self.root, config.theme, config.language))
         return self._themes[key]
 

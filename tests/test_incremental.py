@@ -10,10 +10,12 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jinja2
 import pytest
 from conftest import FIXTURES
 from test_golden import tree
 
+from govsite import themes
 from govsite.build import build
 from govsite.cache import Cache
 
@@ -598,3 +600,32 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
     # Let go of, not lost: read again from the file when used.
     for name in ("keys", "docs", "tf", "lengths"):
         assert np.array_equal(getattr(back, name), getattr(state, name)), name
+
+
+def test_templates_compiled_by_one_build_are_not_compiled_again_by_the_next(built, monkeypatch):
+    project, out, cache = built
+    themes._environment.cache_clear()   # as in a new process
+    compiled: list[str] = []
+    real = jinja2.Environment._compile
+
+    def compile_(self, source, filename):
+        compiled.append(filename)
+        return real(self, source, filename)
+
+    monkeypatch.setattr(jinja2.Environment, "_compile", compile_)
+    page = _pages(project)[0]
+    page.write_text(page.read_text(encoding="utf-8") + "\n又一句。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert compiled == []
+    # A template of the same name with other source is compiled again, and what it says shows.
+    base = project / "themes/default/templates/base.html"
+    base.parent.mkdir(parents=True)
+    shutil.copy(themes.BUILTIN / "default/templates/base.html", base)
+    build(project, out, now=NOW, cache=cache)
+    themes._environment.cache_clear()
+    compiled.clear()
+    base.write_text(base.read_text(encoding="utf-8").replace("</body>", "<!-- 新模板 --></body>"),
+                    encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert compiled == [str(base)]
+    assert "<!-- 新模板 -->" in (out / "www.example.gov.cn/index.html").read_text(encoding="utf-8")
