@@ -1,3 +1,3 @@
-from govsite.cli import main
+from govsite.cli import run
 
-main()
+run()

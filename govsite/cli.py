@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -21,6 +22,24 @@ PROJECT = click.option(
     "--project", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."),
     show_default=True, help="Folder holding sites.yaml, content/ and themes/.")
 DEBUG = click.option("--debug", is_flag=True, help="Show Python tracebacks for internal errors.")
+
+
+def run() -> None:
+    """The `govsite` program: main(), then out of the process at once. Everything is written
+    and closed by then; what Python's own shutdown would add is freeing every object one by
+    one, a tenth of a second of each build for nothing (mypy leaves the same way)."""
+    try:
+        main()
+        code: int | str | None = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    if isinstance(code, str):
+        click.echo(code, err=True)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):   # a reader that went away (`… | head`)
+            stream.flush()
+    os._exit(code or 0)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

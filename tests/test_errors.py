@@ -980,6 +980,11 @@ def test_real_command_prints_one_line_per_error_and_no_traceback(project):
         f"content/portal/news/missing.md does not exist — {LINK_HINT}",
         summary(root, 1)]
     assert "Traceback" not in proc.stderr
+    # The program leaves without Python's shutdown (cli.run): its exit codes still hold.
+    proc = subprocess.run([sys.executable, "-m", "govsite", "build", "--project", str(root),
+                           "--site", "nosuch"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no site `nosuch` in sites.yaml")
 
 
 def test_check_settings_in_sites_yaml_are_validated(project, govsite):
