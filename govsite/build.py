@@ -386,12 +386,22 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         # Mapped, not read: the update drops each of its arrays from memory once merged.
         stored = store.load(TERM_STATE, ["cluster"], mapped=True).get("cluster")
         state = TermState.from_bytes(stored) if isinstance(stored, (bytes, mmap.mmap)) else None
+        # Which documents the previous build laid over the state (search/overlay.py): without
+        # that, what it scored is unknown and everything is counted again.
+        overlay = store.load(TERM_STATE, ["overlay"]).get("overlay")
+        overlay = orjson.loads(overlay) if isinstance(overlay, bytes) else {}
+        if state is not None and overlay.get("state") != state.tag:
+            state = None
         counted = set(state.digests) if state else set()
         counts = CountCache(digests, store.load(COUNTED, [d for d in digests if d not in counted]),
                             sink=partial(store.keep, COUNTED), state=state,
                             state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()),
                             prepare=lambda docs: markup.load_text(
-                                [doc.body for doc in docs if doc.body is not None], store))
+                                [doc.body for doc in docs if doc.body is not None], store),
+                            overlaid=dict(overlay.get("documents", [])) if state else {},
+                            overlay_sink=lambda tag, laid: store.keep(TERM_STATE, "overlay", orjson.dumps(
+                                {"state": tag, "documents": sorted(laid.items())})),
+                            lookup=partial(store.load, COUNTED))
         del state, stored
         sites = {key: entry for key, entry in store.load_all(SEARCH_SITE).items()
                  if all(still_there(rel, sha) for rel, _, sha in entry.values())}
@@ -408,8 +418,10 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         staging.record(rel, site, origin, digest)
     if cache is not None:
         store.keep(SEARCHED, key, written)
-        for digest in cache.counts.digests:
+        for digest in [*cache.counts.digests, *cache.counts.used]:
             store.used(COUNTED, digest)
+        if cache.counts.state_kept:   # overlaid: the state stays as it is
+            store.used(TERM_STATE, "cluster")
         for rel, file_key in cache.made.items():
             if rel not in written:
                 continue

@@ -529,7 +529,7 @@ def test_a_first_build_saves_its_whole_cache_into_a_folder_it_creates(tmp_path):
     namespaces = {n for n, _, _ in _entries(cache)}
     assert {"parsed page", "markdown text", "markdown html", "rendered", "rendered reads",
             "search counts", "search terms", "search site"} <= namespaces
-    named = [v.decode() for n, _, v in _entries(cache) if n == "search terms"]
+    named = [v.decode() for n, k, v in _entries(cache) if (n, k) == ("search terms", "cluster")]
     assert (cache / named[0].removeprefix("@file:")).is_file()
 
 
@@ -584,10 +584,12 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
     import numpy as np
 
     from govsite.search.index import TermState
-    n = 300_000
-    state = TermState(["a" * 64, "b" * 64], np.arange(n, dtype=np.int64) * 3,
-                      np.arange(n, dtype=np.int32) % 2, np.arange(n, dtype=np.int32) % 7 + 1,
-                      np.array([3.0, 4.0]), [])
+    n = 300_001   # odd: the 32-bit arrays are padded for the 64-bit ones after them
+    keys = np.arange(n, dtype=np.int64) * 3
+    state = TermState(["a" * 64, "b" * 64], keys, np.arange(n, dtype=np.int32) % 2,
+                      np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
+                      np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
+                      keys % 1000, 5 * n)
     cache = Cache(tmp_path)
     cache.keep("search terms", "cluster", state.chunks())
     cache.save()
@@ -598,8 +600,9 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
     for array in (back.keys, back.docs, back.tf):
         back.release(array)
     # Let go of, not lost: read again from the file when used.
-    for name in ("keys", "docs", "tf", "lengths"):
+    for name in ("keys", "docs", "tf", "lengths", "values", "vocabulary", "starts", "hashes"):
         assert np.array_equal(getattr(back, name), getattr(state, name)), name
+    assert (back.term_bytes, back.tag, back.mean) == (state.term_bytes, state.tag, "3.5")
 
 
 def test_templates_compiled_by_one_build_are_not_compiled_again_by_the_next(built, monkeypatch):
@@ -629,3 +632,54 @@ def test_templates_compiled_by_one_build_are_not_compiled_again_by_the_next(buil
     build(project, out, now=NOW, cache=cache)
     assert compiled == [str(base)]
     assert "<!-- 新模板 -->" in (out / "www.example.gov.cn/index.html").read_text(encoding="utf-8")
+
+
+def test_edits_scored_as_an_overlay_of_the_search_state_build_as_a_clean_build(tmp_path,
+                                                                             monkeypatch):
+    # Pages of one length edited (a word for another, now and then one no page held, and
+    # once back to what the state holds) keep the average length: the search stage lays the
+    # edits over the previous state (search/overlay.py) instead of merging them. Its output
+    # must still be a clean build's, round after round.
+    import govsite.search.index
+    import govsite.search.overlay as overlay
+    # Small shards, so that an edit touches some of them and the others are kept.
+    monkeypatch.setattr(govsite.search.index, "SHARD_BYTES", 150)
+    rng = random.Random(5)
+    words = ["营商环境", "社会保险", "住房公积", "办理流程", "养老服务", "交通出行", "孑孓之虫", "饕餮之徒"]
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    news = project / "content/county/news"
+
+    def page(n: int, body: str) -> None:
+        (news / f"2024-03-{n:02}-note.md").write_text(
+            f"---\ntitle: 县务简报第{n}期\ndate: 2024-03-{n:02} 09:00\nsource: 示例县政府办\n---\n{body}\n",
+            encoding="utf-8")
+
+    def body() -> str:
+        chosen = [rng.choice(words) for _ in range(9)]
+        chosen.append(rng.choice(words) if rng.random() < 0.7 else
+                      "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(4)))
+        return " ".join(chosen)
+
+    first = {n: body() for n in range(1, 29)}
+    for n, text in first.items():
+        page(n, text)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    build(project, out, now=NOW, cache=cache)
+    overlaid = []
+    real = overlay._overlay
+    monkeypatch.setattr(overlay, "_overlay", lambda *args: overlaid.append(real(*args)) or overlaid[-1])
+    edited: list[int] = []
+    for step in range(6):
+        # Step 4 puts back what the state holds of the pages step 3 edited.
+        edited = edited if step == 4 else rng.sample(sorted(first), 2)
+        for n in edited:
+            page(n, first[n] if step == 4 else body())
+        overlaid.clear()
+        incremental = build(project, out, now=NOW, cache=cache)
+        clean_out = tmp_path / f"clean-{step}"
+        build(project, clean_out, now=NOW)
+        assert incremental.report.errors() == []
+        assert _site_files(out) == _site_files(clean_out), step
+        assert overlaid and overlaid[-1] is not None, f"step {step} was not overlaid"
+        shutil.rmtree(clean_out)

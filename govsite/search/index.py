@@ -36,7 +36,8 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -56,6 +57,9 @@ from govsite.search.analysis import (
     warm_fold_table,
 )
 from govsite.search.settings import Ranking
+
+if TYPE_CHECKING:
+    from govsite.search.overlay import Overlaid
 
 FORMAT = 3  # search.js checks it: a cached old client never misreads a new index
 WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
@@ -162,21 +166,73 @@ class Scores:
         return Scores(self.terms, self.hashes, self.columns[mask], renumber[self.docs[mask]],
                       self.values[mask], touched=self.touched)
 
+    def whole(self) -> Scores:
+        """The scores as arrays (an overlay.Overlaid works them out once asked)."""
+        return self
+
+    @property
+    def postings(self) -> int:
+        return len(self.docs)
+
+    def size(self) -> int:
+        """About the bytes of JSON of an index of these scores' term shards (_term_shards): four a
+        number, and each term quoted."""
+        present = self.columns[_firsts(self.columns)]
+        return 8 * len(self.docs) + _term_bytes(self.terms[c] for c in present.tolist())
+
+    def in_shards(self, shards: list[int], count: int) -> Scores:
+        """Every posting of every term in some of `count` shards (sorted), in the same order."""
+        terms = np.flatnonzero(np.isin(self.hashes % count, shards))
+        low = np.searchsorted(self.columns, terms)
+        widths = np.searchsorted(self.columns, terms, "right") - low
+        take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
+        return Scores(self.terms, self.hashes, self.columns[take], self.docs[take],
+                      self.values[take])
+
+    def holders(self) -> np.ndarray:
+        """The documents holding a term whose idf moved (`moved`)."""
+        moved = np.array(sorted(self.moved), dtype=np.int64)
+        starts = np.searchsorted(self.columns, moved)
+        ends = np.searchsorted(self.columns, moved, "right")
+        return np.concatenate([self.docs[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
+                                                               strict=True)] + [np.zeros(0, np.int64)])
+
+
+def _firsts(columns: np.ndarray) -> np.ndarray:
+    """Where each column's postings start."""
+    return np.flatnonzero(np.concatenate(([True], columns[1:] != columns[:-1]))) if len(columns) \
+        else np.zeros(0, dtype=np.int64)
+
 
 @dataclass
 class TermState:
     """Every document's counted terms as score() left them, sorted by term and then document,
     with the digests of the documents they belong to: the next build starts from these and
     only takes out the documents gone and puts in the new ones (_TermKeys.update), instead of
-    reading back and sorting every document's counts again."""
+    reading back and sorting every document's counts again. With them, what score() worked
+    out: each posting's contribution, and each distinct key's first posting and CRC-32, from
+    which an edit is scored without merging anything (overlay.py)."""
     digests: list[str]
     keys: np.ndarray      # int64 term keys (_TermKeys), sorted
     docs: np.ndarray      # int32 document positions
     tf: np.ndarray        # int32 weighted counts
     lengths: np.ndarray   # float64, one per document
     words: list[str]      # spelling of the keys from _TermKeys.WORDS upward
+    values: np.ndarray    # int32 contributions (Scores.values)
+    vocabulary: np.ndarray   # int64 distinct keys, sorted
+    starts: np.ndarray    # int64 first posting of each distinct key, and the number of postings
+    hashes: np.ndarray    # int64 CRC-32 of each distinct key's term (Scores.hashes)
+    term_bytes: int       # what the terms add to an index's size estimate (Scores.size)
     # The cache file's memory map the arrays are views of, when read from one (from_bytes).
     mapped: mmap.mmap | None = None
+
+    @cached_property
+    def tag(self) -> str:
+        return state_tag(self.digests)
+
+    @property
+    def mean(self) -> str:
+        return _mean(self.lengths)
 
     def release(self, array: np.ndarray) -> None:
         """Drop from memory the pages of one of the arrays, once merged (_splice): they stay in
@@ -193,8 +249,10 @@ class TermState:
 
     def chunks(self) -> Chunks:
         """The state as the cache writes it to a file: a header, then the arrays as they are."""
-        head = orjson.dumps({"digests": self.digests, "words": self.words,
-                             "postings": len(self.keys)})
+        n = len(self.keys)
+        head = orjson.dumps({"digests": self.digests, "words": self.words, "postings": n,
+                             "vocabulary": len(self.vocabulary), "term_bytes": self.term_bytes,
+                             "tag": self.tag})
         # The arrays start on a multiple of eight bytes: numpy copies a misaligned array whole
         # before it searches it (a quarter of a second per search at 100,000 pages).
         pad = b" " * (-len(head) % 8)
@@ -202,7 +260,11 @@ class TermState:
                        np.ascontiguousarray(self.keys, dtype=np.int64),
                        np.ascontiguousarray(self.docs, dtype=np.int32),
                        np.ascontiguousarray(self.tf, dtype=np.int32),
-                       np.ascontiguousarray(self.lengths, dtype=np.float64)))
+                       np.ascontiguousarray(self.values, dtype=np.int32), b"\0" * (4 * (n % 2)),
+                       np.ascontiguousarray(self.lengths, dtype=np.float64),
+                       np.ascontiguousarray(self.vocabulary, dtype=np.int64),
+                       np.ascontiguousarray(self.starts, dtype=np.int64),
+                       np.ascontiguousarray(self.hashes, dtype=np.int64)))
 
     @classmethod
     def from_bytes(cls, data: bytes | mmap.mmap) -> TermState | None:
@@ -211,18 +273,27 @@ class TermState:
         try:
             size = int.from_bytes(data[:8], "little")
             head = orjson.loads(data[8:8 + size])
-            n, docs, at = head["postings"], len(head["digests"]), 8 + size + (-size % 8)
-            keys = np.frombuffer(data, dtype=np.int64, count=n, offset=at)
-            positions = np.frombuffer(data, dtype=np.int32, count=n, offset=at + 8 * n)
-            tf = np.frombuffer(data, dtype=np.int32, count=n, offset=at + 12 * n)
-            lengths = np.frombuffer(data, dtype=np.float64, count=docs, offset=at + 16 * n)
-            if at + 16 * n + 8 * docs != len(data):
+            n, docs, v = head["postings"], len(head["digests"]), head["vocabulary"]
+            at = 8 + size + (-size % 8)
+            arrays = []
+            for dtype, count in ((np.int64, n), (np.int32, n), (np.int32, n), (np.int32, n),
+                                 (None, n % 2), (np.float64, docs), (np.int64, v),
+                                 (np.int64, v + 1), (np.int64, v)):
+                if dtype is None:   # the padding after the 32-bit arrays
+                    at += 4 * count
+                    continue
+                arrays.append(np.frombuffer(data, dtype=dtype, count=count, offset=at))
+                at += arrays[-1].nbytes
+            if at != len(data):
                 return None
-            if not keys.flags.aligned:   # bytes that do not start on a word: one copy, once
-                keys, positions, tf = keys.copy(), positions.copy(), tf.copy()
-                lengths = lengths.copy()
-            return cls(head["digests"], keys, positions, tf, lengths, head["words"],
-                       data if isinstance(data, mmap.mmap) and keys.base is not None else None)
+            if not arrays[0].flags.aligned:   # bytes that do not start on a word: one copy, once
+                arrays = [a.copy() for a in arrays]
+            keys, positions, tf, values, lengths, vocabulary, starts, hashes = arrays
+            state = cls(head["digests"], keys, positions, tf, lengths, head["words"], values,
+                        vocabulary, starts, hashes, head["term_bytes"],
+                        data if isinstance(data, mmap.mmap) and keys.base is not None else None)
+            state.__dict__["tag"] = head["tag"]
+            return state
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -243,6 +314,20 @@ class CountCache:
     # Told the documents about to be counted, before any process starts (the build reads
     # their bodies' text from its cache then: SearchDoc.body).
     prepare: Callable[[list[SearchDoc]], None] | None = None
+    # The previous build's documents that differed from `state` (position → digest), when it
+    # scored them as an overlay of it (overlay.py); and this build's, for the next one.
+    overlaid: dict[int, str] = field(default_factory=dict)
+    overlay_out: tuple[str, dict[int, str]] | None = None   # (the state's tag, the overlay)
+    overlay_sink: Callable[[str, dict[int, str]], None] | None = None
+    # Reads the counts of documents not among `known` (those of earlier builds), if it can.
+    lookup: Callable[[list[str]], dict[str, bytes]] | None = None
+    used: set[str] = field(default_factory=set)   # such documents the next build reads again
+    state_kept: bool = False   # `state` is this build's too (overlaid), not written again
+
+    def keep_overlay(self, tag: str, overlay: dict[int, str]) -> None:
+        if self.overlay_sink is not None:
+            self.overlay_sink(tag, overlay)
+        self.overlay_out = tag, overlay
 
     def keep_state(self, state: TermState) -> None:
         if self.state_sink is not None:
@@ -266,40 +351,69 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None)
     the rounding of the collection statistics below."""
     keys = _TermKeys()
     found, docs_of, tf, lengths = keys.sorted_postings(docs, jobs, cache)
-    if cache is not None:
-        cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted))
     if not len(found):
         empty = np.zeros(0, dtype=np.int64)
+        if cache is not None:
+            cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, [],
+                                       empty.astype(np.int32), empty, np.zeros(1, np.int64), empty, 0))
         return Scores([], empty, empty, empty, empty)
     # Positions, counts and scores are 32-bit, and each array is dropped once used: at 100,000
     # pages there are tens of millions of occurrences.
     first = np.concatenate(([True], found[1:] != found[:-1]))
     vocabulary = found[first]
-    del found
+    starts = np.append(np.flatnonzero(first), len(found)).astype(np.int64)
     columns = np.cumsum(first, dtype=np.int32)   # in place from here: 170 MB a copy at 100,000 pages
     columns -= 1
     del first
-    df = np.bincount(columns, minlength=len(vocabulary))
+    df = np.diff(starts)
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
     # indexes keep their bytes (publish.py links them from the previous build), and a purge
     # list stays short. Ranking moves by less than the integer rounding of contributions.
     idf = _idf(len(docs), df)
-    mean = f"{lengths.mean():.3g}"
-    norm = K1 * (1 - B + B * lengths / float(mean))
+    mean = _mean(lengths)
+    norm = _norm(lengths, mean)
     kept, moved = _moved(keys.before, len(docs), mean, vocabulary, df, idf)
     before = keys.before
     values = np.empty(len(tf), dtype=np.int32)
     for start in range(0, len(tf), SCORE_BLOCK):   # in blocks: float temporaries stay small
         block = slice(start, start + SCORE_BLOCK)
-        weight = tf[block].astype(np.float64)
-        values[block] = np.maximum(1, np.rint(
-            idf[columns[block]] * weight / (norm[docs_of[block]] + weight) * SCALE))
+        values[block] = _contributions(idf[columns[block]], tf[block], norm[docs_of[block]])
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
+    if cache is not None:
+        cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted, values,
+                                   vocabulary, starts, hashes, _term_bytes(terms)))
+    del found
     touched = _touched(before, terms, columns, docs_of, values) \
         if kept and before is not None and not before.renumbered else None
     return Scores(terms, hashes, columns, docs_of, values, kept, moved, touched)
+
+
+def state_tag(digests: list[str]) -> str:
+    """Names a state by its documents: an overlay of it (overlay.py) says which it overlays."""
+    return hashlib.sha256("\0".join(digests).encode()).hexdigest()
+
+
+def _mean(lengths: np.ndarray) -> str:
+    return f"{lengths.mean():.3g}" if len(lengths) else "0"
+
+
+def _norm(lengths: np.ndarray, mean: str) -> np.ndarray:
+    """BM25's length normalisation of documents, from their lengths and the rounded average."""
+    return K1 * (1 - B + B * lengths / float(mean))
+
+
+def _contributions(idf: np.ndarray, tf: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """Postings' contributions as shipped, from their terms' idf, their counts and their
+    documents' _norm(): the one formula every way of scoring uses, to the last bit."""
+    weight = tf.astype(np.float64)
+    return np.maximum(1, np.rint(idf * weight / (norm + weight) * SCALE)).astype(np.int32)
+
+
+def _term_bytes(terms: Iterable[str]) -> int:
+    """What terms add to the size estimate of an index holding them (Scores.size)."""
+    return sum(3 * len(term) + 4 for term in terms)
 
 
 def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.ndarray,
@@ -527,7 +641,7 @@ class _TermKeys:
         sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink,
                          prepare=cache.prepare)
         f_keys, f_tf, f_sizes, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
-        f_docs = np.repeat(np.array(fresh, dtype=np.int64), f_sizes)
+        f_docs = np.repeat(np.array(fresh, dtype=np.int32), f_sizes)   # as the state's: spliced without a copy
         # One numbering for the words of both: sorted, so the old keys keep their order.
         words = sorted(set(state.words).union(counter.sorted))
         rank = {word: n for n, word in enumerate(words)}
@@ -591,7 +705,8 @@ class _TermKeys:
             self.sorted = [words[k - self.WORDS] for k in present.tolist()]
         else:
             self.sorted = []
-        if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
+        # What the previous build scored is the state only if it was not an overlay of it.
+        if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE and not cache.overlaid:
             self.before = self._before(state, then, f_keys, f_docs, words, moved)
         return keys, positions.astype(np.int32, copy=False), tf.astype(np.int32, copy=False), lengths
 
@@ -611,17 +726,11 @@ class _TermKeys:
         asked = np.array(sorted(wanted), dtype=np.int64)
         counts = np.searchsorted(state.keys, asked, "right") - np.searchsorted(state.keys, asked)
         df = dict(zip(asked.tolist(), counts.tolist(), strict=True))
-        mean = f"{state.lengths.mean():.3g}"
         # The dropped postings' contributions as score() worked them out in the previous build.
-        keys, inverse = np.unique(removed, return_inverse=True)
-        idf = _idf(len(state.digests), np.array([df[k] for k in keys.tolist()], dtype=np.int64))
-        docs = state.docs[dropped]
-        weight = state.tf[dropped].astype(np.float64)
-        norm = K1 * (1 - B + B * state.lengths[docs] / float(mean))
-        values = np.maximum(1, np.rint(idf[inverse] * weight / (norm + weight) * SCALE))
+        docs, values = state.docs[dropped], state.values[dropped]
         contributed = {(doc, _spell(key, state.words, self.WORDS)): int(value) for doc, key, value
                        in zip(docs.tolist(), removed.tolist(), values.tolist(), strict=True)}
-        return _Then(removed, df, mean, contributed)
+        return _Then(removed, df, state.mean, contributed)
 
     def _before(self, state: TermState, then: _Then, added: np.ndarray, added_docs: np.ndarray,
                 merged_words: list[str], renumbered: bool) -> _Before:
@@ -808,8 +917,8 @@ Reuse = Callable[[str, str], "str | None"]
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
-                scores: Scores | None = None,
-                shard_bytes: int = SHARD_BYTES, records: int | None = None,
+                scores: Scores | Overlaid | None = None,
+                shard_bytes: int | None = None, records: int | None = None,
                 t2s_path: str = T2S_PATH, share: float = 1.0,
                 doc_digests: list[str] | None = None, reuse: Reuse | None = None,
                 made: dict[str, str] | None = None,
@@ -828,7 +937,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
     made = {} if made is None else made
-    files = _term_shards(scores, shard_bytes, _budget(MAX_TERM_FILES, share), reuse, made,
+    files = _term_shards(scores, shard_bytes or SHARD_BYTES, _budget(MAX_TERM_FILES, share), reuse, made,
                          previous)
     files.update(_records(docs, [s[0] for s in sites], per_file, doc_digests, reuse, made))
     files["meta.json"] = _json({
@@ -845,7 +954,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     return files
 
 
-def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | None,
+def _term_shards(scores: Scores | Overlaid, shard_bytes: int, most: int, reuse: Reuse | None,
                  made: dict[str, str], previous: Mapping[str, str] | None = None
                  ) -> dict[str, str]:
     """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
@@ -856,24 +965,19 @@ def _term_shards(scores: Scores, shard_bytes: int, most: int, reuse: Reuse | Non
     postings may have changed since (Scores.touched), only the shards holding such a term are
     worked out; the others are the previous build's (an edit touches a few hundred of a
     portal's 2,048, and working out all of them went over every posting of the cluster)."""
-    columns, docs = scores.columns, scores.docs
-    if not len(docs):
+    if not scores.postings:
         return {"t/0.json": "{}"}
-    starts = np.flatnonzero(np.concatenate(([True], columns[1:] != columns[:-1])))
-    present = columns[starts]
-    # About four bytes of JSON per number and the quoted term: near enough to size the shards.
-    lengths = np.array([len(scores.terms[c]) for c in present.tolist()], dtype=np.int64)
-    size = 8 * len(docs) + int((3 * lengths + 4).sum())
-    count = min(most, max(1, -(-size // shard_bytes)))
+    count = min(most, max(1, -(-scores.size() // shard_bytes)))
     if previous is not None and scores.touched is not None and reuse is not None and \
             sum(name.startswith("t/") for name in previous) == count:
         patched = _patched_shards(scores, count, previous, reuse, made)
         if patched is not None:
             return patched
-    return _shards(scores, starts, count, range(count), reuse, made)
+    whole = scores.whole()
+    return _shards(whole, _firsts(whole.columns), count, range(count), reuse, made)
 
 
-def _patched_shards(scores: Scores, count: int, previous: Mapping[str, str], reuse: Reuse,
+def _patched_shards(scores: Scores | Overlaid, count: int, previous: Mapping[str, str], reuse: Reuse,
                     made: dict[str, str]) -> dict[str, str] | None:
     """The shards as _term_shards makes them, the untouched ones taken from the previous
     build; None when one of those is not at hand."""
@@ -892,15 +996,9 @@ def _patched_shards(scores: Scores, count: int, previous: Mapping[str, str], reu
         made[name] = digest
     # Every posting of every term in a changed shard (whole shards, so their bytes and digests
     # are what working out every shard would give), in the same order.
-    terms = np.flatnonzero(np.isin(scores.hashes % count, changed))
-    low = np.searchsorted(scores.columns, terms)
-    widths = np.searchsorted(scores.columns, terms, "right") - low
-    take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
-    part = Scores(scores.terms, scores.hashes, scores.columns[take], scores.docs[take],
-                  scores.values[take])
-    if len(take):
-        starts = np.flatnonzero(np.concatenate(([True], part.columns[1:] != part.columns[:-1])))
-        files.update(_shards(part, starts, count, changed, reuse, made))
+    part = scores.in_shards(changed, count)
+    if len(part.docs):
+        files.update(_shards(part, _firsts(part.columns), count, changed, reuse, made))
     for n in changed:   # a shard no term is left in
         if f"t/{n}.json" not in files:
             files[f"t/{n}.json"] = _empty_shard(n, reuse, made)

@@ -14,15 +14,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
-import numpy as np
-
 from govsite import output
 from govsite.cache import key as cache_key
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
 from govsite.render import Output
 from govsite.search import index_url, is_cluster_wide
-from govsite.search.index import CountCache, Scores, SearchDoc, build_index, score, t2s_files
+from govsite.search.index import CountCache, Scores, SearchDoc, build_index, t2s_files
+from govsite.search.overlay import Overlaid, score
 from govsite.search.settings import SearchSettings
 from govsite.urls import host_root, output_path
 
@@ -161,14 +160,11 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
             yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
 
 
-def _sites_holding(scores: Scores, docs: list[SearchDoc]) -> set[str]:
+def _sites_holding(scores: Scores | Overlaid, docs: list[SearchDoc]) -> set[str]:
     """The sites whose documents hold a term whose idf moved (Scores.moved)."""
     if not scores.moved:
         return set()
-    starts = np.searchsorted(scores.columns, np.array(sorted(scores.moved)))
-    ends = np.searchsorted(scores.columns, np.array(sorted(scores.moved)), "right")
-    return {docs[d].site for start, end in zip(starts.tolist(), ends.tolist(), strict=True)
-            for d in scores.docs[start:end].tolist()}
+    return {docs[d].site for d in scores.holders().tolist()}
 
 
 def _t2s_path(site: Site) -> str:
