@@ -36,6 +36,8 @@ def run() -> None:
     if isinstance(code, str):
         click.echo(code, err=True)
         code = 1
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)   # a profiler or coverage writes its results at Python's shutdown
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):   # a reader that went away (`… | head`)
             stream.flush()
