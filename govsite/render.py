@@ -167,11 +167,12 @@ class ClusterView:
 
 def fmt_time(moment: datetime | None, site: SiteConfig) -> str:
     """Publication times as the national rules show them: YYYY-MM-DD HH:MM, in the site's zone."""
-    return moment.astimezone(site.timezone).strftime("%Y-%m-%d %H:%M") if moment else ""
+    # isoformat() writes the same as strftime() in a fifth of the time (a list shows hundreds).
+    return moment.astimezone(site.timezone).isoformat(" ", "minutes")[:16] if moment else ""
 
 
 def fmt_date(moment: datetime | None, site: SiteConfig) -> str:
-    return moment.astimezone(site.timezone).strftime("%Y-%m-%d") if moment else ""
+    return moment.astimezone(site.timezone).date().isoformat() if moment else ""
 
 
 class Renderer:
@@ -196,6 +197,7 @@ class Renderer:
         self._changed: set[str] = set()
         self._bases: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
+        self._theme_digests: dict[tuple[str, str], str] = {}
 
     # -- views ---------------------------------------------------------------------------
     def item(self, key: str) -> Item:
@@ -293,10 +295,19 @@ class Renderer:
             shared = repr({k: v for k, v in self.site_values(site).items() if not callable(v)})
             structure = self._site_token(key)
             settings = repr(self._cluster.config)
-            theme = themes.digest(self.root, site.config.theme, key)
+            theme = self._theme_digest(site)
             self._bases[key] = "" if " object at 0x" in shared + settings or not structure else \
                 cache_key("output", theme, shared, settings, structure)
         return self._bases[key]
+
+    def _theme_digest(self, site: Site) -> str:
+        """themes.digest(), worked out once for all the sites without templates of their own."""
+        config = site.config
+        own = themes.site_override(self.root, config.id).is_dir()
+        key = (config.theme, config.id if own else "")
+        if key not in self._theme_digests:
+            self._theme_digests[key] = themes.digest(self.root, config.theme, config.id)
+        return self._theme_digests[key]
 
     def token(self, read: str) -> str:
         """What one read (as _Reads notes it) finds, in short: equal tokens, equal values."""

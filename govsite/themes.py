@@ -91,7 +91,9 @@ def strings(project: Path, theme: str, language: str) -> dict[str, Any]:
     for folder in reversed(theme_dirs(project, theme)):
         path = folder / "i18n" / f"{language}.yaml"
         if path.is_file():
-            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+            # libyaml's loader when there is one: the same strings, a tenth of the time.
+            merged.update(yaml.load(path.read_text(encoding="utf-8"),  # noqa: S506 - a safe loader
+                                    Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {})
     return merged
 
 

@@ -106,7 +106,7 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
     docs = []
     for page in pages:
         site = cluster.sites[page.site]
-        date = page.date.astimezone(site.config.timezone).strftime("%Y-%m-%d") if page.date else ""
+        date = page.date.astimezone(site.config.timezone).date().isoformat() if page.date else ""
         docs.append(SearchDoc(
             cluster.urls[page.key], page.title, bodies[page.key].lead, page.site,
             site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
