@@ -3,7 +3,10 @@
 A key is the SHA-256 of everything an entry was computed from, govsite's version included, so
 an entry is either exactly right or never found; nothing is ever judged by modification times.
 Entries a build did not use are dropped when it saves, which keeps the cache the size of the
-cluster. A cache that cannot be read is treated as empty: it only ever saves time.
+cluster: a small cache at every save, a large one once the entries written since it was last
+swept are a tenth of it (finding the unused entries reads every key, half a second at 100,000
+pages, and one edit leaves a few). A cache that cannot be read is treated as empty: it only
+ever saves time.
 
 A build holds one connection and one transaction: new entries are written as they come, a few
 thousand at a time, so the cache never holds a large cluster's bodies in memory, and they become
@@ -34,6 +37,8 @@ LARGE = 1 << 20       # bytes from which a value is a file of its own
 FILE_MARK = "@file:"  # an entry's value that names such a file (JSON never starts with @)
 FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction
 BUSY_SECONDS = 5.0    # how long to wait for another build that holds the cache, then do without
+SWEEP_ALWAYS = 20_000  # entries up to which every save drops the unused ones (Cache.save)
+SWEEP_SHARE = 10       # beyond, once the entries written since the last sweep are this part
 
 _PREFIX = f"govsite {__version__} cache {FORMAT}".encode()
 # The entries whose value names a file, found through an index on this very expression (SQLite
@@ -125,6 +130,7 @@ class Cache:
         self._retained: set[str] = set()
         self._failure: OSError | None = None              # why the cache cannot be written
         self._has_table = False
+        self._written = 0   # entries written by this build (Cache._sweep)
 
     def load(self, namespace: str, keys: Iterable[str],
              read: Callable[[Any], Any] | None = None, mapped: bool = False) -> dict[str, Any]:
@@ -255,15 +261,26 @@ class Cache:
             if not db.in_transaction:
                 db.execute("BEGIN IMMEDIATE")
             if self._has_table:
-                stale = [name for name in db.execute("SELECT namespace, key FROM entries")
-                         if name not in self._kept and name[0] not in self._retained]
-                db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)
+                self._sweep(db)
             db.execute("COMMIT")
             self._drop_unnamed_files(db)
         except sqlite3.Error as exc:
             raise _unusable(exc) from None
         finally:
             self.close()
+
+    def _sweep(self, db: sqlite3.Connection) -> None:
+        """Drop the entries this build did not use, when that is due (see the module's doc)."""
+        db.execute("CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, count INTEGER)")
+        counts = dict(db.execute("SELECT name, count FROM sweeps").fetchall())
+        entries, written = counts.get("entries", 0), counts.get("written", 0) + self._written
+        if entries <= SWEEP_ALWAYS or written * SWEEP_SHARE >= entries:
+            stale = [name for name in db.execute("SELECT namespace, key FROM entries")
+                     if name not in self._kept and name[0] not in self._retained]
+            db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)
+            entries, written = db.execute("SELECT count(*) FROM entries").fetchone()[0], 0
+        db.executemany("INSERT OR REPLACE INTO sweeps VALUES (?, ?)",
+                       [("entries", entries), ("written", written)])
 
     def close(self) -> None:
         """Forget what was not saved (a failed build's entries are rolled back)."""
@@ -295,6 +312,7 @@ class Cache:
                  value if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)
+            self._written += len(self._pending)
         except sqlite3.Error as exc:
             self._failure = _unusable(exc)
         except OSError as exc:   # a large value's file could not be written
