@@ -458,7 +458,7 @@ def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Re
     site = cluster.sites[site_id]
     yield from _guarded(lambda: renderer.site_outputs(site_id), report)
     yield from _guarded(lambda: feeds.site_feeds(renderer, site), report)
-    yield from _guarded(lambda: sitemap.sitemaps(cluster, site), report)
+    yield from _guarded(lambda: sitemap.sitemaps(renderer, site), report)
 
 
 def _guarded(generate: Callable[[], Iterable[Output]], report: Report) -> Iterator[Output]:

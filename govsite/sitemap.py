@@ -6,14 +6,14 @@ from html import escape as _escape
 from xml.etree import ElementTree as ET
 
 from govsite.model import PUBLISHED, Cluster, Site
-from govsite.render import Output
+from govsite.render import ClusterView, Output, Renderer
 from govsite.urls import host_root, output_path
 
 SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 MAX_URLS = 50_000
 
 
-def site_urls(cluster: Cluster, site: Site) -> list[tuple[str, str]]:
+def site_urls(cluster: Cluster | ClusterView, site: Site) -> list[tuple[str, str]]:
     """(URL, lastmod) of every published page of the site, home and lists first."""
     config = site.config
     urls: list[tuple[str, str]] = [(config.url, "")]
@@ -26,12 +26,20 @@ def site_urls(cluster: Cluster, site: Site) -> list[tuple[str, str]]:
     return urls
 
 
-def sitemaps(cluster: Cluster, site: Site, limit: int = MAX_URLS) -> list[Output]:
+def sitemaps(renderer: Renderer, site: Site, limit: int = MAX_URLS) -> list[Output]:
+    """The site's sitemap; past `limit` URLs, several and an index of them. Made through the
+    renderer (reading the cluster as it notes reads), so that an unchanged site's is reused."""
     config = site.config
-    urls = site_urls(cluster, site)
+    cluster = renderer.cluster
     origin = f"content/{config.id}"
+    url = config.url + "sitemap.xml"
+    renderer.begin()
+    if 1 + len(site.columns) + len(cluster.pages_by_site.get(config.id, ())) <= limit:
+        return [Output(output_path(url), renderer.made(
+            site, url, lambda: _urlset(site_urls(cluster, site))), config.id, origin)]
+    urls = site_urls(cluster, site)
     if len(urls) <= limit:
-        return [Output(output_path(config.url + "sitemap.xml"), _urlset(urls), config.id, origin)]
+        return [Output(output_path(url), _urlset(urls), config.id, origin)]
     outputs = []
     parts = []
     for number, start in enumerate(range(0, len(urls), limit), start=1):

@@ -169,10 +169,11 @@ def test_sitemap_splits_into_an_index_past_the_url_limit(limit, files):
     from govsite import sitemap
     from govsite.build import _Stages, load_cluster
     from govsite.diagnostics import Report
+    from govsite.render import Renderer
     report = Report(FIXTURES / "small")
     cluster = load_cluster(FIXTURES / "small", report, datetime(2025, 1, 1, tzinfo=UTC),
                            False, _Stages(report, False))
-    outputs = sitemap.sitemaps(cluster, cluster.sites["county"], limit=limit)
+    outputs = sitemap.sitemaps(Renderer(cluster, {}), cluster.sites["county"], limit=limit)
     assert len(outputs) == files
     index = outputs[-1].data
     if files > 1:
