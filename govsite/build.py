@@ -23,11 +23,11 @@ import jinja2
 import orjson
 
 from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
-from govsite.cache import Cache, CacheBusy, Pack
+from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
-from govsite.parallel import default_jobs, ordered_map
+from govsite.parallel import Background, default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
 from govsite.search.index import CountCache, TermState, documents
@@ -171,16 +171,28 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             if only:
                 staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
             guard = OutputGuard(cluster)
-            result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected, staging,
-                                   guard, report, jobs, progress, result.template_seconds, store)
-            for site_id in selected:
-                _copy_attachments(cluster, site_id, staging, report)
-            # Search reads only the text: the HTML, most of a body's memory, goes now.
-            for key, body in bodies.items():
-                bodies[key] = body.without_html()
-            stages.done("render")
-            _search(cluster, bodies, search, selected, jobs, staging, store)
-            stages.done("search")
+            # A rebuild whose search stage starts from the previous one's state is the work of
+            # one core for a moment (and rendering an edit is another's): both at once.
+            beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report)
+                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
+            try:
+                result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
+                                       staging, guard, report, jobs, progress,
+                                       result.template_seconds, store)
+                for site_id in selected:
+                    _copy_attachments(cluster, site_id, staging, report)
+                # Search reads only the text: the HTML, most of a body's memory, goes now.
+                for key, body in bodies.items():
+                    bodies[key] = body.without_html()
+                stages.done("render")
+                if beside:
+                    stages.timings["search, beside render"] = beside[0].finish()
+                else:
+                    _search(cluster, bodies, search, selected, jobs, staging, store)
+                stages.done("search")
+            finally:
+                for job in beside:
+                    job.cancel()
             _write_cluster_files(cluster, staging)
             guard.report(set(staging.files), report)
             stages.done("write")
@@ -435,6 +447,40 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             elif all(rel in written for rel, _ in made.values()):
                 store.keep(SEARCH_SITE, key, {name: [rel, content, written[rel][2]]
                                               for name, (rel, content) in made.items()})
+
+
+class _SearchBeside:
+    """The search stage in a forked process while this one renders. It reads the cache through
+    a connection of its own and writes its files into the staging folder; what it keeps in the
+    cache, records and reports is done here when it is finished."""
+
+    def __init__(self, cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+                 selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
+                 report: Report):
+        folder = store.path.parent if store.path is not None else None
+        self._store, self._staging, self._report = store, staging, report
+
+        def work() -> tuple[list, list, list, float]:
+            started, problems = time.perf_counter(), len(report.items)
+            forked, noting = ForkedCache(folder), staging.noting()
+            _search(cluster, bodies, settings, selected, jobs, noting, forked)
+            forked.close()
+            return forked.log, noting.noted or [], report.items[problems:], \
+                time.perf_counter() - started
+
+        self._job = Background(work)
+
+    def finish(self) -> float:
+        """Wait for it, then keep, record and report what it did; returns its own time."""
+        log, noted, problems, seconds = self._job.result()
+        replay(self._store, log)
+        for rel, site, origin, digest in noted:
+            self._staging.record(rel, site, origin, digest)
+        self._report.items.extend(problems)
+        return seconds
+
+    def cancel(self) -> None:
+        self._job.cancel()
 
 
 def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Staging

@@ -152,6 +152,18 @@ class Cache:
         return {group: Pack(self, namespace, k, _unpacked(stored.get(k)))
                 for group, k in keys.items()}
 
+    def has(self, namespace: str, entry_key: str) -> bool:
+        """Whether an entry is stored, without reading it."""
+        if self.path is None or self._failure is not None or not self.path.is_file():
+            return False
+        db = self._connection()
+        try:
+            return db is not None and self._has_table and bool(db.execute(
+                "SELECT 1 FROM entries WHERE namespace = ? AND key = ?",
+                [namespace, entry_key]).fetchall())
+        except sqlite3.Error:
+            return False
+
     def load_all(self, namespace: str) -> dict[str, Any]:
         return self._select(namespace, None)
 
@@ -360,3 +372,54 @@ class Cache:
         assert self.path is not None
         self.path.unlink(missing_ok=True)
         self._kept.clear()
+
+
+class ForkedCache(Cache):
+    """The cache as a forked process uses it while its parent holds the build's connection
+    (a connection does not survive a fork): it reads through one of its own, read-only, what
+    earlier builds saved, and notes what it keeps and uses for the parent to do (replay()).
+    A large value is written to its file here, so that only its name travels."""
+
+    def __init__(self, folder: Path | None):
+        super().__init__(folder)
+        self.log: list[tuple[str, tuple[Any, ...]]] = []
+
+    def keep(self, namespace: str, entry_key: str, value: Any) -> None:
+        if isinstance(value, Chunks) or (isinstance(value, bytes) and len(value) >= LARGE):
+            if self.path is None:
+                return
+            try:
+                value = _Named(self._write_file(value))
+            except OSError:   # the cache only ever saves time: the entry is left out
+                return
+        self.log.append(("keep", (namespace, entry_key, value)))
+
+    def used(self, namespace: str, entry_key: str) -> None:
+        self.log.append(("used", (namespace, entry_key)))
+
+    def retain(self, *namespaces: str) -> None:
+        self.log.append(("retain", namespaces))
+
+    def save(self) -> None:
+        raise TypeError("a forked process's cache is saved by its parent (Cache.replay)")
+
+    def _connection(self, create: bool = False) -> sqlite3.Connection | None:
+        if self._db is None and self._failure is None and self.path is not None and self.path.is_file():
+            try:
+                db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                     isolation_level=None, timeout=BUSY_SECONDS)
+                self._has_table = bool(db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchall())
+                self._db = db
+            except sqlite3.Error as exc:
+                self._failure = _unusable(exc)
+        return self._db
+
+    def _replace(self) -> None:   # never the parent's file: read as empty
+        self._failure = OSError("the cache could not be read")
+
+
+def replay(cache: Cache, log: list[tuple[str, tuple[Any, ...]]]) -> None:
+    """Do in `cache` what a ForkedCache noted."""
+    for method, args in log:
+        getattr(cache, method)(*args)

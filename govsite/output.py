@@ -128,7 +128,20 @@ class Staging:
             return ""
         return digest
 
+    def noting(self) -> Staging:
+        """A copy for a forked process: it writes files as this one does, and notes what it
+        would record in `noted`, for this one to record (a process's records are its own)."""
+        copy = object.__new__(Staging)
+        copy.__dict__.update(self.__dict__)
+        copy.noted = []
+        return copy
+
+    noted: list[tuple[str, str, str, str]] | None = None
+
     def record(self, rel: str, site: str, origin: str, digest: str) -> None:
+        if self.noted is not None:
+            self.noted.append((rel, site, origin, digest))
+            return
         if rel in self.files:
             other = self.files[rel][1]
             self.report.error(origin, 0, f"output file {rel} is also written by {other}",

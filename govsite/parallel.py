@@ -47,3 +47,52 @@ def ordered_map(work: Callable[[int], T], count: int, jobs: int) -> Iterator[T]:
 def _run(item: int) -> Any:
     assert _work is not None
     return _work(item)
+
+
+class Background:
+    """work() in a forked process while this one goes on; result() waits for what it returned
+    (or raises what it raised). Without fork, work() runs here when the result is asked for.
+    The process is not a pool's worker, so that it may fork workers of its own."""
+
+    def __init__(self, work: Callable[[], T]):
+        self._work: Callable[[], Any] | None = work
+        self._process: Any = None
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return
+        context = multiprocessing.get_context("fork")
+        self._reader, writer = context.Pipe(duplex=False)
+        gc.freeze()   # as ordered_map does: the child's collections copy nothing
+        self._process = context.Process(target=_in_background, args=(work, writer))
+        self._process.start()
+        writer.close()
+        self._work = None
+
+    def result(self) -> Any:
+        if self._work is not None:
+            return self._work()
+        try:
+            ok, value = self._reader.recv()
+        except EOFError:
+            raise RuntimeError("a background process ended without a result") from None
+        finally:
+            self._process.join()
+        if not ok:
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the process, if it is still at work (the build failed meanwhile)."""
+        if self._process is not None and self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _in_background(work: Callable[[], Any], writer: Any) -> None:
+    try:
+        message = (True, work())
+    except BaseException as exc:   # raised in the parent by result()
+        message = (False, exc)
+    try:
+        writer.send(message)
+    except Exception as exc:   # a result or error that does not pickle
+        writer.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))

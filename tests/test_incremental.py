@@ -87,8 +87,9 @@ def _site_files(out: Path) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, seed):
+@pytest.mark.parametrize("seed,jobs", [(1, None), (2, None), (3, None), (4, 2)])
+def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, seed, jobs):
+    # With two processes, every rebuild searches in a process of its own beside rendering.
     rng = random.Random(seed)
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
@@ -105,7 +106,7 @@ def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, se
                                  encoding="utf-8")
             now += timedelta(days=60)
             done.append("scheduled page comes due")
-        incremental = build(project, out, now=now, cache=cache)
+        incremental = build(project, out, now=now, cache=cache, jobs=jobs)
         clean_out = tmp_path / f"clean-{step}"
         clean = build(project, clean_out, now=now)
         assert incremental.report.errors() == clean.report.errors() == [], done
@@ -205,6 +206,52 @@ def test_a_failed_incremental_build_leaves_the_previous_build_untouched(built):
     with pytest.raises(BuildFailed):
         build(project, out, now=NOW, cache=cache)
     assert tree(out) == before
+
+
+def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_found(
+        built, tmp_path, monkeypatch):
+    # The search stage runs in a forked process while this one renders: its files, its cache
+    # entries and its problems must reach the build as if it had run here.
+    import govsite.build
+    project, out, cache = built
+    finished: list[float] = []
+    real = govsite.build._SearchBeside.finish
+    monkeypatch.setattr(govsite.build._SearchBeside, "finish",
+                        lambda self: finished.append(real(self)) or finished[-1])
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
+    result = build(project, out, now=NOW, cache=cache, jobs=2)
+    assert len(finished) == 1 and "search, beside render" in result.timings
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
+    # the counts of the page it counted and counts only the page edited since.
+    counted: list[str] = []
+    import govsite.search.index
+    count = govsite.search.index._TermKeys.count
+    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
+                        lambda self, doc: counted.append(doc.url) or count(self, doc))
+    other = project / "content/portal/news/2024-05-08-meeting.md"
+    other.write_text(other.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache, jobs=1)
+    assert counted == ["https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+
+
+def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_no_trace(built):
+    import multiprocessing
+    project, out, cache = built
+    before = tree(out)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
+    footer = project / "themes/sites/county/templates/partials/footer.html"
+    footer.parent.mkdir(parents=True)
+    footer.write_text("{{ no_such_value }}")
+    from govsite.diagnostics import BuildFailed
+    with pytest.raises(BuildFailed):
+        build(project, out, now=NOW, cache=cache, jobs=2)
+    assert tree(out) == before
+    assert not multiprocessing.active_children()
+    assert not list(out.parent.glob(f".{out.name}.staging-*"))
 
 
 def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(built):
