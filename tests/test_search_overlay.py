@@ -91,7 +91,7 @@ def _postings(scores: Scores) -> dict[str, list[tuple[int, int]]]:
 def test_an_overlay_answers_as_scoring_everything_afresh_round_after_round(seed):
     rounds = Rounds(seed)
     before = score(rounds.docs)
-    overlaid_rounds = 0
+    overlaid_rounds = range_rounds = 0
     for _ in range(10):
         rounds.edit()
         scores = rounds.score()
@@ -106,9 +106,17 @@ def test_an_overlay_answers_as_scoring_everything_afresh_round_after_round(seed)
             for shards in ([0], list(range(count))[1::2], list(range(count))):
                 assert _held(scores.in_shards(shards, count)) == \
                     _held(fresh.in_shards(shards, count)), (count, shards)
+        ranges = 0
         for site in SITES:
             keep = [n for n, d in enumerate(rounds.docs) if d.site == site]
-            assert _held(scores.only(keep)) == _held(fresh.only(keep)), site
+            part, whole = scores.only(keep), fresh.only(keep)
+            ranges += isinstance(part, overlay.Range)
+            assert _held(part.whole()) == _held(whole), site
+            for count in (1, 3, 7):
+                for shards in ([0], list(range(count))[1::2]):
+                    assert _held(part.in_shards(shards, count)) == \
+                        _held(whole.in_shards(shards, count)), (site, count, shards)
+        range_rounds += bool(ranges)
         # What changed since the previous round: every term whose postings differ is touched,
         # and the terms present in both rounds whose idf moved are `moved`, held by holders().
         then, now = _postings(before), _postings(fresh)
@@ -122,6 +130,7 @@ def test_an_overlay_answers_as_scoring_everything_afresh_round_after_round(seed)
         assert sorted(scores.holders().tolist()) == sorted(d for t in moved for d, _ in now[t])
         before = fresh
     assert overlaid_rounds >= 5, "most rounds were overlaid"
+    assert range_rounds, "in some, a site none of whose pages changed was a Range"
 
 
 def test_an_overlay_past_its_size_is_merged_into_a_new_state(monkeypatch):
@@ -164,7 +173,7 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
         return real_shards(scores, starts, count, wanted, reuse, made)
 
     monkeypatch.setattr(index, "_shards", noting)
-    patched_rounds = 0
+    patched_rounds = range_patched = 0
     for _ in range(8):
         rounds.edit()
         scores = rounds.score()
@@ -182,5 +191,8 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
             assert patched == whole and patched_made == whole_made, name
             patched_rounds += isinstance(scores, overlay.Overlaid) and \
                 all(n < count for n, count in worked_out)
+            range_patched += isinstance(part(scores), overlay.Range) and \
+                all(n < count for n, count in worked_out)
             files[name], made[name] = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
+    assert range_patched, "a site none of whose pages changed was patched from its Range"

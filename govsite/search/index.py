@@ -59,7 +59,7 @@ from govsite.search.analysis import (
 from govsite.search.settings import Ranking
 
 if TYPE_CHECKING:
-    from govsite.search.overlay import Overlaid
+    from govsite.search.overlay import Overlaid, Range
 
 FORMAT = 3  # search.js checks it: a cached old client never misreads a new index
 WEIGHTS = {"title": 3, "docnum": 8}  # occurrences counted this many times over the body
@@ -180,6 +180,10 @@ class Scores:
         present = self.columns[_firsts(self.columns)]
         return 8 * len(self.docs) + _term_bytes(self.terms[c] for c in present.tolist())
 
+    def shard_count(self, shard_bytes: int, most: int, previous: Mapping[str, str] | None) -> int:
+        """How many term shards an index of these scores has (none: no posting at all)."""
+        return shards_for(self.postings, self.size(), shard_bytes, most)
+
     def in_shards(self, shards: list[int], count: int) -> Scores:
         """Every posting of every term in some of `count` shards (sorted), in the same order."""
         terms = np.flatnonzero(np.isin(self.hashes % count, shards))
@@ -196,6 +200,10 @@ class Scores:
         ends = np.searchsorted(self.columns, moved, "right")
         return np.concatenate([self.docs[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
                                                                strict=True)] + [np.zeros(0, np.int64)])
+
+
+def shards_for(postings: int, size: int, shard_bytes: int, most: int) -> int:
+    return min(most, max(1, -(-size // shard_bytes))) if postings else 0
 
 
 def _firsts(columns: np.ndarray) -> np.ndarray:
@@ -917,7 +925,7 @@ Reuse = Callable[[str, str], "str | None"]
 
 def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
-                scores: Scores | Overlaid | None = None,
+                scores: Scores | Overlaid | Range | None = None,
                 shard_bytes: int | None = None, records: int | None = None,
                 t2s_path: str = T2S_PATH, share: float = 1.0,
                 doc_digests: list[str] | None = None, reuse: Reuse | None = None,
@@ -954,7 +962,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     return files
 
 
-def _term_shards(scores: Scores | Overlaid, shard_bytes: int, most: int, reuse: Reuse | None,
+def _term_shards(scores: Scores | Overlaid | Range, shard_bytes: int, most: int, reuse: Reuse | None,
                  made: dict[str, str], previous: Mapping[str, str] | None = None
                  ) -> dict[str, str]:
     """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
@@ -965,9 +973,9 @@ def _term_shards(scores: Scores | Overlaid, shard_bytes: int, most: int, reuse: 
     postings may have changed since (Scores.touched), only the shards holding such a term are
     worked out; the others are the previous build's (an edit touches a few hundred of a
     portal's 2,048, and working out all of them went over every posting of the cluster)."""
-    if not scores.postings:
+    count = scores.shard_count(shard_bytes, most, previous)
+    if not count:
         return {"t/0.json": "{}"}
-    count = min(most, max(1, -(-scores.size() // shard_bytes)))
     if previous is not None and scores.touched is not None and reuse is not None and \
             sum(name.startswith("t/") for name in previous) == count:
         patched = _patched_shards(scores, count, previous, reuse, made)
@@ -977,7 +985,7 @@ def _term_shards(scores: Scores | Overlaid, shard_bytes: int, most: int, reuse: 
     return _shards(whole, _firsts(whole.columns), count, range(count), reuse, made)
 
 
-def _patched_shards(scores: Scores | Overlaid, count: int, previous: Mapping[str, str], reuse: Reuse,
+def _patched_shards(scores: Scores | Overlaid | Range, count: int, previous: Mapping[str, str], reuse: Reuse,
                     made: dict[str, str]) -> dict[str, str] | None:
     """The shards as _term_shards makes them, the untouched ones taken from the previous
     build; None when one of those is not at hand."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 
 import numpy as np
@@ -107,6 +107,7 @@ class Overlaid:
                  in_state: dict[int, Version], before: dict[int, Version] | None,
                  changed: list[int], lengths: np.ndarray):
         self.state, self.overlay, self.current, self.lengths = state, overlay, current, lengths
+        self.changed = changed
         self.mean = state.mean
         self.documents = len(state.digests)
         self.overlaid = np.array(sorted(overlay), dtype=np.int64)
@@ -226,6 +227,9 @@ class Overlaid:
         return len(self.state.keys) + sum(len(self.current[p][0]) - len(self.in_state[p][0])
                                           for p in self.overlay)
 
+    def shard_count(self, shard_bytes: int, most: int, previous: Mapping[str, str] | None) -> int:
+        return index.shards_for(self.postings, self.size(), shard_bytes, most)
+
     def size(self) -> int:
         """As Scores.size(): the state's terms, less those gone, plus those come."""
         size = 8 * self.postings + self.state.term_bytes
@@ -264,15 +268,23 @@ class Overlaid:
         moved = [term for term in self.terms_changed if _spelled(term, self.state) in self.moved]
         return _joined([self._postings(term, self.base[term])[0] for term in moved], np.int64)
 
-    def only(self, keep: list[int]) -> Scores:
-        """As Scores.only(): one pass over the state's document numbers, the rest in
-        proportion to the site's postings."""
+    def only(self, keep: list[int]) -> Scores | Range:
+        """As Scores.only(). A site none of whose documents changed since the previous build
+        is a Range, answering from the state alone; another site's postings are gathered in
+        one pass over the state's document numbers, the rest in proportion to them."""
         if not keep:
             empty = np.zeros(0, dtype=np.int64)
             return Scores([], empty, empty, empty, empty, touched=self.touched)
         if keep[-1] - keep[0] + 1 != len(keep):
             return self.whole().only(keep)
-        state, first, last = self.state, keep[0], keep[-1]
+        first, last = keep[0], keep[-1]
+        if not any(first <= p <= last for p in self.changed):
+            return Range(self, first, last)
+        return self.gathered(first, last)
+
+    def gathered(self, first: int, last: int) -> Scores:
+        """The postings of the documents first … last, as arrays."""
+        state = self.state
         mask = (state.docs >= first) & (state.docs <= last)
         overlaid = [p for p in self.overlay if first <= p <= last]
         if overlaid:
@@ -332,7 +344,7 @@ class Overlaid:
 
     @cached_property
     def _whole(self) -> Scores:
-        return self.only(list(range(self.documents)))
+        return self.gathered(0, self.documents - 1)
 
     # What needs every posting reads them from whole().
     terms = property(lambda self: self.whole().terms)
@@ -414,3 +426,87 @@ def _state_versions(state: TermState, positions: Iterable[int], cache: CountCach
                                 state.tf[taken].tolist(), strict=True):
             versions[doc][0][key if key < WORDS else state.words[key - WORDS]] = tf
     return versions
+
+
+class Range:
+    """The postings of a site none of whose documents changed since the previous build, in an
+    Overlaid: its index is that build's but for the contributions of terms whose idf moved,
+    with as many shards (publish.py patches it). The shards asked for are gathered from the
+    postings of their terms alone, not from every posting of the cluster."""
+
+    def __init__(self, overlaid: Overlaid, first: int, last: int):
+        self.overlaid, self.first, self.last = overlaid, first, last
+        self.touched = overlaid.touched
+
+    def shard_count(self, shard_bytes: int, most: int, previous: Mapping[str, str] | None) -> int:
+        if previous is None:
+            return self.whole().shard_count(shard_bytes, most, previous)
+        return sum(name.startswith("t/") for name in previous)
+
+    def in_shards(self, shards: list[int], count: int) -> Scores:
+        """As Scores.in_shards(). The terms no overlaid document holds or held are the state's
+        to the posting, and gathered with numpy; the few others one by one (_postings)."""
+        overlaid = self.overlaid
+        state = overlaid.state
+        changed = np.array(sorted(at for at in overlaid.base.values() if at >= 0), dtype=np.int64)
+        picked = np.flatnonzero(np.isin(state.hashes % count, shards))
+        picked = picked[~np.isin(picked, changed)]
+        low, high = state.starts[picked], state.starts[picked + 1]
+        widths = high - low
+        take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
+        docs = state.docs[take]
+        inside = (docs >= self.first) & (docs <= self.last)
+        take, docs = take[inside], docs[inside].astype(np.int64)
+        of = np.repeat(np.arange(len(picked)), widths)[inside]   # each posting's term, in picked
+        present, columns = np.unique(of, return_inverse=True)
+        keys = state.vocabulary[picked[present]]
+        # The changed terms in these shards, each put among the others in key order.
+        extra = []
+        for term, at in overlaid.base.items():
+            if overlaid.df[term] and (int(state.hashes[at]) if at >= 0 else _hash(term, state)) \
+                    % count in shards:
+                held, contributed = overlaid._postings(term, at)
+                mine = (held >= self.first) & (held <= self.last)
+                if mine.any():
+                    order = overlaid._order(term)
+                    extra.append((int(np.searchsorted(keys, order[0])), order, term,
+                                  held[mine], contributed[mine]))
+        extra.sort(key=lambda item: item[:2])
+        spelled = [_spell(key, state.words, WORDS) for key in keys.tolist()]
+        hashes = state.hashes[picked[present]].tolist()
+        bounds = np.searchsorted(columns, np.arange(len(present) + 1)).tolist() if len(columns) \
+            else [0]
+        parts_docs: list[np.ndarray] = []
+        parts_values: list[np.ndarray] = []
+        parts_columns: list[np.ndarray] = []
+        terms: list[str] = []
+        term_hashes: list[int] = []
+        done = 0
+
+        def state_terms(upto: int) -> None:   # the state's terms up to one changed term
+            nonlocal done
+            if upto > done:
+                parts_docs.append(docs[bounds[done]:bounds[upto]])
+                parts_values.append(state.values[take[bounds[done]:bounds[upto]]])
+                parts_columns.append(columns[bounds[done]:bounds[upto]] - done + len(terms))
+                terms.extend(spelled[done:upto])
+                term_hashes.extend(hashes[done:upto])
+                done = upto
+
+        for at, _, term, held, contributed in extra:
+            state_terms(at)
+            parts_docs.append(held)
+            parts_values.append(contributed)
+            parts_columns.append(np.full(len(held), len(terms), dtype=np.int64))
+            terms.append(_spelled(term, state))
+            term_hashes.append(_hash(term, state))
+        state_terms(len(present))
+        return Scores(terms, np.array(term_hashes, dtype=np.int64), _joined(parts_columns, np.int64),
+                      _joined(parts_docs, np.int64) - self.first, _joined(parts_values, np.int32))
+
+    def whole(self) -> Scores:
+        return self._whole
+
+    @cached_property
+    def _whole(self) -> Scores:
+        return self.overlaid.gathered(self.first, self.last)
