@@ -101,8 +101,6 @@ class Overlaid:
     and index.build_index ask of Scores, answered without working out every posting (whole()
     does, for what needs them all)."""
 
-    kept = True   # the number of documents and the rounded average are the state's
-
     def __init__(self, state: TermState, overlay: dict[int, str], current: dict[int, Version],
                  in_state: dict[int, Version], before: dict[int, Version] | None,
                  changed: list[int], lengths: np.ndarray):
@@ -136,6 +134,10 @@ class Overlaid:
         for p in sorted(overlay):
             for term in current[p][0]:
                 self.holding.setdefault(term, []).append(p)
+        # The number of documents and the rounded average are the state's, and so the previous
+        # build's; whether an unchanged document kept its contributions since then is known
+        # when what the changed documents were then is (else every index is worked out whole).
+        self.kept = before is not None
         self.moved: frozenset[str] = frozenset()
         self.touched: frozenset[str] | None = None
         if before is not None:
