@@ -9,11 +9,13 @@ then every other document's contributions are the state's but for the terms whos
 changed documents moved. The index files ask for little: the postings of the terms in the
 shards an edit touched (Scores.in_shards), and those of the sites it changed (Scores.only).
 Overlaid answers both from the state and the changed documents alone, so an edit costs what
-it changed (and, for its site's index, one pass over the state's document numbers).
+it changed (and, for its own site's index, one pass over the state's document numbers).
 
 The next build overlays its changes on the same state, and so on, until the overlay holds
-more than OVERLAY_MOST documents or the statistics move: index.score then merges and scores
-everything and writes a new state.
+more documents than OVERLAY_LEAST and a twentieth of the cluster (OVERLAY_SHARE), or the
+statistics move: index.score then merges and scores everything and writes a new state. A site
+none of whose documents changed since the previous build is a Range, whose shards are
+gathered from the postings of their own terms.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None
           ) -> Scores | Overlaid:
     """index.score(), as an overlay of the previous build's state when that is possible."""
     if cache is not None and cache.state is not None:
-        overlaid = _overlay(docs, jobs, cache, cache.state)
+        overlaid = _overlay(docs, cache, cache.state)
         if overlaid is not None:
             cache.state, cache.state_kept = None, True
             cache.used.update(overlaid.state.digests[p] for p in overlaid.overlay)
@@ -66,7 +68,7 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None
     return scores
 
 
-def _overlay(docs: list[SearchDoc], jobs: int, cache: CountCache, state: TermState
+def _overlay(docs: list[SearchDoc], cache: CountCache, state: TermState
              ) -> Overlaid | None:
     n = len(docs)
     if len(state.digests) != n:
@@ -78,7 +80,7 @@ def _overlay(docs: list[SearchDoc], jobs: int, cache: CountCache, state: TermSta
     previous = cache.overlaid
     changed = sorted(p for p in set(overlay) | set(previous)
                      if previous.get(p, state.digests[p]) != cache.digests[p])
-    current = _versions([docs[p] for p in overlay], list(overlay.values()), jobs, cache)
+    current = _versions([docs[p] for p in overlay], list(overlay.values()), cache)
     lengths = state.lengths.copy()
     for p, digest in overlay.items():
         lengths[p] = current[digest][1]
@@ -86,10 +88,11 @@ def _overlay(docs: list[SearchDoc], jobs: int, cache: CountCache, state: TermSta
         return None
     # What the documents overlaid or changed were in the state, and before this build.
     in_state = _state_versions(state, sorted(set(overlay) | set(changed)), cache)
+    earlier = _read([previous[p] for p in changed if p in previous], cache)
     before: dict[int, Version] = {}
     for p in changed:
         digest = previous.get(p, state.digests[p])
-        version = in_state[p] if digest == state.digests[p] else _read(digest, cache)
+        version = in_state[p] if digest == state.digests[p] else earlier.get(digest)
         if version is not None:
             before[p] = version
     return Overlaid(state, overlay, {p: current[d] for p, d in overlay.items()}, in_state,
@@ -375,25 +378,20 @@ def _version(counted: index.Counted) -> Version:
     return terms, float(length)
 
 
-def _read(digest: str, cache: CountCache) -> Version | None:
-    """A document's counts from the cache, by digest, if it has them."""
-    packed = cache.known.get(digest)
-    if packed is None and cache.lookup is not None:
-        packed = cache.lookup([digest]).get(digest)
-    return _version(_unpack(packed)) if packed is not None else None
+def _read(digests: Iterable[str], cache: CountCache) -> dict[str, Version]:
+    """The counts the cache holds of these documents, by digest (one lookup for all)."""
+    packed = {d: cache.known[d] for d in digests if d in cache.known}
+    wanted = [d for d in digests if d not in packed]
+    if wanted and cache.lookup is not None:
+        packed.update(cache.lookup(wanted))
+    return {digest: _version(_unpack(value)) for digest, value in packed.items()}
 
 
-def _versions(docs: list[SearchDoc], digests: list[str], jobs: int, cache: CountCache
+def _versions(docs: list[SearchDoc], digests: list[str], cache: CountCache
               ) -> dict[str, Version]:
     """The documents' counts, read back or counted (and kept for the next build)."""
-    found: dict[str, Version] = {}
-    todo = []
-    for doc, digest in zip(docs, digests, strict=True):
-        version = _read(digest, cache)
-        if version is None:
-            todo.append((doc, digest))
-        else:
-            found[digest] = version
+    found = _read(digests, cache)
+    todo = [(doc, digest) for doc, digest in zip(docs, digests, strict=True) if digest not in found]
     if todo:
         if cache.prepare is not None:
             cache.prepare([doc for doc, _ in todo])
@@ -410,14 +408,10 @@ def _state_versions(state: TermState, positions: Iterable[int], cache: CountCach
                     ) -> dict[int, Version]:
     """The documents at these positions as the state holds them: their counts read back by
     their digest in the state, or else gathered from its arrays (one pass over them)."""
-    versions: dict[int, Version] = {}
-    missing = []
-    for p in positions:
-        version = _read(state.digests[p], cache)
-        if version is None:
-            missing.append(p)
-        else:
-            versions[p] = version
+    positions = list(positions)
+    read = _read([state.digests[p] for p in positions], cache)
+    versions = {p: read[state.digests[p]] for p in positions if state.digests[p] in read}
+    missing = [p for p in positions if p not in versions]
     if missing:
         wanted = np.zeros(len(state.digests), dtype=bool)
         wanted[missing] = True
