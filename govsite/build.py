@@ -185,8 +185,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 for key, body in bodies.items():
                     bodies[key] = body.without_html()
                 stages.done("render")
-                if beside:
+                if beside:   # its own time, and the peak of any process once it is waited for
                     stages.timings["search, beside render"] = beside[0].finish()
+                    stages.memory["search, beside render"] = peak_memory()
                 else:
                     _search(cluster, bodies, search, selected, jobs, staging, store)
                 stages.done("search")

@@ -222,6 +222,7 @@ def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_
     page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
     result = build(project, out, now=NOW, cache=cache, jobs=2)
     assert len(finished) == 1 and "search, beside render" in result.timings
+    assert result.memory["search, beside render"] > 0
     build(project, tmp_path / "clean", now=NOW)
     assert _site_files(out) == _site_files(tmp_path / "clean")
     # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
