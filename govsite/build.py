@@ -464,7 +464,8 @@ class _SearchBeside:
         def work() -> tuple[list, list, list, float]:
             started, problems = time.perf_counter(), len(report.items)
             forked, noting = ForkedCache(folder), staging.noting()
-            _search(cluster, bodies, settings, selected, jobs, noting, forked)
+            # One core fewer than the build's: rendering has the other.
+            _search(cluster, bodies, settings, selected, max(1, jobs - 1), noting, forked)
             forked.close()
             return forked.log, noting.noted or [], report.items[problems:], \
                 time.perf_counter() - started
