@@ -196,16 +196,22 @@ def test_a_failed_incremental_build_leaves_the_previous_build_untouched(built):
     # write through them.
     project, out, cache = built
     before = tree(out)
+    _fail_rebuild(project, out, cache, (Path(__file__).parents[1] / "themes/default/templates/"
+                                        "partials/footer.html").read_text().replace(
+        "</footer>", '<a href="/nowhere.html">x</a></footer>'))
+    assert tree(out) == before
+
+
+def _fail_rebuild(project: Path, out: Path, cache: Path, footer: str, jobs: int | None = None) -> None:
+    """A page edited and the county's footer overridden with `footer`, which fails the build."""
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
-    footer = project / "themes/sites/county/templates/partials/footer.html"
-    footer.parent.mkdir(parents=True)
-    footer.write_text((Path(__file__).parents[1] / "themes/default/templates/partials/footer.html")
-                      .read_text().replace("</footer>", '<a href="/nowhere.html">x</a></footer>'))
+    path = project / "themes/sites/county/templates/partials/footer.html"
+    path.parent.mkdir(parents=True)
+    path.write_text(footer)
     from govsite.diagnostics import BuildFailed
     with pytest.raises(BuildFailed):
-        build(project, out, now=NOW, cache=cache)
-    assert tree(out) == before
+        build(project, out, now=NOW, cache=cache, jobs=jobs)
 
 
 def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_found(
@@ -242,14 +248,7 @@ def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_n
     import multiprocessing
     project, out, cache = built
     before = tree(out)
-    page = project / "content/county/news/2024-05-07-harvest.md"
-    page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
-    footer = project / "themes/sites/county/templates/partials/footer.html"
-    footer.parent.mkdir(parents=True)
-    footer.write_text("{{ no_such_value }}")
-    from govsite.diagnostics import BuildFailed
-    with pytest.raises(BuildFailed):
-        build(project, out, now=NOW, cache=cache, jobs=2)
+    _fail_rebuild(project, out, cache, "{{ no_such_value }}", jobs=2)   # fails while rendering
     assert tree(out) == before
     assert not multiprocessing.active_children()
     assert not list(out.parent.glob(f".{out.name}.staging-*"))
