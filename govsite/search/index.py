@@ -189,7 +189,7 @@ class Scores:
         terms = np.flatnonzero(np.isin(self.hashes % count, shards))
         low = np.searchsorted(self.columns, terms)
         widths = np.searchsorted(self.columns, terms, "right") - low
-        take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
+        take = spans(low, widths)
         return Scores(self.terms, self.hashes, self.columns[take], self.docs[take],
                       self.values[take])
 
@@ -200,6 +200,11 @@ class Scores:
         ends = np.searchsorted(self.columns, moved, "right")
         return np.concatenate([self.docs[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
                                                                strict=True)] + [np.zeros(0, np.int64)])
+
+
+def spans(starts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """The positions start, start + 1 … of every span, one span after the other."""
+    return np.repeat(starts - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
 
 
 def shards_for(postings: int, size: int, shard_bytes: int, most: int) -> int:

@@ -449,7 +449,7 @@ class Range:
         picked = picked[~np.isin(picked, changed)]
         low, high = state.starts[picked], state.starts[picked + 1]
         widths = high - low
-        take = np.repeat(low - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
+        take = index.spans(low, widths)
         docs = state.docs[take]
         inside = (docs >= self.first) & (docs <= self.last)
         take, docs = take[inside], docs[inside].astype(np.int64)
