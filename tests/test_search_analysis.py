@@ -84,3 +84,19 @@ def test_folding_by_table_is_exactly_normalising_and_translating():
                         for _ in range(3000)]
     for text in samples:
         assert fold(text) == normalize(text).translate(_translation()), repr(text)
+
+
+def test_the_t2s_table_is_opencc_character_by_character():
+    # t2s_table() converts every character in one call; each must come out as it does alone.
+    import opencc
+
+    converter = opencc.OpenCC("t2s")
+    table = t2s_table()
+    alone = {}
+    for start, end in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)):
+        for char in map(chr, range(start, end)):
+            simple = converter.convert(char)
+            if simple != char and len(simple) == 1:
+                alone[char] = simple
+    assert len(table) > 4000 and table["國"] == "国"
+    assert table == alone

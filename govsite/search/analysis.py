@@ -48,14 +48,15 @@ def t2s_table() -> dict[str, str]:
     import opencc  # only the build needs it; the client gets the table from the index
 
     converter = opencc.OpenCC("t2s")
-    table = {}
-    for start, end in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00)):
-        for codepoint in range(start, end):
-            char = chr(codepoint)
-            simple = converter.convert(char)
-            if simple != char and len(simple) == 1:
-                table[char] = simple
-    return table
+    chars = [chr(codepoint) for start, end in ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xF900, 0xFB00))
+             for codepoint in range(start, end)]
+    # One call for every character, a line each (no dictionary phrase holds a line break, so
+    # each is converted on its own): a quarter of the time of 28,000 calls, on every build.
+    converted = converter.convert("\n".join(chars)).split("\n")
+    if len(converted) != len(chars):   # a conversion that made or ate a line: one by one
+        converted = [converter.convert(char) for char in chars]
+    return {char: simple for char, simple in zip(chars, converted, strict=True)
+            if simple != char and len(simple) == 1}
 
 
 @cache
