@@ -245,28 +245,10 @@ class Overlaid:
         return size
 
     def in_shards(self, shards: list[int], count: int) -> Scores:
-        """As Scores.in_shards(): the terms of the state in those shards that are still held,
-        and the new ones, in key order."""
-        state = self.state
-        picked = np.flatnonzero(np.isin(state.hashes % count, shards))
-        wanted: list[tuple[tuple[int, int, str], Term, int]] = []
-        for at, key in zip(picked.tolist(), state.vocabulary[picked].tolist(), strict=True):
-            term: Term = key if key < WORDS else state.words[key - WORDS]
-            wanted.append(((key, 1, ""), term, at))   # (one no document holds now has no postings)
-        for term, at in self.base.items():
-            if at < 0 and self.df[term] and _hash(term, state) % count in shards:
-                wanted.append((self._order(term), term, at))
-        wanted.sort(key=lambda item: item[0])
-        spelled, hashes, columns, docs, values = [], [], [], [], []
-        for column, (_, term, at) in enumerate(wanted):
-            spelled.append(_spelled(term, state))
-            hashes.append(int(state.hashes[at]) if at >= 0 else _hash(term, state))
-            held, contributed = self._postings(term, at)
-            docs.append(held)
-            values.append(contributed)
-            columns.append(np.full(len(held), column, dtype=np.int64))
-        return Scores(spelled, np.array(hashes, dtype=np.int64), _joined(columns, np.int64),
-                      _joined(docs, np.int64), _joined(values, np.int32))
+        """As Scores.in_shards(): what the whole cluster's Range gathers (the terms no overlaid
+        document holds or held with numpy, the others one by one). Term by term, a portal's
+        shards touched by one edit took 12,000 slices of the state."""
+        return Range(self, 0, self.documents - 1).in_shards(shards, count)
 
     def holders(self) -> np.ndarray:
         """The documents holding a term whose idf moved since the previous build (`moved`)."""
