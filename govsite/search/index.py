@@ -75,7 +75,7 @@ T2S_BUCKETS = 16         # traditional→simplified table files, by code point
 T2S_PATH = "t2s/"        # where they are, relative to an index folder (a build puts them per host)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)   # not frozen: a frozen dataclass is made 8 times slower, 10,000 per build
 class SearchDoc:
     url: str
     title: str

@@ -12,6 +12,7 @@ import hashlib
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from urllib.parse import urlsplit
 
 from govsite import output
@@ -32,9 +33,9 @@ def document_digests(docs: list[SearchDoc]) -> list[str]:
     """One digest per document as indexed: the cache keys below are made of these. A text is
     named by its digest where it has one (its body's, made when it was converted): hashing
     every text again cost a second per 100,000 pages."""
-    names = [f.name for f in fields(SearchDoc) if f.name not in ("text", "body")]   # not astuple()
-    return [cache_key("search document", doc.text_digest or doc.text,
-                      [getattr(doc, name) for name in names]) for doc in docs]
+    # Not astuple(), which copies the body deeply; a tuple is written as the list it was.
+    values = attrgetter(*[f.name for f in fields(SearchDoc) if f.name not in ("text", "body")])
+    return [cache_key("search document", doc.text_digest or doc.text, values(doc)) for doc in docs]
 
 
 def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
@@ -142,17 +143,18 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
     workers = jobs if sum(not unchanged(site) for site in sites) > 2 else 1
     for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), workers), strict=True):
         owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
+        folder = output_path(index_url(site) + "_")[:-1]   # every name is a plain relative path
+        paths = {name: folder + name for name in files}
         for name, text in files.items():
-            yield Output(output_path(index_url(site) + name), text, owner, "search.yaml")
+            yield Output(paths[name], text, owner, "search.yaml")
         if cache:
             for name, content in made.items():
-                rel = output_path(index_url(site) + name)
-                cache.made[rel] = file_key(rel, content)
+                cache.made[paths[name]] = file_key(paths[name], content)
             key = keys.get(site.config.id) or wide_keys.get(site.config.id)
             if key:   # every file, meta.json and a.json too (their digests are of their text)
-                cache.sites_made[key] = {name: (output_path(index_url(site) + name), made.get(
-                    name) or hashlib.sha256(text.encode("utf-8")).hexdigest())
-                    for name, text in files.items()}
+                cache.sites_made[key] = {name: (paths[name], made.get(name)
+                                                or hashlib.sha256(text.encode("utf-8")).hexdigest())
+                                         for name, text in files.items()}
                 if all(isinstance(text, Linked) for text in files.values()) and key in cache.sites:
                     cache.sites_linked.add(key)
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
