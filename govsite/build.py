@@ -204,7 +204,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             raise
         if not report.errors(strict):
             try:
-                store.save()
+                # A build of some sites leaves the others' entries unused and out of date: an
+                # entry that says what the previous build made of a site must be that build's.
+                store.save(sweep=bool(only))
             except OSError as exc:   # the cache only ever saves time: the build stands without it
                 report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
                                "another build is using it: give each build its own --cache"

@@ -5,8 +5,9 @@ an entry is either exactly right or never found; nothing is ever judged by modif
 Entries a build did not use are dropped when it saves, which keeps the cache the size of the
 cluster: a small cache at every save, a large one once the entries written since it was last
 swept are a tenth of it (finding the unused entries reads every key, half a second at 100,000
-pages, and one edit leaves a few). A cache that cannot be read is treated as empty: it only
-ever saves time.
+pages, and one edit leaves a few). A build of some sites (`--site`) sweeps at once: the other
+sites' entries say what an older build made of them, and a later build must not take them for
+its predecessor's. A cache that cannot be read is treated as empty: it only ever saves time.
 
 A build holds one connection and one transaction: new entries are written as they come, a few
 thousand at a time, so the cache never holds a large cluster's bodies in memory, and they become
@@ -256,9 +257,10 @@ class Cache:
         unread: for a stage that found its inputs unchanged and so never looked them up."""
         self._retained.update(namespaces)
 
-    def save(self) -> None:
+    def save(self, sweep: bool = False) -> None:
         """Make this build's entries, and only them, the cache: one commit. Raises OSError when
-        the cache could not be written (the build stands without it)."""
+        the cache could not be written (the build stands without it). `sweep` drops the unused
+        entries now, whatever the cache's size (see _sweep)."""
         if self.path is None:
             return
         self._flush()
@@ -273,7 +275,7 @@ class Cache:
             if not db.in_transaction:
                 db.execute("BEGIN IMMEDIATE")
             if self._has_table:
-                self._sweep(db)
+                self._sweep(db, sweep)
             db.execute("COMMIT")
             self._drop_unnamed_files(db)
         except sqlite3.Error as exc:
@@ -281,12 +283,12 @@ class Cache:
         finally:
             self.close()
 
-    def _sweep(self, db: sqlite3.Connection) -> None:
+    def _sweep(self, db: sqlite3.Connection, now: bool = False) -> None:
         """Drop the entries this build did not use, when that is due (see the module's doc)."""
         db.execute("CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, count INTEGER)")
         counts = dict(db.execute("SELECT name, count FROM sweeps").fetchall())
         entries, written = counts.get("entries", 0), counts.get("written", 0) + self._written
-        if entries <= SWEEP_ALWAYS or written * SWEEP_SHARE >= entries:
+        if now or entries <= SWEEP_ALWAYS or written * SWEEP_SHARE >= entries:
             stale = [name for name in db.execute("SELECT namespace, key FROM entries")
                      if name not in self._kept and name[0] not in self._retained]
             db.executemany("DELETE FROM entries WHERE namespace = ? AND key = ?", stale)

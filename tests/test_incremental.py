@@ -603,6 +603,24 @@ def test_a_large_cache_drops_unused_entries_once_those_written_since_are_a_tenth
     assert stored == [103, 106, 109, 100]
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_build_of_some_sites_leaves_no_entry_a_later_build_would_take_for_current(
+        built, tmp_path, monkeypatch, jobs):
+    # A large cache keeps unused entries until a sweep is due. A `--site` build neither uses
+    # nor brings up to date the other sites' outputs and indexes: their entries describe an
+    # older build, and a full build must not reuse them as if they were the previous one's.
+    import govsite.cache
+    monkeypatch.setattr(govsite.cache, "SWEEP_ALWAYS", -1)   # as a large cache: never due
+    monkeypatch.setattr(govsite.cache, "SWEEP_SHARE", 0)
+    project, out, cache = built
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    _replace(page, "title: ", "title: （更正）")
+    build(project, out, now=NOW, cache=cache, only=("en",), jobs=jobs)
+    build(project, out, now=NOW, cache=cache, jobs=jobs)
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def test_the_files_the_cache_names_are_found_through_an_index_not_by_reading_every_value(built):
     # Every save asks which files entries name; reading every value for it took 0.6 s at
     # 100,000 pages.
