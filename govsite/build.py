@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import mmap
 import os
+import pickle
 import resource
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -237,7 +238,30 @@ def _default_jobs(pages: int) -> int:
 # Cache namespace, a Pack per site: each output's path → what it read, its digest and links.
 RENDERED = "rendered"
 READS = "rendered reads"   # "cluster" → the token of everything those outputs read
+# Site id → every output of the site but its assets, as one record (_whole_record): a rebuild
+# links a site none of whose outputs read anything that changed without going through them.
+WHOLE = "rendered site"
 PAGES_PER_TASK = 200   # pages one render task writes: small enough to spread, big enough to batch
+
+
+@dataclass
+class _SiteMade:
+    """What one site's outputs were in this build, for its whole-site record."""
+
+    files: list[tuple[str, str, str]] = field(default_factory=list)   # (path, origin, digest)
+    reads: set[str] = field(default_factory=set)
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    html: int = 0
+    complete: bool = True   # every output but the assets has what it read remembered
+
+    def add(self, rel: str, origin: str, digest: str, entry: dict | None) -> None:
+        self.files.append((rel, origin, digest))
+        self.html += rel.endswith(".html")
+        if entry is None:
+            self.complete = False
+        else:
+            self.reads.update(entry["reads"])
+            note_all(self.links, entry["links"], (rel, origin))
 
 
 def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster,
@@ -247,44 +271,69 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
     what it wrote (recorded here, in task order), its problems and its pages' links. Pages
-    whose previous copy stands are linked here first, without a task."""
+    whose previous copy stands are linked here first, without a task, and so is every output
+    of a site none of whose outputs read anything that changed (only its assets are made)."""
     # Outputs that read nothing that has changed are linked from the previous build, if it
     # still holds the very bytes the cache remembers (see Renderer.made).
     previous = staging.previous
     reads: set[str] = set()   # what every output remembered read, for the next compare()
     pages = 0
-    packs = store.load_packs(RENDERED, selected) if store.path is not None else {}
+    whole: dict[str, dict] = {}
+    tokens: dict[str, str] = {}   # without them, nothing is known unchanged: nothing is reused
     if store.path is not None:
         renderer.keep_reads = True
+        stored = store.load(READS, ["cluster"]).get("cluster")
+        tokens = orjson.loads(stored) if isinstance(stored, bytes) else {}
+        renderer.compare(tokens)
+        whole = _standing_sites(renderer, cluster, selected, previous, store) if tokens else {}
+    for site_id, record in list(whole.items()):
+        if _link_whole_site(record, site_id, staging):
+            reads.update(record["reads"])
+            guard.add(record["links"])
+            pages += record["html"]
+            store.used(WHOLE, site_id)
+            store.used_pack(RENDERED, site_id)
+        else:   # a previous copy went missing: the site is made as any other
+            del whole[site_id]
+    packs = store.load_packs(RENDERED, [s for s in selected if s not in whole]) \
+        if store.path is not None else {}
+    if tokens:
         renderer.reuse = {rel: entry for pack in packs.values() for rel, entry in pack.stored()
                           if previous.get(rel, {}).get("sha256") == entry["sha256"]
                           and "reads" in entry}
-        stored = store.load(READS, ["cluster"]).get("cluster")
-        renderer.compare(orjson.loads(stored) if isinstance(stored, bytes) else {})
-    tasks: list[tuple[str, list[str] | None]] = []
-    links: dict[str, tuple[str, str]] = {}
+    made = {site_id: _SiteMade() for site_id in selected if site_id not in whole}
+    # A site's assets are made on every build (they read no page): never in its record.
+    assets = {site_id: {output_path(url) for url in renderer.site_asset_urls(cluster.sites[site_id]).values()}
+              for site_id in made}
+    tasks: list[tuple[str, str, list[str]]] = []   # (site, "site" | "pages" | "assets", keys)
     to_make: list[str] = []
     for site_id in selected:
+        if site_id in whole:
+            tasks.append((site_id, "assets", []))
+            continue
         keys, linked = _link_kept_pages(renderer, cluster, site_id, staging, packs.get(site_id),
-                                        report, reads, links)
+                                        report, made[site_id])
         pages += linked
-        tasks.append((site_id, None))
-        tasks += [(site_id, keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
+        tasks.append((site_id, "site", []))
+        tasks += [(site_id, "pages", keys[i:i + PAGES_PER_TASK]) for i in range(0, len(keys), PAGES_PER_TASK)]
         to_make += keys
-    guard.add(links)
+    for so_far in made.values():
+        reads.update(so_far.reads)
+        guard.add(so_far.links)
     # The HTML of cached bodies is read only for the outputs made again, before the processes
     # that make them start (they could not share the cache).
     markup.load_html(bodies, [key for key in bodies if key.endswith("/")] + to_make, store)
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
-        site_id, keys = tasks[n]
+        site_id, kind, keys = tasks[n]
         local = Report(report.root)
         renderer.template_seconds, renderer.reads = {}, {}
         written: list[tuple[str, str, str, str]] = []
         links: dict[str, tuple[str, str]] = {}
         remembered: dict[str, dict | None] = {}
-        outputs = (_site_outputs(renderer, cluster, site_id, local) if keys is None
-                   else _guarded(lambda: renderer.page_outputs(site_id, keys), local))
+        outputs = (_site_outputs(renderer, cluster, site_id, local) if kind == "site" else
+                   _guarded(lambda: renderer.site_assets(cluster.sites[site_id]), local)
+                   if kind == "assets" else _guarded(lambda: renderer.page_outputs(site_id, keys), local))
         for item in outputs:
             if isinstance(item.data, Reused):
                 digest = staging.link_previous(item.rel, item.data.sha256, item.origin, local)
@@ -315,30 +364,78 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
         for rel, entry in remembered.items():
             pack = packs.get(sites[rel])
             if entry is None:
-                reads.update(renderer.reuse[rel]["reads"])
+                entry = renderer.reuse[rel]
                 if pack:
                     pack.get(rel)   # the pack holds this very entry: kept as it is
-            else:
-                reads.update(entry["reads"])
-                if pack:
-                    pack.put(rel, entry)
+            elif pack:
+                pack.put(rel, entry)
+            reads.update(entry["reads"])
+            remembered[rel] = entry
         for template, spent in seconds.items():
             timings[template] = timings.get(template, 0.0) + spent
         for rel, site, origin, digest in written:
             staging.record(rel, site, origin, digest)
             pages += rel.endswith(".html")
+            if site in made and rel not in assets[site]:
+                made[site].add(rel, origin, digest, remembered.get(rel))
         guard.add(links)
         report.items.extend(problems)
     for pack in packs.values():
         pack.save()
     if store.path is not None:
         store.keep(READS, "cluster", orjson.dumps({read: renderer.token(read) for read in sorted(reads)}))
+        for site_id, outputs in made.items():
+            store.keep(WHOLE, site_id, _whole_record(renderer, cluster, site_id, outputs))
     return pages
 
 
+def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
+                    previous: dict[str, dict[str, str]], store: Cache) -> dict[str, dict]:
+    """The selected sites whose every output (but the assets) stands as the previous build
+    made it, by their records: same base, no read changed, every file in place."""
+    found = {}
+    for site_id, value in store.load(WHOLE, selected).items():
+        try:
+            record = pickle.loads(value) if value else None
+        except Exception:   # noqa: BLE001 — a damaged record is no record
+            record = None
+        if not isinstance(record, dict):
+            continue
+        site = cluster.sites[site_id]
+        # A page added to the site or gone from it is a read that changed: its sitemap's.
+        if renderer.stands(site, record["base"], record["reads"]) and \
+                all(previous.get(rel, {}).get("sha256") == sha for rel, _, sha in record["files"]):
+            found[site_id] = record
+    return found
+
+
+def _link_whole_site(record: dict, site_id: str, staging: output.Staging) -> bool:
+    """Link and record every file of a standing site; False (nothing recorded) when a
+    previous copy is missing."""
+    for rel, origin, sha in record["files"]:
+        if not staging.link_previous(rel, sha, origin):
+            return False
+    for rel, origin, sha in record["files"]:
+        staging.record(rel, site_id, origin, sha)
+    return True
+
+
+def _whole_record(renderer: Renderer, cluster: Cluster, site_id: str, made: _SiteMade) -> bytes:
+    """A site's outputs as one record for the next build (_standing_sites), or nothing (b"",
+    so that an older record is never taken for this build's) when one of its outputs has no
+    reads remembered."""
+    site = cluster.sites[site_id]
+    base = renderer.base(site) if renderer.keep_reads else ""
+    if not made.complete or not base:
+        return b""
+    return pickle.dumps({
+        "base": base, "files": made.files, "reads": sorted(made.reads), "links": made.links,
+        "html": made.html}, pickle.HIGHEST_PROTOCOL)
+
+
 def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
-                     staging: output.Staging, pack: Pack | None, report: Report, reads: set[str],
-                     links: dict[str, tuple[str, str]]) -> tuple[list[str], int]:
+                     staging: output.Staging, pack: Pack | None, report: Report,
+                     made: _SiteMade) -> tuple[list[str], int]:
     """Link the site's pages whose previous copy stands (Renderer.kept_pages), recording each
     as its render task would; returns the pages to make, in the site's order, and how many
     were linked."""
@@ -354,8 +451,7 @@ def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
         staging.record(rel, site_id, source, digest)
         if pack:
             pack.get(rel)   # the pack holds this very entry: kept as it is
-        reads.update(entry["reads"])
-        note_all(links, entry["links"], (rel, source))
+        made.add(rel, source, digest, entry)
     if missing:   # in the site's order, as a clean build's tasks
         order = {page.key: n for n, page in enumerate(cluster.pages_by_site[site_id])}
         keys = sorted(keys + missing, key=order.__getitem__)

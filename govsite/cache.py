@@ -153,6 +153,10 @@ class Cache:
         return {group: Pack(self, namespace, k, _unpacked(stored.get(k)))
                 for group, k in keys.items()}
 
+    def used_pack(self, namespace: str, group: str, version: str = "") -> None:
+        """Keep a group's pack as it is stored, unread."""
+        self.used(namespace, key(namespace, version, group))
+
     def has(self, namespace: str, entry_key: str) -> bool:
         """Whether an entry is stored, without reading it."""
         if self.path is None or self._failure is not None or not self.path.is_file():
@@ -402,7 +406,7 @@ class ForkedCache(Cache):
     def retain(self, *namespaces: str) -> None:
         self.log.append(("retain", namespaces))
 
-    def save(self) -> None:
+    def save(self, sweep: bool = False) -> None:
         raise TypeError("a forked process's cache is saved by its parent (Cache.replay)")
 
     def _connection(self, create: bool = False) -> sqlite3.Connection | None:

@@ -144,7 +144,7 @@ class ClusterView:
     outputs use is here, so a new use has to be added, and is then tracked too."""
 
     def __init__(self, cluster: Cluster, reads: _Reads):
-        self.config = cluster.config   # in every output's base (Renderer._base)
+        self.config = cluster.config   # in every output's base (Renderer.base)
         self.pages: Mapping[str, Page] = _Tracked("pages", cluster.pages, reads)
         self.urls: Mapping[str, str] = _Tracked("urls", cluster.urls, reads)
         self.states: Mapping[str, str] = _Tracked("states", cluster.states, reads)
@@ -247,7 +247,7 @@ class Renderer:
         output made after them: they are what decided that the output exists at all."""
         target = output_path(url)
         shared = self._reads.now
-        base = self._base(site) if self.reuse or self.keep_reads else ""
+        base = self.base(site) if self.reuse or self.keep_reads else ""
         previous = self._reusable(site, target)
         if previous is not None:
             reused = Reused()
@@ -265,10 +265,14 @@ class Renderer:
     def _reusable(self, site: Site, target: str) -> dict[str, Any] | None:
         """The previous build's copy of an output, if none of what it read has changed."""
         previous = self.reuse.get(target)
-        if previous is None or previous.get("base") != self._base(site) or \
-                not self._changed.isdisjoint(previous["reads"]):
+        if previous is None or not self.stands(site, previous.get("base", ""), previous["reads"]):
             return None
         return previous
+
+    def stands(self, site: Site, base: str, reads: Iterable[str]) -> bool:
+        """Whether outputs of the site remembered with this base and these reads (all of them,
+        as one set) read nothing that has changed since: the test made() applies, at once."""
+        return bool(base) and base == self.base(site) and self._changed.isdisjoint(reads)
 
     def kept_pages(self, site_id: str) -> tuple[list[str], list[tuple[str, str, dict[str, Any]]]]:
         """The site's pages to make again, by key, and those whose previous copy stands, as
@@ -286,7 +290,7 @@ class Renderer:
                 kept.append((page.key, target, previous))
         return make, kept
 
-    def _base(self, site: Site) -> str:
+    def base(self, site: Site) -> str:
         """What every output of a site depends on without reading it from the cluster: the
         site's settings, columns and shared values, the theme's files, the cluster's settings.
         Empty when any of it cannot be written out, and then nothing of the site is reused."""

@@ -265,6 +265,68 @@ def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(b
     assert "policy.html" not in result.template_seconds
 
 
+def _sites_gone_through(monkeypatch) -> list[str]:
+    """The sites whose pages a build goes through one by one (Renderer.kept_pages), from now on."""
+    from govsite.render import Renderer
+    seen: list[str] = []
+    real = Renderer.kept_pages
+    monkeypatch.setattr(Renderer, "kept_pages", lambda self, site_id: seen.append(site_id)
+                        or real(self, site_id))
+    return seen
+
+
+def test_a_site_none_of_whose_outputs_read_a_change_is_linked_whole(built, tmp_path, monkeypatch):
+    # An edit on the county site: the portal lists its news, the English site shows nothing of
+    # it and is linked from its record, without going through its pages or rendering its lists.
+    project, out, cache = built
+    seen = _sites_gone_through(monkeypatch)
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "title: ", "title: （更新）")
+    result = build(project, out, now=NOW, cache=cache)
+    assert seen == ["portal", "county"]
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    assert result.pages == build(project, tmp_path / "clean", now=NOW).pages
+    seen.clear()
+    build(project, out, now=NOW, cache=cache)   # nothing changed: every site whole
+    assert seen == []
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
+def test_a_page_added_to_a_site_that_stood_is_published(built, tmp_path):
+    project, out, cache = built
+    (project / "content/en/news/2024-06-01-visit.md").write_text(
+        "---\ntitle: A visit\ndate: 2024-06-01 09:00\nsource: Example City Government\n---\n\nA delegation visited.\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    build(project, tmp_path / "clean", now=NOW)
+    assert (out / "www.example.gov.cn/en/news/2024-06-01-visit.html").is_file()
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
+def test_without_the_tokens_of_what_outputs_read_nothing_is_taken_as_unchanged(built, tmp_path):
+    # The tokens are how a rebuild knows what changed: a cache that lost them (damaged, or
+    # written by a build that stopped) must make every output, whole-site records or not.
+    import sqlite3
+    project, out, cache = built
+    _replace(project / "content/en/news/2024-05-08-meeting.md", "title: ", "title: Revised ")
+    db = sqlite3.connect(cache / "build-cache.sqlite")
+    with db:
+        db.execute("DELETE FROM entries WHERE namespace = 'rendered reads'")
+    db.close()
+    build(project, out, now=NOW, cache=cache)
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
+def test_a_standing_site_missing_a_file_is_made_as_any_other(built, monkeypatch):
+    project, out, cache = built
+    expected = _site_files(out)
+    seen = _sites_gone_through(monkeypatch)
+    (out / "www.example.gov.cn/en/news/2024-05-08-meeting.html").unlink()
+    build(project, out, now=NOW, cache=cache)
+    assert seen == ["en"]
+    assert _site_files(out) == expected
+
+
 def test_a_sitemap_is_made_again_only_when_a_page_of_its_site_changed(built, tmp_path,
                                                                      monkeypatch):
     # A sitemap lists every page of its site (a tenth of a second per 20,000 pages to write):
