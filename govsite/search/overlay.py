@@ -426,9 +426,13 @@ class Range:
         to the posting, and gathered with numpy; the few others one by one (_postings)."""
         overlaid = self.overlaid
         state = overlaid.state
-        changed = np.array(sorted(at for at in overlaid.base.values() if at >= 0), dtype=np.int64)
-        picked = np.flatnonzero(np.isin(state.hashes % count, shards))
-        picked = picked[~np.isin(picked, changed)]
+        # Masks, not np.isin, which sorts both sides (a fifth of the time of this method).
+        wanted = np.zeros(count, dtype=bool)
+        wanted[shards] = True
+        picked = np.flatnonzero(wanted[state.hashes % count])
+        changed = np.zeros(len(state.vocabulary), dtype=bool)
+        changed[[at for at in overlaid.base.values() if at >= 0]] = True
+        picked = picked[~changed[picked]]
         low, high = state.starts[picked], state.starts[picked + 1]
         widths = high - low
         take = index.spans(low, widths)
