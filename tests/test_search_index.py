@@ -205,11 +205,14 @@ def test_a_site_whose_last_page_has_no_terms_still_gets_its_index():
     assert scores.only([1, 2]).docs.tolist() == [0] and scores.only([2]).docs.tolist() == []
 
 
-def test_bm25_contributions_are_those_of_the_reference_implementation():
+def test_bm25_contributions_are_those_of_the_reference_implementation(monkeypatch):
     # bm25s (Lucene's BM25) over index_terms(), the readable spelling of what score() counts
     # with integer keys: the same terms for every page, and the same contributions up to
-    # govsite's rounding of the collection statistics.
+    # govsite's rounding of the collection statistics. bm25s keeps lengths whole: so here.
     import bm25s
+
+    import govsite.search.index
+    monkeypatch.setattr(govsite.search.index, "NORM_BITS", None)
     import numpy as np
 
     from govsite.search.index import K1, SCALE, B, index_terms, score
@@ -230,6 +233,41 @@ def test_bm25_contributions_are_those_of_the_reference_implementation():
     # sites' indexes as they were): each contribution stays within 1 % (or one unit) of bm25s's.
     assert max(abs(got[key] - expected[key]) / max(100, expected[key]) for key in got) <= 0.01
     assert np.mean([abs(got[key] - expected[key]) <= 1 for key in got]) > 0.95
+
+
+def test_lengths_are_scored_as_lucene_keeps_them_in_a_norm_byte():
+    import numpy as np
+
+    from govsite.search.index import norm_lengths
+    lengths = np.array([0, 1, 7, 15, 16, 17, 18, 100, 1000, 1023, 1024, 1100, 1151, 1152])
+    # Four significant binary digits: exact below 16, then steps of an eighth of a power of two.
+    assert norm_lengths(lengths.astype(np.float64)).tolist() == \
+        [0, 1, 7, 15, 16, 16, 18, 96, 960, 960, 1024, 1024, 1024, 1152]
+
+
+def test_a_sentence_added_to_a_page_leaves_the_contributions_of_its_other_terms(monkeypatch):
+    # Its length as scored stays within its eighth: only the terms it adds or recounts move.
+    import dataclasses
+
+    import govsite.search.index
+    from govsite.search.index import full_text, index_terms, score
+    # A cluster of some size, whose rounded average length one sentence does not move.
+    docs = [dataclasses.replace(doc, url=f"{doc.url}?{n}") for n in range(40) for doc in _docs()]
+    longest = max(range(len(docs)), key=lambda n: len(index_terms(docs[n])))
+    docs[longest] = _with_text(docs[longest], full_text(docs[longest]) * 20)   # 500 terms: a page
+    edited = list(docs)
+    edited[longest] = _with_text(docs[longest], docs[longest].text + "本文于发布后补充了一句说明。")
+
+    def contributions(scores, doc):
+        return {scores.terms[c]: v for c, d, v in zip(scores.columns.tolist(), scores.docs.tolist(),
+                                                      scores.values.tolist(), strict=True) if d == doc}
+
+    before, after = contributions(score(docs), longest), contributions(score(edited), longest)
+    same = [t for t in before if t in after and before[t] == after[t]]
+    assert len(same) >= len(before) - 3 and len(before) > 20
+    monkeypatch.setattr(govsite.search.index, "NORM_BITS", None)   # whole lengths: every one moves
+    before, after = contributions(score(docs), longest), contributions(score(edited), longest)
+    assert sum(before[t] != after.get(t) for t in before) > len(before) // 2
 
 
 def test_the_scores_do_not_depend_on_how_many_processes_counted_them():
