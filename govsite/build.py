@@ -180,8 +180,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
                                        staging, guard, report, jobs, progress,
                                        result.template_seconds, store)
-                for site_id in selected:
-                    _copy_attachments(cluster, site_id, staging, report)
+                _copy_attachments(cluster, set(selected), staging, report)
                 # Search reads only the text: the HTML, most of a body's memory, goes now.
                 for key, body in bodies.items():
                     bodies[key] = body.without_html()
@@ -629,11 +628,11 @@ def _template_error(exc: jinja2.TemplateError, report: Report) -> None:
                  "fix the template, or the site override that replaced it")
 
 
-def _copy_attachments(cluster: Cluster, site_id: str, staging: output.Staging,
+def _copy_attachments(cluster: Cluster, selected: set[str], staging: output.Staging,
                       report: Report) -> None:
     used = cluster.resolver.used_files
     for attachment in cluster.attachments:
-        if attachment.site != site_id:
+        if attachment.site not in selected:
             continue
         key = f"{attachment.site}/{attachment.rel}"
         if key not in used:
@@ -641,7 +640,7 @@ def _copy_attachments(cluster: Cluster, site_id: str, staging: output.Staging,
                            "so it is not published", "link it from its page, or delete it")
             continue
         url = cluster.link_targets[key]
-        staging.copy(output_path(url), Path(attachment.path), site_id,
+        staging.copy(output_path(url), Path(attachment.path), attachment.site,
                      f"content/{key}", attachment.digest)
 
 
