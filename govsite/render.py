@@ -144,6 +144,8 @@ class ClusterView:
     outputs use is here, so a new use has to be added, and is then tracked too."""
 
     def __init__(self, cluster: Cluster, reads: _Reads):
+        self._cluster, self._reads = cluster, reads
+        self._facets: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self.config = cluster.config   # in every output's base (Renderer.base)
         self.pages: Mapping[str, Page] = _Tracked("pages", cluster.pages, reads)
         self.urls: Mapping[str, str] = _Tracked("urls", cluster.urls, reads)
@@ -163,6 +165,27 @@ class ClusterView:
 
     def published(self, key: str) -> bool:
         return self.states.get(key) == PUBLISHED
+
+    def search_facets(self, site_id: str, note: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """search_facets(), noted as one read whose token is its value: a site's search page
+        then waits on what its filters offer, not on every page they were found in."""
+        if note:
+            self._reads.now.add(f"facets\0{site_id}")
+        if site_id not in self._facets:
+            self._facets[site_id] = search_facets(self._cluster, site_id)
+        return self._facets[site_id]
+
+
+def search_facets(cluster: Cluster, site_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The kinds and the years (newest first) of the published pages a site's search page
+    searches, which it offers as filters: the whole cluster's on the portal."""
+    site = cluster.sites[site_id]
+    pages = [p for p in (cluster.pages.values() if is_cluster_wide(site) else cluster.pages_by_site[site_id])
+             if cluster.states.get(p.key) == PUBLISHED and p.key not in cluster.previewed]
+    sites = cluster.sites
+    return (tuple(sorted({p.kind for p in pages})),
+            tuple(sorted({fmt_date(p.date, sites[p.site].config)[:4] for p in pages if p.date},
+                         reverse=True)))
 
 
 def fmt_time(moment: datetime | None, site: SiteConfig) -> str:
@@ -340,6 +363,9 @@ class Renderer:
                                        for k in getattr(cluster, name)))
         if name == "column_items":
             return _digest("\0".join(cluster.column_items.get(key, ())))
+        if name == "facets":
+            return _digest(repr(self.cluster.search_facets(key, note=False))
+                           if key in cluster.sites else "")
         if name == "sites":
             return self._site_token(key)
         if name == "pages_by_site":
@@ -516,11 +542,11 @@ class Renderer:
                     and s.config.type != "edition"]
         # A column that already collects the sub-sites' news makes a second block redundant.
         collecting = any(c.collect_children or c.collect_sites for c in site.columns.values())
-        # The newest few of thousands: picked, not sorted (a portal's home is made again after
-        # every edit to a county's news).
+        # The newest few of thousands, from the head of each column (newest first already):
+        # only the pages read count, so an edit to an old county page leaves the portal's home.
         child_items = [] if collecting else heapq.nsmallest(SUBSITE_ITEMS, {
             k for child in children for c in child.columns.values() if c.type == "news"
-            for k in self.cluster.column_items.get(f"{child.config.id}/{c.id}", ())},
+            for k in self._newest(f"{child.config.id}/{c.id}", SUBSITE_ITEMS)},
             key=lambda k: (-_stamp(self.cluster.pages[k].date), k))
         body = self.bodies.get(f"{config.id}/")
         meta = self.site_meta(site) + [("Description", site.intro.description or config.name),
@@ -607,6 +633,16 @@ class Renderer:
             materials=materials, origin=dict(page.origin), canonical=url,
             preview=page.key in self.cluster.previewed)
 
+    def _newest(self, column: str, count: int) -> tuple[str, ...]:
+        """Pages of a column among which are its `count` newest as _home orders them: its head,
+        when that many pages dated after 1970 lead it (a column lists dated pages newest first,
+        in _home's order, then the rest), else the whole column."""
+        keys = self.cluster.column_items.get(column, ())
+        head = keys[:count]
+        if len(head) == count and all(_stamp(self.cluster.pages[k].date) > 0 for k in head):
+            return head
+        return keys
+
     def _maybe_item(self, key: str | None) -> Item | None:
         return self.item(key) if key and key in self.cluster.pages else None
 
@@ -626,16 +662,13 @@ class Renderer:
     def _search(self, site: Site, url: str) -> str:
         wide = is_cluster_wide(site)
         cluster = self.cluster
-        pages = [p for p in (cluster.pages.values() if wide else cluster.pages_by_site[site.config.id])
-                 if cluster.states.get(p.key) == PUBLISHED and p.key not in cluster.previewed]
+        kinds, years = cluster.search_facets(site.config.id)
         portal = next((s for s in cluster.sites.values() if is_cluster_wide(s)), None)
         return self.render(
             site, "search.html", url, "search", "", self.site_meta(site),
             search_index=index_url(site),
             search_sites=[s.config for s in cluster.sites.values()] if wide else [],
-            search_kinds=sorted({p.kind for p in pages}),
-            search_years=sorted({fmt_date(p.date, cluster.sites[p.site].config)[:4]
-                                 for p in pages if p.date}, reverse=True),
+            search_kinds=list(kinds), search_years=list(years),
             cluster_search_url=portal.config.url + "search.html" if portal and not wide else "")
 
     def site_map(self, site: Site) -> Output:

@@ -349,6 +349,68 @@ def test_a_sitemap_is_made_again_only_when_a_page_of_its_site_changed(built, tmp
     assert _site_files(out) == _site_files(tmp_path / "clean")
 
 
+def _made_again(monkeypatch) -> list[str]:
+    """The outputs a build renders from now on (not linked from the previous build), by path."""
+    from govsite.render import Renderer, Reused
+    from govsite.urls import output_path
+    made: list[str] = []
+    real = Renderer.made
+
+    def noting(self, site, url, make):
+        html = real(self, site, url, make)
+        if not isinstance(html, Reused):
+            made.append(output_path(url))
+        return html
+
+    monkeypatch.setattr(Renderer, "made", noting)
+    return made
+
+
+def test_a_portal_home_is_made_again_only_for_an_edit_to_the_newest_county_news(built, tmp_path,
+                                                                                 monkeypatch):
+    # Without a column collecting the counties' news, the portal's home shows the newest few
+    # of them: an edit to an older one leaves it as it was (a large cluster's portal stands).
+    project, out, cache = built
+    (project / "content/portal/counties/_index.md").write_text(
+        "---\ntitle: 区县动态\ntype: news\n---\n", encoding="utf-8")
+    for day in range(1, 11):
+        (project / f"content/county/news/2024-04-{day:02}-work.md").write_text(
+            f"---\ntitle: 四月工作{day}\ndate: 2024-04-{day:02} 09:00\nsource: 办公室\n---\n\n工作进展。\n",
+            encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    made = _made_again(monkeypatch)
+    _replace(project / "content/county/news/2024-04-01-work.md", "工作进展。", "工作进展顺利。")
+    build(project, out, now=NOW, cache=cache)
+    assert "county.example.gov.cn/news/2024-04-01-work.html" in made
+    assert "www.example.gov.cn/index.html" not in made
+    made.clear()
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "title: ", "title: （更新）")
+    build(project, out, now=NOW, cache=cache)
+    assert "www.example.gov.cn/index.html" in made
+    assert "（更新）示例县夏收" in (out / "www.example.gov.cn/index.html").read_text(encoding="utf-8")
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
+def test_a_search_page_is_made_again_only_when_the_kinds_or_years_it_offers_change(
+        built, tmp_path, monkeypatch):
+    project, out, cache = built
+    made = _made_again(monkeypatch)
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "title: ", "title: （更新）")
+    build(project, out, now=NOW, cache=cache)
+    assert "county.example.gov.cn/news/2024-05-07-harvest.html" in made
+    assert not [rel for rel in made if rel.endswith("search.html")]
+    made.clear()
+    (project / "content/county/news/2019-03-01-old.md").write_text(
+        "---\ntitle: 旧闻\ndate: 2019-03-01 09:00\nsource: 办公室\n---\n\n旧闻正文。\n",
+        encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert {"county.example.gov.cn/search.html", "www.example.gov.cn/search.html"} <= set(made)
+    assert ">2019<" in (out / "county.example.gov.cn/search.html").read_text(encoding="utf-8")
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def _keys_loaded(monkeypatch, namespace: str) -> list[str]:
     """The keys the build cache is asked for in `namespace` from now on, as they are asked."""
     import govsite.cache
