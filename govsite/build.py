@@ -459,9 +459,8 @@ def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
 
 SEARCHED = "search"          # cache namespace: the search inputs' key → the files they made
 COUNTED = "search counts"    # a document's digest → its counted terms (index.CountCache)
-SEARCH_FILE = "search file"  # publish.file_key() → [path, sha256] of one index file
 TERM_STATE = "search terms"  # "cluster" → the previous build's index.TermState
-SEARCH_SITE = "search site"  # publish.site_key() → a site's index files, [path, content, sha256]
+SEARCH_SITE = "search site"  # site id → its index, {"key", "files"} (publish.SearchCache.sites)
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
@@ -487,12 +486,10 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
                 staging.record(rel, site, origin, sha)
             store.used(SEARCHED, key)
             # Unchanged, like everything they describe.
-            store.retain(COUNTED, SEARCH_FILE, TERM_STATE, SEARCH_SITE)
+            store.retain(COUNTED, TERM_STATE, SEARCH_SITE)
             return
     cache = None
     if digests is not None:
-        files = {k: sha for k, (rel, sha) in store.load_all(SEARCH_FILE).items()
-                 if still_there(rel, sha)}
         # Mapped, not read: the update drops each of its arrays from memory once merged.
         stored = store.load(TERM_STATE, ["cluster"], mapped=True).get("cluster")
         state = TermState.from_bytes(stored) if isinstance(stored, (bytes, mmap.mmap)) else None
@@ -513,14 +510,17 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
                                 {"state": tag, "documents": sorted(laid.items())})),
                             lookup=partial(store.load, COUNTED))
         del state, stored
-        sites = {key: entry for key, entry in store.load_all(SEARCH_SITE).items()
-                 if all(still_there(rel, sha) for rel, _, sha in entry.values())}
-        cache = SearchCache(counts, files, sites=sites)
+        sites = {}
+        for site_id, entry in store.load(SEARCH_SITE, list(cluster.sites)).items():
+            there = {name: file for name, file in entry["files"].items() if still_there(file[0], file[2])}
+            sites[site_id] = {"key": entry["key"] if len(there) == len(entry["files"]) else "",
+                              "files": there}
+        cache = SearchCache(counts, sites)
     written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                     cache=cache), staging)
     if written is None:   # a previous copy was gone: export every file again
         assert cache is not None
-        cache = SearchCache(cache.counts, {})   # (counts read back are consumed: recounted)
+        cache = SearchCache(cache.counts)   # (counts read back are consumed: recounted)
         written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
                                         cache=cache), staging)
         assert written is not None
@@ -532,19 +532,12 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
             store.used(COUNTED, digest)
         if cache.counts.state_kept:   # overlaid: the state stays as it is
             store.used(TERM_STATE, "cluster")
-        for rel, file_key in cache.made.items():
-            if rel not in written:
-                continue
-            if cache.files.get(file_key) == written[rel][2]:
-                store.used(SEARCH_FILE, file_key)   # linked: its entry is stored as it is
-            else:
-                store.keep(SEARCH_FILE, file_key, [rel, written[rel][2]])
-        for key, made in cache.sites_made.items():
-            if key in cache.sites_linked:
-                store.used(SEARCH_SITE, key)
-            elif all(rel in written for rel, _ in made.values()):
-                store.keep(SEARCH_SITE, key, {name: [rel, content, written[rel][2]]
-                                              for name, (rel, content) in made.items()})
+        for site_id, made in cache.sites_made.items():
+            if site_id in cache.sites_linked:
+                store.used(SEARCH_SITE, site_id)
+            elif all(rel in written for rel, _ in made["files"].values()):
+                store.keep(SEARCH_SITE, site_id, {"key": made["key"], "files": {
+                    name: [rel, content, written[rel][2]] for name, (rel, content) in made["files"].items()}})
 
 
 class _SearchBeside:

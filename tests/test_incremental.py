@@ -538,6 +538,34 @@ def test_an_edit_rebuilds_only_the_search_indexes_of_its_site_and_the_portal(bui
     assert _site_files(out) == _site_files(tmp_path / "clean-2")
 
 
+def test_an_edited_site_s_index_files_whose_content_stayed_are_linked_not_written(built, tmp_path,
+                                                                                  monkeypatch):
+    # The county's documents changed, so its index is worked out again, but of its shards only
+    # those holding a term the edit added or recounted differ: the others are linked.
+    from govsite.output import Staging
+    project, out, cache = built
+    rng = random.Random(7)
+    chars = "农业工业交通水利教育卫生文化旅游环境保护住房城乡建设财政税务人力资源社会保障市场监督管理"
+    for n in range(120):   # enough text for an index of several shards
+        words = " ".join("".join(rng.sample(chars, 2)) for _ in range(60))
+        (project / f"content/county/news/2024-03-{n % 28 + 1:02}-item{n}.md").write_text(
+            f"---\ntitle: 工作动态{n}\ndate: 2024-03-{n % 28 + 1:02} 09:00\nsource: 办公室\n---\n\n{words}\n",
+            encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    written: list[str] = []
+    real = Staging.put
+    monkeypatch.setattr(Staging, "put", lambda self, rel, *args, **kwargs:
+                        written.append(rel) or real(self, rel, *args, **kwargs))
+    # Of the same length: the collection's statistics stay, and so the other contributions.
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "小麦收获过半", "小麦收割过半")
+    build(project, out, now=NOW, cache=cache)
+    shards = [p for p in (out / "county.example.gov.cn/_search/t").iterdir()]
+    exported = [rel for rel in written if rel.startswith("county.example.gov.cn/_search/t/")]
+    assert 0 < len(exported) < len(shards) / 2, (len(exported), len(shards))
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def test_an_unreadable_cache_is_replaced_not_trusted(built):
     project, out, cache = built
     expected = _site_files(out)

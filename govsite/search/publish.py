@@ -13,6 +13,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
+from typing import Any
 from urllib.parse import urlsplit
 
 from govsite import output
@@ -50,15 +51,15 @@ def inputs_key(cluster: Cluster, digests: list[str], settings: SearchSettings,
 @dataclass
 class SearchCache:
     """The search stage's share of the build cache (build._search reads and saves it): term
-    counts by document, the index files the previous build holds, by file_key(), and its
-    sites' whole indexes by site_key(), each file as [path, content digest, sha256]."""
+    counts by document, and each site's index as the previous build holds it, by site id:
+    {"key": what it was made from (site_key(), or a portal's), "files": {file name: [output
+    path, content digest, sha256]}}, only the files still in the previous build, and "key"
+    empty when one is missing."""
     counts: CountCache
-    files: Mapping[str, str]                             # file_key() → sha256 of that file
-    made: dict[str, str] = field(default_factory=dict)   # output path → file_key(), filled
-    sites: Mapping[str, dict[str, list[str]]] = field(default_factory=dict)
-    # Filled: this build's sites, site_key() → {file name: (output path, content digest)}, and
-    # which of them were linked whole.
-    sites_made: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    sites: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # Filled: this build's indexes by site id, {"key", "files": {name: (path, content digest)}},
+    # and which of them were linked whole.
+    sites_made: dict[str, dict[str, Any]] = field(default_factory=dict)
     sites_linked: set[str] = field(default_factory=set)
 
 
@@ -67,11 +68,6 @@ def site_key(site: Site, digests: list[str], documents: int, settings: SearchSet
     (index.Scores.kept says when those are as they were)."""
     return cache_key("search site", site.config.id, index_url(site), _t2s_path(site), digests,
                      documents, repr(settings))
-
-
-def file_key(rel: str, content: str) -> str:
-    """An index file by where it is and the digest of what it holds (index.build_index)."""
-    return cache_key("search file", rel, content)
 
 
 def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSettings,
@@ -104,31 +100,39 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
                 mine = [cache.counts.digests[i] for i in positions.get(site.config.id, [])]
                 keys[site.config.id] = site_key(site, mine, len(docs), settings)
 
+    def previous(site: Site, key: str | None) -> dict[str, list[str]] | None:
+        """The previous build's index of the site, if it was made from the same `key`."""
+        entry = cache.sites.get(site.config.id) if cache and key else None
+        return entry["files"] if entry and entry["key"] == key else None
+
     def unchanged(site: Site) -> dict[str, list[str]] | None:
         """The previous build's index of the site, if it is this build's too."""
-        if cache is None or not scores.kept or site.config.id in moved:
+        if not scores.kept or site.config.id in moved:
             return None
-        return cache.sites.get(keys.get(site.config.id, ""))
+        return previous(site, keys.get(site.config.id))
 
     def site_index(n: int) -> tuple[dict[str, str], dict[str, str]]:
         site = sites[n]
         wide = is_cluster_wide(site)
-        previous = unchanged(site)
-        if previous:
-            return ({name: Linked(sha) for name, (_, _, sha) in previous.items()},
-                    {name: content for name, (_, content, _) in previous.items()})
+        same = unchanged(site)
+        if same:
+            return ({name: Linked(sha) for name, (_, _, sha) in same.items()},
+                    {name: content for name, (_, content, _) in same.items()})
         keep = list(range(len(docs))) if wide else positions.get(site.config.id, [])
         made: dict[str, str] = {}
         # The previous build's index of these very documents, when there is one: a portal's
         # always (its shards are patched), a site's when a term of its unchanged documents
         # moved (then only the shards holding such a term are worked out again).
-        before = cache.sites.get(wide_keys.get(site.config.id) or keys.get(site.config.id, "")) \
-            if cache else None
+        before = previous(site, wide_keys.get(site.config.id) or keys.get(site.config.id))
+        # Any file of the site's previous index, documents changed or not, is linked where this
+        # one's content is the same (most shards, after an edit to one page).
+        last = cache.sites.get(site.config.id, {}).get("files", {}) if cache else {}
+        folder = _folder(site)
 
         def reuse(name: str, content: str) -> str | None:
-            assert cache is not None
-            sha = cache.files.get(file_key(output_path(index_url(site) + name), content))
-            return Linked(sha) if sha else None
+            found = last.get(name)
+            return Linked(found[2]) if found and found[1] == content and found[0] == folder + name \
+                else None
 
         files = build_index([docs[i] for i in keep], settings.synonyms, hot.get(site.config.id, ()),
                             settings.ranking, scores if wide else scores.only(keep),
@@ -143,20 +147,18 @@ def search_outputs(cluster: Cluster, docs: list[SearchDoc], settings: SearchSett
     workers = jobs if sum(not unchanged(site) for site in sites) > 2 else 1
     for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), workers), strict=True):
         owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
-        folder = output_path(index_url(site) + "_")[:-1]   # every name is a plain relative path
+        folder = _folder(site)
         paths = {name: folder + name for name in files}
         for name, text in files.items():
             yield Output(paths[name], text, owner, "search.yaml")
-        if cache:
-            for name, content in made.items():
-                cache.made[paths[name]] = file_key(paths[name], content)
-            key = keys.get(site.config.id) or wide_keys.get(site.config.id)
-            if key:   # every file, meta.json and a.json too (their digests are of their text)
-                cache.sites_made[key] = {name: (paths[name], made.get(name)
-                                                or hashlib.sha256(text.encode("utf-8")).hexdigest())
-                                         for name, text in files.items()}
-                if all(isinstance(text, Linked) for text in files.values()) and key in cache.sites:
-                    cache.sites_linked.add(key)
+        key = keys.get(site.config.id) or wide_keys.get(site.config.id)
+        if cache and key:   # every file, meta.json and a.json too (their digests are of their text)
+            site_id = site.config.id
+            cache.sites_made[site_id] = {"key": key, "files": {
+                name: (paths[name], made.get(name) or hashlib.sha256(text.encode("utf-8")).hexdigest())
+                for name, text in files.items()}}
+            if all(isinstance(text, Linked) for text in files.values()) and previous(site, key):
+                cache.sites_linked.add(site_id)
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
             yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
@@ -167,6 +169,11 @@ def _sites_holding(scores: Scores | Overlaid, docs: list[SearchDoc]) -> set[str]
     if not scores.moved:
         return set()
     return {docs[d].site for d in scores.holders().tolist()}
+
+
+def _folder(site: Site) -> str:
+    """Where a site's index files go in the output, as a prefix of their names."""
+    return output_path(index_url(site) + "_")[:-1]   # every name is a plain relative path
 
 
 def _t2s_path(site: Site) -> str:
