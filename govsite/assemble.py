@@ -7,10 +7,13 @@ page can appear in other sites' columns while its canonical URL stays on its own
 
 from __future__ import annotations
 
+import functools
 import posixpath
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
 from govsite.frontmatter import Parsed
@@ -53,6 +56,31 @@ def state_of(page: Page, now: datetime) -> str:
     if page.date and page.date > now:
         return SCHEDULED
     return PUBLISHED
+
+
+def joined(page: Page) -> tuple:
+    """All that assemble() reads of a page: what decides its state, its URL, where it is listed
+    and in what order, and what its references resolve to. An edit that leaves this as it was
+    (its text, its summary, a policy's validity) changes that page and nothing assemble()
+    worked out from it, and a kept model takes the new page as it is (govsite.snapshot). Read
+    a new field of a page here, and add it to this."""
+    policy, service = page.policy, page.service
+    return (page.key, page.site, page.column, page.name, page.kind, page.source, page.draft,
+            page.withdrawn.date if page.withdrawn else None, page.expires, page.date,
+            page.weight, page.title if page.date is None else None, page.image, page.also_in, page.interprets,
+            (policy.index_no, policy.index_no_line, policy.repealed_by) if policy else None,
+            tuple(m.template for m in service.materials) if service else None)
+
+
+def transitions(pages: Iterable[Page]) -> list[datetime]:
+    """Every moment at which a page's state changes by itself (state_of): a page coming due, a
+    withdrawal or an expiry taking effect."""
+    moments = []
+    for page in pages:
+        if not page.draft:
+            moments += [m for m in (page.withdrawn.date if page.withdrawn else None, page.expires,
+                                    page.date) if m is not None]
+    return moments
 
 
 def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachment, ...],
@@ -130,6 +158,13 @@ class Resolver:
         self.hidden = hidden
         self.site_ids = site_ids
         self.used_files: set[str] = set()  # attachments something published links to
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """Everything a link can resolve to, or be refused for (lookup): a body whose links
+        were checked against the same digest links the same way (markup.convert_all)."""
+        return cache_key("link targets", sorted((k, t.kind, t.key, t.url) for k, t in self.targets.items()),
+                         sorted(self.hidden.items()), self.site_ids)
 
     def lookup(self, raw: str, source: str) -> tuple[Target | None, str]:
         """The target of `raw` written in `source` (a project-relative path), or why not."""

@@ -23,7 +23,18 @@ from urllib.parse import urlsplit
 import jinja2
 import orjson
 
-from govsite import assemble, config, discover, feeds, frontmatter, markup, output, sitemap, themes
+from govsite import (
+    assemble,
+    config,
+    discover,
+    feeds,
+    frontmatter,
+    markup,
+    output,
+    sitemap,
+    snapshot,
+    themes,
+)
 from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
@@ -108,15 +119,26 @@ class _Stages:
 def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
                  stages: _Stages, store: Cache | None = None, jobs: int | None = None) -> Cluster:
     """Everything up to a complete, validated cluster; shared by build and check commands."""
+    cluster_config = _config(project, report, stages)
+    found = discover.find_sources(cluster_config, report, jobs)
+    stages.done("discover", stop=False)
+    return _assembled(cluster_config, found, report, now, preview, stages, store, jobs)[0]
+
+
+def _config(project: Path, report: Report, stages: _Stages) -> config.ClusterConfig:
     cluster_config = config.load(project, report)
     stages.done("config")
     if cluster_config is None:  # nothing can be built or checked without the sites
         raise BuildFailed(report, "config")
+    return cluster_config
+
+
+def _assembled(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
+               now: datetime, preview: bool, stages: _Stages, store: Cache | None,
+               jobs: int | None) -> tuple[Cluster, frontmatter.Parsed]:
     # Discover, parse and assemble go on past errors so that one run reports broken front
     # matter and broken links together; files that failed to parse are known to the link
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
-    found = discover.find_sources(cluster_config, report, jobs)
-    stages.done("discover", stop=False)
     parsed = frontmatter.parse(cluster_config, found.sources, report, store,
                                jobs or _default_jobs(len(found.sources)))
     stages.done("parse", stop=False)
@@ -124,7 +146,46 @@ def load_cluster(project: Path, report: Report, now: datetime, preview: bool,
     cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report,
                                 invalid)
     stages.done("assemble", stop=False)
-    return cluster
+    return cluster, parsed
+
+
+@dataclass
+class _Model:
+    cluster: Cluster
+    bodies: dict[str, markup.Body]
+    edited: frozenset[str] | None   # the pages a kept model was patched with (Renderer.compare)
+    keep: Callable[[], None]        # keeps it for the next build (once this one succeeded)
+
+
+def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, preview: bool,
+           stages: _Stages, store: Cache, jobs: int | None) -> _Model:
+    """The cluster and its bodies: the previous build's model with the pages edited since taken
+    anew where that is all that changed (govsite.snapshot), else made from every source."""
+    cluster_config = _config(project, report, stages)
+    unknown = [s for s in only if s not in cluster_config.ids]
+    if unknown:
+        raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
+                         + did_you_mean(unknown[0], cluster_config.ids))
+    found = discover.find_sources(cluster_config, report, jobs)
+    stages.done("discover", stop=False)
+    jobs = jobs or _default_jobs(len(found.sources))
+    kept = snapshot.load(store, cluster_config, preview, now)
+    patched = snapshot.patched(kept, cluster_config, found, report, store, jobs) if kept else None
+    if patched is not None:
+        stages.done("kept model, patched")
+        return _Model(patched.cluster, patched.bodies, patched.edited,
+                      partial(snapshot.save, store, patched.kept, kept, patched.sites))
+    start = len(report.items)
+    cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs)
+    assembled_files = frozenset(cluster.resolver.used_files)
+    bodies = markup.convert_all(cluster, report, jobs, store)
+    sources: dict[str, dict[str, str]] = {}
+    for source in found.sources:
+        sources.setdefault(source.site, {})[source.rel] = source.digest
+    fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, sources,
+                          report.items[start:], snapshot.window(parsed.pages, now),
+                          assembled_files)
+    return _Model(cluster, bodies, None, partial(snapshot.save, store, fresh, kept))
 
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
@@ -147,15 +208,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
     try:
-        cluster = load_cluster(project, report, now or clock(), drafts, stages, store, jobs)
+        model = _model(project, only, report, now or clock(), drafts, stages, store, jobs)
+        cluster, bodies = model.cluster, model.bodies
         jobs = jobs or _default_jobs(len(cluster.pages))
-        search = search_settings.load(project, tuple(cluster.sites), report)
-        stages.done("search settings", stop=False)
-        unknown = [s for s in only if s not in cluster.sites]
-        if unknown:
-            raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
-                             + did_you_mean(unknown[0], cluster.sites))
-        bodies = markup.convert_all(cluster, report, jobs, store)
         # Converted, the pages' Markdown is not read again (frontmatter.read_body would read it
         # from its file): a cold build does not hold every file's text to the end.
         for page in cluster.pages.values():
@@ -166,6 +221,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         gc.freeze()
         gc.set_threshold(*thresholds)
         stages.done("markdown")
+        search = search_settings.load(project, tuple(cluster.sites), report)
+        stages.done("search settings", stop=False)
         selected = only or tuple(cluster.sites)
         staging = output.Staging(out, project, report)
         try:
@@ -179,7 +236,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             try:
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
                                        staging, guard, report, jobs, progress,
-                                       result.template_seconds, store)
+                                       result.template_seconds, store, model.edited)
                 _copy_attachments(cluster, set(selected), staging, report)
                 # Search reads only the text: the HTML, most of a body's memory, goes now.
                 for key, body in bodies.items():
@@ -206,6 +263,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             try:
                 # A build of some sites leaves the others' entries unused and out of date: an
                 # entry that says what the previous build made of a site must be that build's.
+                if store.path is not None:
+                    model.keep()
                 store.save(sweep=bool(only))
             except OSError as exc:   # the cache only ever saves time: the build stands without it
                 report.warning(str(cache), 0, f"the build cache could not be saved: {exc.strerror or exc}",
@@ -266,7 +325,7 @@ class _SiteMade:
 def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster,
             selected: tuple[str, ...], staging: output.Staging, guard: OutputGuard,
             report: Report, jobs: int, progress: Progress, timings: dict[str, float],
-            store: Cache) -> int:
+            store: Cache, edited: frozenset[str] | None = None) -> int:
     """Every output of the selected sites, written into the staging folder by `jobs` processes.
     A task is a site's home, lists, feeds and the like, or a slice of its pages; each returns
     what it wrote (recorded here, in task order), its problems and its pages' links. Pages
@@ -283,7 +342,7 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
         renderer.keep_reads = True
         stored = store.load(READS, ["cluster"]).get("cluster")
         tokens = orjson.loads(stored) if isinstance(stored, bytes) else {}
-        renderer.compare(tokens)
+        renderer.compare(tokens, edited)
         whole = _standing_sites(renderer, cluster, selected, previous, store) if tokens else {}
     for site_id, record in list(whole.items()):
         if _link_whole_site(record, site_id, staging):

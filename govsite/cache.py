@@ -83,6 +83,10 @@ class Pack:
         self._kept[entry_key] = value
         self._changed = True
 
+    def keep_stored(self) -> None:
+        """Keep every stored entry not put anew: for a build that looked at a few of them."""
+        self._kept = {**self._stored, **self._kept}
+
     def save(self) -> None:
         """Keep the entries got or put, and only them."""
         if not self._changed and self._kept.keys() == self._stored.keys():

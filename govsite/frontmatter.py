@@ -145,7 +145,7 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
     # Pages read back from the cache come from one pack per site: the cluster's 100,000 in
     # twenty lookups, not 100,000.
     packs = cache.load_packs(PARSED, sorted({source.site for _, source, _ in candidates}),
-                             _parser_digest()) if cache is not None and cache.path else {}
+                             parser_digest()) if cache is not None and cache.path else {}
     pages: dict[int, Page] = {}
     todo: list[tuple[int, Source, Column, str]] = []   # position, source, column, cache key
     for n, source, column in candidates:
@@ -191,7 +191,7 @@ def _cache_key(config: ClusterConfig, source: Source, column: Column) -> str:
 
 
 @functools.cache
-def _parser_digest() -> str:
+def parser_digest() -> str:
     digest = hashlib.sha256()
     for module in (sys.modules[__name__], yamlfile, model):
         digest.update(Path(str(module.__file__)).read_bytes())

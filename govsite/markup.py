@@ -26,7 +26,7 @@ from govsite.cache import Cache
 from govsite.cache import key as cache_key
 from govsite.diagnostics import Report
 from govsite.frontmatter import read_body
-from govsite.model import WITHDRAWN, Cluster, Link
+from govsite.model import WITHDRAWN, Cluster, Link, Site
 from govsite.parallel import ordered_map
 from govsite.urls import relative
 
@@ -63,16 +63,18 @@ class Body:
     read those in one go; a process that finds one missing anyway converts its source again
     (same input, same body; a cache does not cross a fork)."""
 
-    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source")
+    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source", "files")
 
     def __init__(self, html: str | None, text: str | None, digest: str, entry: str = "",
-                 source: tuple[str, str | None, str, str, int, bool] | None = None, lead: str = ""):
+                 source: BodySource | str | None = None, lead: str = "",
+                 files: tuple[str, ...] = ()):
         self._html = html
         self._text = text       # plain text, for feeds' summaries and search
         self.lead = text[:LEAD] if text is not None else lead
         self.digest = digest    # of both: what a rendered output that shows it remembers of it
         self.entry = entry      # its cache key, for a body read back without all of it
-        self.source = source    # (key, text, source, url, line, sanitize): to convert it again
+        self.source = source    # to convert it again: a BodySource, or its key (body_source)
+        self.files = files      # the attachments it links to (Resolver.used_files)
 
     @classmethod
     def of(cls, html: str, text: str) -> Body:
@@ -97,18 +99,22 @@ class Body:
         return _reconvert(self.source)
 
     def without_html(self) -> Body:
-        return Body("", self._text, self.digest, self.entry, self.source, self.lead)
+        return Body("", self._text, self.digest, self.entry, self.source, self.lead, self.files)
 
     def __getstate__(self) -> tuple:
         # Its source stays in this process (the parent sets it on the bodies that come back).
-        return (self._html, self._text, self.lead, self.digest, self.entry, None)
+        return (self._html, self._text, self.lead, self.digest, self.entry, None, self.files)
 
     def __setstate__(self, state: tuple) -> None:
-        self._html, self._text, self.lead, self.digest, self.entry, self.source = state
+        (self._html, self._text, self.lead, self.digest, self.entry, self.source,
+         self.files) = state
 
 
-# How this process converts a body again that it has not read all of (set by convert_all).
-_reconvert: Callable[[tuple[str, str | None, str, str, int, bool]], Body] | None = None
+# What a body is converted from: (key, its text or None for a page's, source file, URL, first
+# line, whether to sanitize).
+BodySource = tuple[str, str | None, str, str, int, bool]
+# How this process converts a body again that it has not read all of (set by reconverting()).
+_reconvert: Callable[[BodySource | str], Body] | None = None
 
 
 class _Context:
@@ -305,45 +311,80 @@ def plain_text(fragment: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
 
 
+def body_sources(cluster: Cluster, only: frozenset[str] | None = None) -> list[BodySource]:
+    """What every body is converted from, in the order of the bodies: pages by key, then each
+    site's home ("site/") and column intros ("site/column/"); or the bodies of the keys in
+    `only`. A page's text is None: read when converted (read_body), for most pages never."""
+    pages = cluster.pages if only is None else [k for k in sorted(only) if k in cluster.pages]
+    work = [_page_source(cluster, key) for key in pages if cluster.states[key] != WITHDRAWN]
+    for site in cluster.sites.values():   # (a withdrawn page's notice has no body)
+        work += [item for item in _intro_sources(cluster, site)
+                 if only is None or item[0] in only]
+    return work
+
+
+def body_source(cluster: Cluster, key: str) -> BodySource:
+    """What the body of `key` is converted from (body_sources)."""
+    if key in cluster.pages:
+        return _page_source(cluster, key)
+    return next(item for item in _intro_sources(cluster, cluster.sites[key.split("/", 1)[0]])
+                if item[0] == key)
+
+
+def _page_source(cluster: Cluster, key: str) -> BodySource:
+    page = cluster.pages[key]
+    return (key, None, page.source, cluster.urls[key], page.body_line,
+            cluster.sites[page.site].config.sanitize_html)
+
+
+def _intro_sources(cluster: Cluster, site: Site) -> list[BodySource]:
+    sanitize = site.config.sanitize_html
+    work: list[BodySource] = []
+    if site.intro.body.strip():
+        work.append((f"{site.config.id}/", site.intro.body,
+                     site.intro.source and f"content/{site.intro.source}", site.config.url,
+                     site.intro.body_line, sanitize))
+    for column in site.columns.values():
+        if column.intro.strip():
+            key = f"{column.site}/{column.id}/"
+            work.append((key, column.intro, column.source, cluster.urls[key],
+                         column.intro_line, sanitize))
+    return work
+
+
+def reconverting(cluster: Cluster, root: Path) -> None:
+    """Let the bodies of this cluster that were read back without their HTML or text, and do
+    not find them in the cache, convert themselves again (Body.html, Body.text)."""
+    global _reconvert
+
+    def reconvert(source: BodySource | str) -> Body:
+        item = body_source(cluster, source) if isinstance(source, str) else source
+        local = Report(root)
+        return Converter(cluster, local).convert(_text_of(cluster, item, local), *item[2:])
+
+    _reconvert = reconvert
+
+
+def _text_of(cluster: Cluster, item: BodySource, report: Report) -> str:
+    if item[1] is not None:
+        return item[1]
+    # (A file that changed since it was found is reported: the build stops after this stage.)
+    return read_body(cluster.pages[item[0]], cluster.config.root, report) or ""
+
+
 def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
-                cache: Cache | None = None) -> dict[str, Body]:
-    """Every body in the cluster: pages by key, column intros by "site/column/", homes by "site/".
+                cache: Cache | None = None, only: frozenset[str] | None = None) -> dict[str, Body]:
+    """Every body in the cluster (body_sources), or the bodies of the keys in `only`.
     Converted in slices on `jobs` processes; each slice's problems and linked attachments come
     back with its bodies, so the result is the same for any number of jobs."""
-    # key, text, source, url, line, sanitize; a page's text is None: read when converted
-    # (read_body), for most pages never.
-    work: list[tuple[str, str | None, str, str, int, bool]] = []
+    work = body_sources(cluster, only)
     # What a body's cache key names it by: a page's body is the end of its source file from
     # its first line (in the key), so the file's digest stands for its text (hashing every
     # text again cost 0.1 s per 10,000 pages); an intro is keyed by its text.
-    names: list[object] = []
-    for key, page in cluster.pages.items():
-        if cluster.states[key] == WITHDRAWN:
-            continue  # only a notice stays online: no body, no attachments
-        work.append((key, None, page.source, cluster.urls[key], page.body_line,
-                     cluster.sites[page.site].config.sanitize_html))
-        names.append(("page", page.digest))
-    for site in cluster.sites.values():
-        sanitize = site.config.sanitize_html
-        if site.intro.body.strip():
-            work.append((f"{site.config.id}/", site.intro.body,
-                         site.intro.source and f"content/{site.intro.source}", site.config.url,
-                         site.intro.body_line, sanitize))
-            names.append(site.intro.body)
-        for column in site.columns.values():
-            if column.intro.strip():
-                key = f"{column.site}/{column.id}/"
-                work.append((key, column.intro, column.source, cluster.urls[key],
-                             column.intro_line, sanitize))
-                names.append(column.intro)
+    names: list[object] = [("page", cluster.pages[item[0]].digest) if item[1] is None else item[1]
+                           for item in work]
     cache = cache or Cache(None)
     keys = [_cache_key(name, *item[2:]) for name, item in zip(names, work, strict=True)]
-
-    def text_of(item: tuple[str, str | None, str, str, int, bool], local: Report) -> str:
-        if item[1] is not None:
-            return item[1]
-        # (A file that changed since it was found is reported: the build stops after this stage.)
-        return read_body(cluster.pages[item[0]], cluster.config.root, local) or ""
 
     # Heads come in one pack per site (Cache.load_packs): 100,000 of them in twenty lookups.
     site_of = {entry: item[0].split("/", 1)[0] for item, entry in zip(work, keys, strict=True)}
@@ -352,14 +393,15 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
               if (head := _head(packs[site].get(entry))) is not None} if packs else {}
     # Every input of a body is in its key but where its links lead: a cached body whose links
     # were resolved against the very same targets is right as it is, and any other is checked.
-    targets = _targets_digest(cluster) if cache.path else ""
+    targets = cluster.resolver.digest if cache.path else ""
     bodies: dict[str, Body] = {}
     todo: list[int] = []
     for n, (item, entry) in enumerate(zip(work, keys, strict=True)):
         cached = stored.get(entry)
         if cached and cached["targets"] == targets:
             cluster.resolver.used_files.update(cached["files"])
-            bodies[item[0]] = Body(None, None, cached["digest"], entry, item, cached["lead"])
+            bodies[item[0]] = Body(None, None, cached["digest"], entry, item, cached["lead"],
+                                   tuple(cached["files"]))
             for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                 cache.used(namespace, entry)
         else:
@@ -374,19 +416,21 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         done, fresh, markup = [], {}, {}
         for i in todo[n * size:(n + 1) * size]:
             (_, _, source, url, line, sanitize), entry = work[i], keys[i]
-            text = text_of(work[i], local)
+            text = _text_of(cluster, work[i], local)
             cached = stored.get(entry)
             if cached and entry in links and \
                     converter.still_valid(links[entry], text, source, url, line):
-                done.append((i, Body(None, None, cached["digest"], entry, lead=cached["lead"])))
+                done.append((i, Body(None, None, cached["digest"], entry, lead=cached["lead"],
+                                     files=tuple(cached["files"]))))
                 fresh[entry] = {**cached, "targets": targets}   # checked against these
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
+            body.entry, body.files = entry, tuple(sorted(set(converter.context.files)))
             done.append((i, body))
             if len(local.items) == problems:  # a body with a broken link is converted again
                 fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
-                                "files": sorted(set(converter.context.files))}
+                                "files": list(body.files)}
                 markup[entry] = (sorted(set(converter.context.links)),
                                  body.text.encode("utf-8"), body.html.encode("utf-8"))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
@@ -408,15 +452,11 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                     cache.used(namespace, entry)
 
     for pack in packs.values():
+        if only is not None:   # the other bodies' heads stay: this build did not look at them
+            pack.keep_stored()
         pack.save()
 
-    global _reconvert
-
-    def reconvert(item: tuple[str, str | None, str, str, int, bool]) -> Body:
-        local = Report(report.root)
-        return Converter(cluster, local).convert(text_of(item, local), *item[2:])
-
-    _reconvert = reconvert
+    reconverting(cluster, report.root)
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
 
 
@@ -456,13 +496,6 @@ def _head(value: object) -> dict[str, Any] | None:
             isinstance(value.get(k), str) for k in ("lead", "digest", "targets")):
         return None
     return value
-
-
-def _targets_digest(cluster: Cluster) -> str:
-    """Everything a link can resolve to, or be refused for (Resolver.lookup)."""
-    resolver = cluster.resolver
-    return cache_key("link targets", sorted((k, t.kind, t.key, t.url) for k, t in resolver.targets.items()),
-                     sorted(resolver.hidden.items()), resolver.site_ids)
 
 
 def _cache_key(text: object, source: str, url: str, line: int, sanitize: bool) -> str:

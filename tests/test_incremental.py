@@ -670,18 +670,18 @@ def test_a_cache_another_build_holds_is_left_alone(built, monkeypatch):
     import sqlite3
 
     import govsite.cache
-    import govsite.markup
+    import govsite.search.settings
     project, out, cache = built
     expected = _site_files(out)
     before = _entries(cache)
     holder = sqlite3.connect(cache / "build-cache.sqlite", timeout=0.1)
-    convert_all = govsite.markup.convert_all
+    load_settings = govsite.search.settings.load
 
-    def taken_midway(*args, **kwargs):   # after front matter was read from the cache
+    def taken_midway(*args, **kwargs):   # after the model was read from the cache
         holder.execute("BEGIN EXCLUSIVE")
-        return convert_all(*args, **kwargs)
+        return load_settings(*args, **kwargs)
 
-    monkeypatch.setattr(govsite.markup, "convert_all", taken_midway)
+    monkeypatch.setattr(govsite.search.settings, "load", taken_midway)
     monkeypatch.setattr(govsite.cache, "BUSY_SECONDS", 0.2)
     try:
         result = build(project, out, now=NOW, cache=cache)
@@ -951,3 +951,167 @@ def test_edits_scored_as_an_overlay_of_the_search_state_build_as_a_clean_build(t
         assert _site_files(out) == _site_files(clean_out), step
         assert overlaid and overlaid[-1] is not None, f"step {step} was not overlaid"
         shutil.rmtree(clean_out)
+
+
+def _took_kept_model(monkeypatch) -> list[bool]:
+    """For each build from now on, whether it took the previous build's model (snapshot)."""
+    import govsite.build
+    taken: list[bool] = []
+    model = govsite.build._model
+
+    def noting(project, only, report, now, preview, stages, store, jobs):
+        made = model(project, only, report, now, preview, stages, store, jobs)
+        if store.path is not None:   # (a clean build to compare with has no model to take)
+            taken.append(made.edited is not None)
+        return made
+
+    monkeypatch.setattr(govsite.build, "_model", noting)
+    return taken
+
+
+def _equal_to_a_clean_build(project: Path, out: Path, now: datetime = NOW) -> None:
+    clean = project.parent / "clean"
+    shutil.rmtree(clean, ignore_errors=True)
+    result = build(project, clean, now=now)
+    assert result.report.errors() == []
+    assert _site_files(out) == _site_files(clean)
+
+
+def test_an_edit_to_a_page_s_text_patches_the_kept_model_and_converts_that_page_alone(
+        built, monkeypatch):
+    project, out, cache = built
+    import govsite.frontmatter
+    import govsite.markup
+    taken = _took_kept_model(monkeypatch)
+    parsed, converted = [], []
+    parse, convert = govsite.frontmatter.parse, govsite.markup.Converter.convert
+    monkeypatch.setattr(govsite.frontmatter, "parse",
+                        lambda *args, **kwargs: parsed.append(1) or parse(*args, **kwargs))
+    monkeypatch.setattr(govsite.markup.Converter, "convert",
+                        lambda self, text, source, *rest: converted.append(source)
+                        or convert(self, text, source, *rest))
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "全县小麦收获过半。",
+             "全县小麦收获过半，秋粮播种开始。")
+    result = build(project, out, now=NOW, cache=cache)
+    assert taken == [True] and not parsed
+    assert converted == ["content/county/news/2024-05-07-harvest.md"]
+    assert "秋粮播种" in (out / "county.example.gov.cn/news/2024-05-07-harvest.html").read_text(
+        encoding="utf-8")
+    assert "kept model, patched" in result.timings
+    # A dated page's title is nothing assemble() joins on either; what shows it is made again.
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "title: ", "title: （更新）")
+    build(project, out, now=NOW, cache=cache)
+    assert taken == [True, True]
+    _equal_to_a_clean_build(project, out)
+
+
+# Edits to what assemble() joins on, or to more than pages: each assembles the cluster anew.
+JOINED_EDITS = {
+    "a page's date": lambda p: _replace(
+        p / "content/county/news/2024-05-07-harvest.md", "date: 2024-05-07", "date: 2024-05-10"),
+    "an undated page's title, which orders its column": lambda p: _replace(
+        p / "content/portal/about/contact.md", "title: 联系我们", "title: 联系方式"),
+    "a page turned into a draft": lambda p: _replace(
+        p / "content/portal/about/contact.md", "title: ", "draft: true\ntitle: "),
+    "an interpretation's policy": lambda p: _replace(
+        p / "content/portal/jiedu/2024-001-jiedu.md", "interprets: ../policy/2024-001.md",
+        "interprets: ../policy/2020-009.md"),
+    "a page listed in another column too": lambda p: _replace(
+        p / "content/county/news/2024-05-07-harvest.md", "title: ",
+        "also_in: [site:portal/news]\ntitle: "),
+    "a column's intro": lambda p: _replace(
+        p / "content/county/news/_index.md", "title: 县域动态", "title: 县里新闻"),
+    "a new page": lambda p: (p / "content/county/news/2024-06-20-new.md").write_text(
+        "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
+        encoding="utf-8"),
+    "a page deleted": lambda p: (p / "content/portal/about/contact.md").unlink(),
+    "sites.yaml": lambda p: _replace(p / "sites.yaml", "name: 示例县人民政府", "name: 示例县政府"),
+}
+
+
+@pytest.mark.parametrize("edit_name", sorted(JOINED_EDITS))
+def test_an_edit_to_what_assemble_joins_on_assembles_the_cluster_anew(built, monkeypatch,
+                                                                     edit_name):
+    project, out, cache = built
+    taken = _took_kept_model(monkeypatch)
+    JOINED_EDITS[edit_name](project)
+    result = build(project, out, now=NOW, cache=cache)
+    assert result.report.errors() == []
+    assert taken == [False]
+    _equal_to_a_clean_build(project, out)
+
+
+def test_the_kept_model_stands_until_the_clock_changes_a_page_s_state(built, monkeypatch):
+    # The fixture's scheduled page comes due on 2099-01-01: a day later nothing has changed by
+    # the clock, and the kept model stands; past that date the cluster is assembled anew.
+    project, out, cache = built
+    taken = _took_kept_model(monkeypatch)
+    build(project, out, now=NOW + timedelta(days=1), cache=cache)
+    due = datetime(2099, 1, 2, tzinfo=UTC)
+    build(project, out, now=due, cache=cache)
+    assert taken == [True, False]
+    assert (out / "www.example.gov.cn/news/2099-01-01-scheduled.html").is_file()
+    _equal_to_a_clean_build(project, out, due)
+
+
+def test_what_the_kept_model_reported_is_reported_again_and_an_edit_to_it_is_parsed(
+        built, monkeypatch):
+    project, out, cache = built
+    taken = _took_kept_model(monkeypatch)
+    policy = project / "content/portal/policy/2020-009.md"
+    policy.write_text(re.sub(r"index_no: .*", "index_no: not-an-index-number",
+                             policy.read_text(encoding="utf-8")), encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "全县", "全县范围")
+    other = build(project, out, now=NOW, cache=cache)
+    policy.write_text(policy.read_text(encoding="utf-8") + "\n补充一句。\n", encoding="utf-8")
+    itself = build(project, out, now=NOW, cache=cache)
+    assert taken == [False, True, False]
+    for result in (other, itself):
+        assert [d.path for d in result.report.items if "索引号" in d.message] == [
+            "content/portal/policy/2020-009.md"]
+    _equal_to_a_clean_build(project, out)
+
+
+def test_a_patched_page_that_drops_its_link_to_an_attachment_leaves_it_unpublished(
+        built, monkeypatch):
+    # Which attachments are published follows every body's links: those of a page taken anew too.
+    project, out, cache = built
+    taken = _took_kept_model(monkeypatch)
+    meeting = project / "content/portal/news/2024-05-08-meeting.md"
+    text = meeting.read_text(encoding="utf-8")
+    published = out / "www.example.gov.cn/news/会议材料.pdf"
+    assert published.is_file()
+    meeting.write_text(text.replace("下载[会议材料](会议材料.pdf)。", "会议材料另行印发。"),
+                       encoding="utf-8")
+    unlinked = build(project, out, now=NOW, cache=cache)
+    assert not published.exists()
+    assert [d.path for d in unlinked.report.items] == ["content/portal/news/会议材料.pdf"]
+    _equal_to_a_clean_build(project, out)
+    meeting.write_text(text, encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert published.is_file()
+    assert taken == [True, True]
+    _equal_to_a_clean_build(project, out)
+
+
+def test_a_patched_build_remembers_what_its_outputs_read_as_a_clean_build_works_it_out(built):
+    # Renderer.compare keeps the previous token of every read an edit to a page's text cannot
+    # change: each must be what working it out from a clean model gives, or the next build
+    # would compare against a stale one.
+    import orjson
+
+    from govsite import markup
+    from govsite.build import READS, _Stages, load_cluster
+    from govsite.cache import Cache
+    from govsite.diagnostics import Report
+    from govsite.render import Renderer
+    project, out, cache = built
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "全县", "全县范围")
+    build(project, out, now=NOW, cache=cache)
+    stored = orjson.loads(Cache(cache).load(READS, ["cluster"])["cluster"])
+    report = Report(project)
+    cluster = load_cluster(project, report, NOW, False, _Stages(report, False))
+    renderer = Renderer(cluster, markup.convert_all(cluster, report))
+    assert any(read.startswith("pages_by_site\0") for read in stored)
+    assert {read: renderer.token(read) for read in stored} == stored
