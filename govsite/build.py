@@ -169,12 +169,13 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     found = discover.find_sources(cluster_config, report, jobs)
     stages.done("discover", stop=False)
     jobs = jobs or _default_jobs(len(found.sources))
-    kept = snapshot.load(store, cluster_config, preview, now)
-    patched = snapshot.patched(kept, cluster_config, found, report, store, jobs) if kept else None
+    kept = snapshot.index(store, cluster_config, preview)
+    patched = snapshot.patched(kept, store, cluster_config, found, now, report, jobs) \
+        if kept else None
     if patched is not None:
         stages.done("kept model, patched")
         return _Model(patched.cluster, patched.bodies, patched.edited,
-                      partial(snapshot.save, store, patched.kept, kept, patched.sites))
+                      partial(snapshot.save, store, patched.kept, kept, patched))
     start = len(report.items)
     cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs)
     assembled_files = frozenset(cluster.resolver.used_files)
@@ -231,6 +232,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             guard = OutputGuard(cluster)
             # A rebuild whose search stage starts from the previous one's state is the work of
             # one core for a moment (and rendering an edit is another's): both at once.
+            _ = staging.previous   # read here, once, not again by the search process forked next
             beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report)
                       ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
             try:
@@ -692,7 +694,7 @@ def _copy_attachments(cluster: Cluster, selected: set[str], staging: output.Stag
                            "so it is not published", "link it from its page, or delete it")
             continue
         url = cluster.link_targets[key]
-        staging.copy(output_path(url), Path(attachment.path), attachment.site,
+        staging.copy(output_path(url), attachment.path, attachment.site,
                      f"content/{key}", attachment.digest)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from govsite.config import ClusterConfig
@@ -52,7 +52,7 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
     large cluster; one job, one process), and its attachments."""
     content = config.root / CONTENT
     found: list[tuple[str, str, str]] = []   # site, rel, path of each Markdown file
-    attachments: list[Attachment] = []
+    attachments: list[tuple[str, str, str]] = []   # site, rel under it, path
     if not content.is_dir():
         report.error(content, 0, "no content/ folder", "create content/<site id>/ for each site")
         return Discovery((), ())
@@ -78,7 +78,8 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
                 report.error(full, 0, "symbolic link points outside content/",
                              "copy the file into the project instead")
                 continue
-            suffix = os.path.splitext(name)[1]
+            dot = name.rfind(".")   # os.path.splitext's answer for these names, in a tenth
+            suffix = name[dot:] if dot > 0 else ""
             if suffix == ".md":
                 found.append((entry.name, rel, full))
             elif suffix.lower().lstrip(".") in ATTACHMENT_TYPES:
@@ -86,7 +87,7 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
                     report.error(full, 0, "attachments belong beside their page in a column folder",
                                  f"move it into content/{entry.name}/<column>/")
                     continue
-                attachments.append(Attachment(entry.name, rel.split("/", 1)[1], full))
+                attachments.append((entry.name, rel.split("/", 1)[1], full))
                 found.append(("", "", full))   # digested with the sources
             else:
                 report.warning(full, 0, f"file type `{suffix or name}` is not published",
@@ -102,8 +103,8 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
             sources.append(Source(site, rel, path, digest))
         else:
             digests[path] = digest
-    return Discovery(tuple(sources), tuple(replace(a, digest=digests[a.path])
-                                           for a in attachments if a.path in digests))
+    return Discovery(tuple(sources), tuple(Attachment(site, rel, path, digests[path])
+                                           for site, rel, path in attachments if path in digests))
 
 
 PARALLEL_FROM = 1_000       # files from which they are read on several processes

@@ -149,7 +149,7 @@ class Staging:
             return
         self.files[rel] = (site, origin, digest)
 
-    def copy(self, rel: str, source: Path, site: str, origin: str, digest: str = "") -> None:
+    def copy(self, rel: str, source: Path | str, site: str, origin: str, digest: str = "") -> None:
         """Copy a file in, or link the previous build's copy when it holds the same bytes: by
         `digest` when known (discover reads attachments on every core), else read here."""
         path = self._target(rel, origin)

@@ -3,8 +3,9 @@
 A rebuild used to parse (or read back) every source, assemble the whole cluster and read back
 every body: 4 s at 100,000 pages before anything was rendered, to rebuild a model that one edit
 to one page's text leaves as it was but for that page. A build keeps its model in the cache:
-the cluster's joins (states, URLs, references, column lists, the resolver) as one record, and
-each site's sources, pages and bodies as one record per site, so an edit rewrites one site's.
+an index (every source's digest, and which record holds each site), the cluster's joins (states,
+URLs, references, column lists, the resolver) as one record, and each site's pages and bodies as
+one record named by what it holds, so an edit writes one site's record and the index again.
 
 The next build takes the kept model when every source that changed is a page edited in nothing
 assemble() joins on (assemble.joined): its text, its summary, a policy's validity. It parses
@@ -38,8 +39,19 @@ from govsite.discover import Discovery
 from govsite.markup import Body
 from govsite.model import Cluster, Page, Site
 
-MODEL = "model"       # cache namespace: CLUSTER → the joins; a site id → its pages and bodies
-CLUSTER = "\0cluster"  # (no site id starts with a NUL)
+MODEL = "model"        # cache namespace: INDEX, CLUSTER, and site records by fingerprint
+INDEX = "\0index"      # (no fingerprint starts with a NUL)
+CLUSTER = "\0cluster"
+
+
+@dataclass
+class Index:
+    """What a kept model is made of, read before the model itself: enough to tell whether an
+    edit can be patched in, without reading a record that will not be used."""
+
+    key: str                               # model_key()
+    sources: dict[str, dict[str, str]]     # site → its Markdown sources' digests, by rel
+    fingerprints: dict[str, str]           # site → the name of its record (_fingerprint)
 
 
 @dataclass
@@ -64,6 +76,7 @@ class Patched:
     edited: frozenset[str]   # the keys of the pages taken anew
     kept: Kept               # the model to keep for the next build
     sites: frozenset[str]    # the sites those pages are in
+    joins_kept: bool         # whether the joins record holds as it is (no attachment changed)
 
 
 def model_key(config: ClusterConfig, preview: bool) -> str:
@@ -89,52 +102,35 @@ def window(pages: Iterable[Page], now: datetime) -> tuple[datetime | None, datet
     return (moments[at - 1] if at else None, moments[at] if at < len(moments) else None)
 
 
-def load(store: Cache, config: ClusterConfig, preview: bool, now: datetime) -> Kept | None:
-    """The previous build's model, if it was assembled under these settings and no page's
-    state has changed since by the clock alone."""
+def index(store: Cache, config: ClusterConfig, preview: bool) -> Index | None:
+    """The previous build's index, if its model was assembled under these settings."""
     if store.path is None:
         return None
-    rest = _record(store, CLUSTER)
-    if not isinstance(rest, dict) or rest.get("key") != model_key(config, preview):
+    found = _record(store, INDEX)
+    if not isinstance(found, Index) or found.key != model_key(config, preview):
         return None
-    since, until = rest["window"]
-    if (since is not None and now < since) or (until is not None and now >= until):
-        return None
-    parts = {site: _record(store, site) for site in rest["sites"]}
-    if not all(isinstance(part, dict) for part in parts.values()):
-        return None
-    sites = {site: iter(part["pages"]) for site, part in parts.items()}
-    pages = {page.key: page for site, count in rest["runs"]   # in the order assemble() gave them
-             for page in itertools.islice(sites[site], count)}
-    cluster = replace(rest["cluster"], config=config, pages=pages,
-                      sites={s: Site(config.site(s), site.intro, site.columns)
-                             for s, site in rest["cluster"].sites.items()})
-    # The bodies in the order convert_all() gave them; each knows its source by its key alone
-    # (markup.body_source works it out if it is ever converted again).
-    heads = {site: iter(part["bodies"]) for site, part in parts.items()}
-    bodies = {key: Body(None, None, digest, entry, key, lead, files)
-              for site, count in rest["body_runs"]
-              for key, lead, digest, entry, files in itertools.islice(heads[site], count)}
-    markup.reconverting(cluster, config.root)
-    return Kept(rest["key"], cluster, bodies, {s: part["sources"] for s, part in parts.items()},
-                rest["findings"], rest["window"], rest["assembled_files"])
+    return found
 
 
-def patched(kept: Kept, config: ClusterConfig, found: Discovery, report: Report,
-            store: Cache, jobs: int) -> Patched | None:
+def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Discovery,
+            now: datetime, report: Report, jobs: int) -> Patched | None:
     """The kept model with the pages whose sources changed taken anew, or None when anything
     else changed (see the module's doc). What the kept model reported is reported again."""
-    cluster = kept.cluster
     digests = {source.rel: source for source in found.sources}
-    known = {rel: digest for site in kept.sources.values() for rel, digest in site.items()}
-    if digests.keys() != known.keys() or \
-            [(a.site, a.rel, a.path) for a in found.attachments] != \
-            [(a.site, a.rel, a.path) for a in cluster.attachments]:
+    known = {rel: digest for site in kept_index.sources.values() for rel, digest in site.items()}
+    if digests.keys() != known.keys():
         return None
     changed = [source for rel, source in digests.items() if known[rel] != source.digest]
+    if any(source.rel.endswith("/_index.md") for source in changed):
+        return None
+    kept = _load(kept_index, store, config, now)
+    if kept is None or [(a.site, a.rel, a.path) for a in found.attachments] != \
+            [(a.site, a.rel, a.path) for a in kept.cluster.attachments]:
+        return None
     named = {"content/" + source.rel for source in changed}
     if any(d.path in named for d in kept.findings):
         return None
+    cluster = kept.cluster
     local = Report(report.root)
     pages: dict[str, Page] = {}
     for source in changed:
@@ -142,10 +138,12 @@ def patched(kept: Kept, config: ClusterConfig, found: Discovery, report: Report,
         old = cluster.pages.get(key)
         column = cluster.sites[source.site].columns.get(key.split("/")[1]) if old else None
         page = frontmatter.parse_page(config, source, column, local) if column else None
-        if page is None or old is None or local.items or assemble.joined(page) != assemble.joined(old):
+        if page is None or old is None or local.items or \
+                assemble.joined(page) != assemble.joined(old):
             return None
         pages[key] = page
     # Into a copy of the pages (in assemble()'s order): the kept model stays as it was read.
+    joins_kept = found.attachments == cluster.attachments
     cluster = replace(cluster, pages={**cluster.pages, **pages}, attachments=found.attachments)
     edited = frozenset(pages)
     markup.reconverting(cluster, config.root)
@@ -164,34 +162,77 @@ def patched(kept: Kept, config: ClusterConfig, found: Discovery, report: Report,
         sources[source.site][source.rel] = source.digest
     return Patched(cluster, bodies, edited, replace(kept, cluster=cluster, bodies=bodies,
                                                      sources=sources),
-                   frozenset(source.site for source in changed))
+                   frozenset(source.site for source in changed), joins_kept)
 
 
-def save(store: Cache, kept: Kept, previous: Kept | None, sites: frozenset[str] | None = None
+def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime) -> Kept | None:
+    """The model the index names, if no page's state has changed since by the clock alone."""
+    joins = _record(store, CLUSTER)
+    if not isinstance(joins, dict) or joins.get("key") != kept_index.key:
+        return None
+    since, until = joins["window"]
+    if (since is not None and now < since) or (until is not None and now >= until):
+        return None
+    parts = {site: _record(store, name) for site, name in kept_index.fingerprints.items()}
+    if not all(isinstance(part, dict) for part in parts.values()):
+        return None
+    sites = {site: iter(part["pages"]) for site, part in parts.items()}
+    pages = {page.key: page for site, count in joins["runs"]   # in the order assemble() gave them
+             for page in itertools.islice(sites[site], count)}
+    cluster = replace(joins["cluster"], config=config, pages=pages,
+                      sites={s: Site(config.site(s), site.intro, site.columns)
+                             for s, site in joins["cluster"].sites.items()})
+    # The bodies in the order convert_all() gave them; each knows its source by its key alone
+    # (markup.body_source works it out if it is ever converted again).
+    heads = {site: iter(part["bodies"]) for site, part in parts.items()}
+    bodies = {key: Body(None, None, digest, entry, key, lead, files)
+              for site, count in joins["body_runs"]
+              for key, lead, digest, entry, files in itertools.islice(heads[site], count)}
+    markup.reconverting(cluster, config.root)
+    return Kept(kept_index.key, cluster, bodies, kept_index.sources, joins["findings"],
+                joins["window"], joins["assembled_files"])
+
+
+def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | None = None
          ) -> None:
-    """Keep a model for the next build. `previous` is the model this one was made from, when
-    it was read: a site record equal to its record is left as it is, not written again.
-    `sites`, from a Patched model: the only sites whose records can differ."""
-    parts = _parts(kept)
-    before = _parts(previous) if previous is not None and previous.key == kept.key \
-        and sites is None else {}
-    for site, part in parts.items():
-        if previous is not None and (site not in sites if sites is not None
-                                     else before.get(site) == part):
-            store.used(MODEL, site)
+    """Keep a model for the next build: a site record the previous build's index names
+    already (the same fingerprint, the same content) is left as it is, not written again; of
+    a patched model, only the patched sites' records are looked at."""
+    same = previous is not None and previous.key == kept.key
+    names = set(previous.fingerprints.values()) if same and previous else set()
+    wanted = set(kept.sources) | {page.site for page in kept.cluster.pages.values()} \
+        if patched is None or not same else set(patched.sites)
+    fingerprints = dict(previous.fingerprints) if patched is not None and same and previous \
+        else {}
+    for site, part in _parts(kept, wanted).items():
+        name = fingerprints[site] = _fingerprint(kept, site, part)
+        if name in names and store.has(MODEL, name):   # (unless something took it away)
+            store.used(MODEL, name)
         else:
-            store.keep(MODEL, site, pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
-    cluster = kept.cluster
-    if sites is not None and previous is not None and \
-            cluster.attachments == previous.cluster.attachments:
+            store.keep(MODEL, name, pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
+    for site, name in fingerprints.items():
+        if site not in wanted:
+            store.used(MODEL, name)
+    store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints),
+                                          pickle.HIGHEST_PROTOCOL))
+    if patched is not None and patched.joins_kept and same:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return
+    cluster = kept.cluster
     store.keep(MODEL, CLUSTER, pickle.dumps({
-        "key": kept.key, "cluster": replace(cluster, pages={}), "sites": sorted(parts),
+        "key": kept.key, "cluster": replace(cluster, pages={}),
         "runs": _runs(page.site for page in cluster.pages.values()),
         "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
         "findings": kept.findings, "window": kept.window,
         "assembled_files": kept.assembled_files}, pickle.HIGHEST_PROTOCOL))
+
+
+def _fingerprint(kept: Kept, site: str, part: dict[str, Any]) -> str:
+    """Names a site record by what decides it: a page is the product of its source file, its
+    column (an _index.md among the sources) and the settings (the key); which of them the
+    record holds, and the bodies' heads, are spelled out."""
+    return cache_key(MODEL, kept.key, site, sorted(kept.sources.get(site, {}).items()),
+                     [page.key for page in part["pages"]], part["bodies"])
 
 
 def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
@@ -199,22 +240,16 @@ def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
     return [(site, len(list(run))) for site, run in itertools.groupby(sites)]
 
 
-def _parts(kept: Kept) -> dict[str, dict[str, Any]]:
-    """A model's site records: each site's sources, pages (in the cluster's order) and bodies."""
-    parts: dict[str, dict[str, Any]] = {}
-
-    def part(site: str) -> dict[str, Any]:
-        if site not in parts:
-            parts[site] = {"sources": kept.sources.get(site, {}), "pages": [], "bodies": []}
-        return parts[site]
-
-    for site in kept.sources:
-        part(site)
+def _parts(kept: Kept, sites: set[str]) -> dict[str, dict[str, Any]]:
+    """The records of these sites: each one's pages (in the cluster's order) and bodies."""
+    parts: dict[str, dict[str, Any]] = {site: {"pages": [], "bodies": []} for site in sorted(sites)}
     for page in kept.cluster.pages.values():
-        part(page.site)["pages"].append(page)
+        if page.site in parts:
+            parts[page.site]["pages"].append(page)
     for key, body in kept.bodies.items():
-        part(key.split("/", 1)[0])["bodies"].append((key, body.lead, body.digest, body.entry,
-                                                     body.files))
+        site = key.split("/", 1)[0]
+        if site in parts:
+            parts[site]["bodies"].append((key, body.lead, body.digest, body.entry, body.files))
     return parts
 
 

@@ -1115,3 +1115,32 @@ def test_a_patched_build_remembers_what_its_outputs_read_as_a_clean_build_works_
     renderer = Renderer(cluster, markup.convert_all(cluster, report))
     assert any(read.startswith("pages_by_site\0") for read in stored)
     assert {read: renderer.token(read) for read in stored} == stored
+
+
+def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it_changed(
+        built, monkeypatch):
+    # Its index (every source's digest) tells a page added from a page edited: the records
+    # are not read for an edit that assembles the cluster anew. Either way a site record is
+    # written only for a site whose pages or bodies changed; the others stay as they are.
+    import govsite.cache
+    from govsite.snapshot import CLUSTER, INDEX, MODEL
+    project, out, cache = built
+    read = _keys_loaded(monkeypatch, MODEL)
+    written: list[str] = []
+    keep = govsite.cache.Cache.keep
+    monkeypatch.setattr(govsite.cache.Cache, "keep", lambda self, space, key, value: (
+        written.append(key) if space == MODEL else None) or keep(self, space, key, value))
+    (project / "content/county/news/2024-06-20-new.md").write_text(
+        "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
+        encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    assert read == [INDEX]
+    sites_written = [key for key in written if key not in (INDEX, CLUSTER)]
+    assert len(sites_written) == 1 and {INDEX, CLUSTER} <= set(written)   # the county's record
+    read.clear()
+    written.clear()
+    _replace(project / "content/county/news/2024-06-20-new.md", "新增正文。", "新增正文，补充。")
+    build(project, out, now=NOW, cache=cache)
+    assert read[:2] == [INDEX, CLUSTER] and len(read) == 2 + 3   # the records of three sites
+    assert len(written) == 2 and INDEX in written and CLUSTER not in written   # and the county's
+    _equal_to_a_clean_build(project, out)
