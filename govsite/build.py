@@ -530,6 +530,19 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     build, all of them are linked from it; otherwise only the documents not seen before are
     analysed, and only the index files whose content changed are exported (an edit touches a
     few shards of its site's index and the portal's); the others are linked."""
+    # What it makes lives to its end (a document per page, their digests, the scores): the
+    # collector's full passes over them found nothing and cost half of making the documents.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
+    try:
+        _search_files(cluster, bodies, settings, selected, jobs, staging, store)
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _search_files(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+                  selected: tuple[str, ...], jobs: int, staging: output.Staging,
+                  store: Cache) -> None:
     docs = documents(cluster, bodies)
     digests = document_digests(docs) if store.path else None
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""

@@ -101,18 +101,22 @@ def full_text(doc: SearchDoc) -> str:
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
     """Every published page in URL order, never a draft, scheduled, expired or withdrawn one."""
-    pages = sorted((p for p in cluster.pages.values() if cluster.states.get(p.key) == PUBLISHED
-                    and p.key not in cluster.previewed), key=lambda p: cluster.urls[p.key])
+    states, previewed, urls = cluster.states, cluster.previewed, cluster.urls
+    chosen = sorted((urls[key], page) for key, page in cluster.pages.items()
+                    if states.get(key) == PUBLISHED and key not in previewed)
+    # What a document takes from its site and column, worked out once per site, not per page.
+    sites = {site_id: (site.config.name, site.config.url, site.config.timezone,
+                       {column_id: column.title for column_id, column in site.columns.items()})
+             for site_id, site in cluster.sites.items()}
     docs = []
-    for page in pages:
-        site = cluster.sites[page.site]
-        date = page.date.astimezone(site.config.timezone).date().isoformat() if page.date else ""
+    for url, page in chosen:
+        name, site_url, zone, columns = sites[page.site]
+        body, policy = bodies[page.key], page.policy
         docs.append(SearchDoc(
-            cluster.urls[page.key], page.title, bodies[page.key].lead, page.site,
-            site.config.name, site.config.url, site.columns[page.column].title, page.kind, date,
-            page.policy.validity if page.policy else "",
-            page.policy.doc_number if page.policy else "", page.policy.issuer if page.policy else "",
-            bodies[page.key].digest, bodies[page.key]))
+            url, page.title, body.lead, page.site, name, site_url, columns[page.column],
+            page.kind, page.date.astimezone(zone).date().isoformat() if page.date else "",
+            policy.validity if policy else "", policy.doc_number if policy else "",
+            policy.issuer if policy else "", body.digest, body))
     return docs
 
 
