@@ -1144,3 +1144,23 @@ def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it
     assert read[:2] == [INDEX, CLUSTER] and len(read) == 2 + 3   # the records of three sites
     assert len(written) == 2 and INDEX in written and CLUSTER not in written   # and the county's
     _equal_to_a_clean_build(project, out)
+
+
+def test_an_edit_that_breaks_a_link_fails_as_a_clean_build_does_and_the_fix_builds(built):
+    # The page's new body reports a problem: the kept model is not taken, the cluster is
+    # assembled and the error names the file and line, as a clean build's would.
+    from govsite.diagnostics import BuildFailed
+    project, out, cache = built
+    before = _site_files(out)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text + "\n另见[旧文](2019-01-01-gone.md)。\n", encoding="utf-8")
+    with pytest.raises(BuildFailed) as failed:
+        build(project, out, now=NOW, cache=cache)
+    assert [(d.path, d.line) for d in failed.value.report.errors()] == [
+        ("content/county/news/2024-05-07-harvest.md", 8)]
+    assert _site_files(out) == before
+    page.write_text(text + "\n另见[会议](site:portal/news/2024-05-08-meeting.md)。\n",
+                    encoding="utf-8")
+    build(project, out, now=NOW, cache=cache)
+    _equal_to_a_clean_build(project, out)
