@@ -1,5 +1,7 @@
 """The pipeline, top to bottom: config → discover → parse → assemble → convert → render → write.
 
+A rebuild whose edits the previous build's model can take (govsite.snapshot: a page's text,
+say) patches that model instead of parsing, assembling and converting the cluster again.
 Each stage hands plain data to the next and reports problems instead of raising. The pipeline
 stops after any stage that found errors, before anything is written: only `output.Staging.commit`
 replaces `build/`, and only when the whole cluster rendered cleanly.
