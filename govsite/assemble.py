@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -158,6 +158,11 @@ class Resolver:
         self.hidden = hidden
         self.site_ids = site_ids
         self.used_files: set[str] = set()  # attachments something published links to
+
+    def extends(self, earlier: Mapping[str, Target]) -> bool:
+        """Whether every target of an earlier resolver is here, the same: then whatever
+        resolved there resolves here to the same place."""
+        return all(self.targets.get(key) == target for key, target in earlier.items())
 
     @functools.cached_property
     def digest(self) -> str:

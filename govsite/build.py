@@ -181,7 +181,8 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     start = len(report.items)
     cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs)
     assembled_files = frozenset(cluster.resolver.used_files)
-    bodies = markup.convert_all(cluster, report, jobs, store)
+    bodies = markup.convert_all(cluster, report, jobs, store,
+                                earlier=partial(snapshot.earlier_targets, store, kept))
     sources: dict[str, dict[str, str]] = {}
     for source in found.sources:
         sources.setdefault(source.site, {})[source.rel] = source.digest

@@ -39,9 +39,10 @@ from govsite.discover import Discovery
 from govsite.markup import Body
 from govsite.model import Cluster, Page, Site
 
-MODEL = "model"        # cache namespace: INDEX, CLUSTER, and site records by fingerprint
+MODEL = "model"        # cache namespace: INDEX, CLUSTER, TARGETS, site records by fingerprint
 INDEX = "\0index"      # (no fingerprint starts with a NUL)
 CLUSTER = "\0cluster"
+TARGETS = "\0targets"  # the link targets and their digest, for markup.convert_all
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Index:
     key: str                               # model_key()
     sources: dict[str, dict[str, str]]     # site → its Markdown sources' digests, by rel
     fingerprints: dict[str, str]           # site → the name of its record (_fingerprint)
+    targets: str = ""                      # the digest of the link targets kept (TARGETS)
 
 
 @dataclass
@@ -110,6 +112,15 @@ def index(store: Cache, config: ClusterConfig, preview: bool) -> Index | None:
     if not isinstance(found, Index) or found.key != model_key(config, preview):
         return None
     return found
+
+
+def earlier_targets(store: Cache, kept_index: Index | None
+                    ) -> tuple[str, dict[str, assemble.Target]] | None:
+    """The previous build's link targets, by the digest of them (markup.convert_all)."""
+    if kept_index is None or not kept_index.targets:
+        return None
+    found = _record(store, TARGETS)
+    return found if isinstance(found, tuple) and found[0] == kept_index.targets else None
 
 
 def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Discovery,
@@ -213,8 +224,14 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     for site, name in fingerprints.items():
         if site not in wanted:
             store.used(MODEL, name)
-    store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints),
-                                          pickle.HIGHEST_PROTOCOL))
+    resolver = kept.cluster.resolver
+    if same and previous and previous.targets == resolver.digest and store.has(MODEL, TARGETS):
+        store.used(MODEL, TARGETS)
+    else:
+        store.keep(MODEL, TARGETS, pickle.dumps((resolver.digest, resolver.targets),
+                                                pickle.HIGHEST_PROTOCOL))
+    store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints,
+                                                resolver.digest), pickle.HIGHEST_PROTOCOL))
     if patched is not None and patched.joins_kept and same:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return

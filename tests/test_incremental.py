@@ -599,9 +599,10 @@ def test_only_changed_files_are_parsed_and_counted_again(built, monkeypatch):
     assert _site_files(out) == _site_files(clean)
 
 
-def test_a_new_page_converts_only_itself_the_other_bodies_links_are_checked(built, monkeypatch):
-    # A new page is a new link target: every cached body is checked against the targets again
-    # (its links, read back from the cache), and only the new page is converted.
+def test_a_new_page_converts_only_itself_and_checks_no_other_body_s_links(built, monkeypatch):
+    # A new page adds a link target and moves none: every cached body links as it did, so
+    # only the new page is converted and no other body's links are read back to be checked.
+    # A page renamed moves a target: then the cached bodies' links are read back and checked.
     project, out, cache = built
     import govsite.markup
     converted: list[str] = []
@@ -609,14 +610,17 @@ def test_a_new_page_converts_only_itself_the_other_bodies_links_are_checked(buil
     monkeypatch.setattr(govsite.markup.Converter, "convert",
                         lambda self, text, source, *rest: converted.append(source)
                         or convert(self, text, source, *rest))
+    checked = _keys_loaded(monkeypatch, govsite.markup.CACHE_LINKS)
     (project / "content/county/news/2024-06-20-new.md").write_text(
         "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
         encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
-    assert converted == ["content/county/news/2024-06-20-new.md"]
-    clean = project.parent / "clean"
-    build(project, clean, now=NOW)
-    assert _site_files(out) == _site_files(clean)
+    assert converted == ["content/county/news/2024-06-20-new.md"] and checked == []
+    (project / "content/county/news/2024-06-20-new.md").rename(
+        project / "content/county/news/2024-06-21-renamed.md")
+    build(project, out, now=NOW, cache=cache)
+    assert converted[1:] == ["content/county/news/2024-06-21-renamed.md"] and checked
+    _equal_to_a_clean_build(project, out)
 
 
 def test_a_page_with_a_warning_warns_again_on_every_build(built):
@@ -1123,7 +1127,7 @@ def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it
     # are not read for an edit that assembles the cluster anew. Either way a site record is
     # written only for a site whose pages or bodies changed; the others stay as they are.
     import govsite.cache
-    from govsite.snapshot import CLUSTER, INDEX, MODEL
+    from govsite.snapshot import CLUSTER, INDEX, MODEL, TARGETS
     project, out, cache = built
     read = _keys_loaded(monkeypatch, MODEL)
     written: list[str] = []
@@ -1134,9 +1138,9 @@ def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it
         "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
         encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
-    assert read == [INDEX]
-    sites_written = [key for key in written if key not in (INDEX, CLUSTER)]
-    assert len(sites_written) == 1 and {INDEX, CLUSTER} <= set(written)   # the county's record
+    assert read == [INDEX, TARGETS]   # (the link targets, which the new page adds to)
+    sites_written = [key for key in written if key not in (INDEX, CLUSTER, TARGETS)]
+    assert len(sites_written) == 1 and {INDEX, CLUSTER, TARGETS} <= set(written)   # the county's
     read.clear()
     written.clear()
     _replace(project / "content/county/news/2024-06-20-new.md", "新增正文。", "新增正文，补充。")
