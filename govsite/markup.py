@@ -401,16 +401,16 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     # of those is still where it was (pages were added, none moved or went), it links the same
     # way now: its links are not read back and checked one by one (a new page at 10,000 pages
     # did that for every body, 0.8 s). Its head is kept under the new digest.
-    grown: dict[str, bool] = {}
+    grown: dict[str, bool] = {}   # the earlier targets' digest → whether these extend them
 
     def links_hold(digest: str) -> bool:
         if digest == targets:
             return True
-        if digest not in grown:
+        if not grown:   # read once, and only when a head was checked against other targets
             found = earlier() if earlier is not None else None
-            grown[digest] = found is not None and found[0] == digest and \
+            grown[found[0] if found else ""] = found is not None and \
                 cluster.resolver.extends(found[1])
-        return grown[digest]
+        return grown.get(digest, False)
 
     bodies: dict[str, Body] = {}
     todo: list[int] = []
