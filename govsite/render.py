@@ -142,8 +142,9 @@ class _TrackedResolver:
 def _may_differ(read: str, edited: frozenset[str]) -> bool:
     """Whether a read can find something else once these pages changed in nothing assemble()
     joins on: the pages themselves, their sites' page lists, whole maps (Renderer.compare)."""
-    return read in edited or read.endswith("\0*") or (
-        read.startswith("pages_by_site\0") and any(key.startswith(read[14:] + "/") for key in edited))
+    name, _, site = read.partition("\0")
+    return read in edited or site == "*" or (
+        name == "pages_by_site" and any(key.startswith(site + "/") for key in edited))
 
 
 class ClusterView:
