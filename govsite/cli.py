@@ -301,8 +301,9 @@ def _progress_bar():
 def _print_profile(stages: dict[str, float], memory: dict[str, float],
                    templates: dict[str, float]) -> None:
     click.echo("time per stage (and the peak memory of any one process so far):", err=True)
+    width = max(map(len, stages), default=0)
     for stage, seconds in stages.items():
-        click.echo(f"  {stage:<16} {seconds:7.2f} s {memory.get(stage, 0):8.0f} MB", err=True)
+        click.echo(f"  {stage:<{width}} {seconds:7.2f} s {memory.get(stage, 0):8.0f} MB", err=True)
     click.echo("slowest templates (rendering time summed over processes):", err=True)
     for template, seconds in sorted(templates.items(), key=lambda t: -t[1])[:10]:
         click.echo(f"  {template:<24} {seconds:7.2f} s", err=True)
