@@ -209,12 +209,13 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     """Keep a model for the next build: a site record the previous build's index names
     already (the same fingerprint, the same content) is left as it is, not written again; of
     a patched model, only the patched sites' records are looked at."""
-    same = previous is not None and previous.key == kept.key
-    names = set(previous.fingerprints.values()) if same and previous else set()
-    wanted = set(kept.sources) | {page.site for page in kept.cluster.pages.values()} \
-        if patched is None or not same else set(patched.sites)
-    fingerprints = dict(previous.fingerprints) if patched is not None and same and previous \
-        else {}
+    known = previous if previous is not None and previous.key == kept.key else None
+    names = set(known.fingerprints.values()) if known else set()
+    # A patched model's other sites are what the index names; any other model's, looked at.
+    patched_on = patched if patched is not None and known is not None else None
+    fingerprints = dict(known.fingerprints) if patched_on and known else {}
+    wanted = set(patched_on.sites) if patched_on else \
+        set(kept.sources) | {page.site for page in kept.cluster.pages.values()}
     for site, part in _parts(kept, wanted).items():
         name = fingerprints[site] = _fingerprint(kept, site, part)
         if name in names and store.has(MODEL, name):   # (unless something took it away)
@@ -225,14 +226,14 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
         if site not in wanted:
             store.used(MODEL, name)
     resolver = kept.cluster.resolver
-    if same and previous and previous.targets == resolver.digest and store.has(MODEL, TARGETS):
+    if known and known.targets == resolver.digest and store.has(MODEL, TARGETS):
         store.used(MODEL, TARGETS)
     else:
         store.keep(MODEL, TARGETS, pickle.dumps((resolver.digest, resolver.targets),
                                                 pickle.HIGHEST_PROTOCOL))
     store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints,
                                                 resolver.digest), pickle.HIGHEST_PROTOCOL))
-    if patched is not None and patched.joins_kept and same:
+    if patched_on and patched_on.joins_kept:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return
     cluster = kept.cluster
