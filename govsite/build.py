@@ -15,6 +15,7 @@ import os
 import pickle
 import resource
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,8 +45,15 @@ from govsite.model import Cluster
 from govsite.parallel import Background, default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
-from govsite.search.index import CountCache, TermState, documents
-from govsite.search.publish import Linked, SearchCache, document_digests, inputs_key, search_outputs
+from govsite.search.index import CountCache, TermState
+from govsite.search.publish import (
+    DocumentBasis,
+    Linked,
+    SearchCache,
+    inputs_key,
+    search_outputs,
+    searched_documents,
+)
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -157,6 +165,7 @@ class _Model:
     bodies: dict[str, markup.Body]
     edited: frozenset[str] | None   # the pages a kept model was patched with (Renderer.compare)
     keep: Callable[[], None]        # keeps it for the next build (once this one succeeded)
+    documents: DocumentBasis        # whose search documents this model's are
 
 
 def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, preview: bool,
@@ -171,13 +180,16 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     found = discover.find_sources(cluster_config, report, jobs)
     stages.done("discover", stop=False)
     jobs = jobs or _default_jobs(len(found.sources))
+    build_id = uuid.uuid4().hex
     kept = snapshot.index(store, cluster_config, preview)
     patched = snapshot.patched(kept, store, cluster_config, found, now, report, jobs) \
         if kept else None
-    if patched is not None:
+    if kept is not None and patched is not None:
         stages.done("kept model, patched")
+        patched.kept.build = build_id
         return _Model(patched.cluster, patched.bodies, patched.edited,
-                      partial(snapshot.save, store, patched.kept, kept, patched))
+                      partial(snapshot.save, store, patched.kept, kept, patched),
+                      DocumentBasis(build_id, kept.build, patched.edited))
     start = len(report.items)
     cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs)
     assembled_files = frozenset(cluster.resolver.used_files)
@@ -188,8 +200,9 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
         sources.setdefault(source.site, {})[source.rel] = source.digest
     fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, sources,
                           report.items[start:], snapshot.window(parsed.pages, now),
-                          assembled_files)
-    return _Model(cluster, bodies, None, partial(snapshot.save, store, fresh, kept))
+                          assembled_files, build_id)
+    return _Model(cluster, bodies, None, partial(snapshot.save, store, fresh, kept),
+                  DocumentBasis(build_id))
 
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
@@ -236,7 +249,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             # A rebuild whose search stage starts from the previous one's state is the work of
             # one core for a moment (and rendering an edit is another's): both at once.
             _ = staging.previous   # read here, once, not again by the search process forked next
-            beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report)
+            beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report,
+                                    model.documents)
                       ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
             try:
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
@@ -251,7 +265,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     stages.timings["search, beside render"] = beside[0].finish()
                     stages.memory["search, beside render"] = peak_memory()
                 else:
-                    _search(cluster, bodies, search, selected, jobs, staging, store)
+                    _search(cluster, bodies, search, selected, jobs, staging, store, model.documents)
                 stages.done("search")
             finally:
                 for job in beside:
@@ -528,7 +542,8 @@ SEARCH_SITE = "search site"  # site id → its index, {"key", "files"} (publish.
 
 
 def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
-            selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache) -> None:
+            selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
+            basis: DocumentBasis) -> None:
     """Every search file. When no indexed document, setting or site changed since the previous
     build, all of them are linked from it; otherwise only the documents not seen before are
     analysed, and only the index files whose content changed are exported (an edit touches a
@@ -538,16 +553,15 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
     try:
-        _search_files(cluster, bodies, settings, selected, jobs, staging, store)
+        _search_files(cluster, bodies, settings, selected, jobs, staging, store, basis)
     finally:
         gc.set_threshold(*thresholds)
 
 
 def _search_files(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
                   selected: tuple[str, ...], jobs: int, staging: output.Staging,
-                  store: Cache) -> None:
-    docs = documents(cluster, bodies)
-    digests = document_digests(docs) if store.path else None
+                  store: Cache, basis: DocumentBasis) -> None:
+    docs, digests = searched_documents(cluster, bodies, store, basis)
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
     previous = staging.previous if key else {}
 
@@ -624,7 +638,7 @@ class _SearchBeside:
 
     def __init__(self, cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
                  selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
-                 report: Report):
+                 report: Report, basis: DocumentBasis):
         folder = store.path.parent if store.path is not None else None
         self._store, self._staging, self._report = store, staging, report
 
@@ -632,7 +646,7 @@ class _SearchBeside:
             started, problems = time.perf_counter(), len(report.items)
             forked, noting = ForkedCache(folder), staging.noting()
             # One core fewer than the build's: rendering has the other.
-            _search(cluster, bodies, settings, selected, max(1, jobs - 1), noting, forked)
+            _search(cluster, bodies, settings, selected, max(1, jobs - 1), noting, forked, basis)
             forked.close()
             return forked.log, noting.noted or [], report.items[problems:], \
                 time.perf_counter() - started

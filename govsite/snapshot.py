@@ -54,6 +54,7 @@ class Index:
     sources: dict[str, dict[str, str]]     # site → its Markdown sources' digests, by rel
     fingerprints: dict[str, str]           # site → the name of its record (_fingerprint)
     targets: str = ""                      # the digest of the link targets kept (TARGETS)
+    build: str = ""                        # the id of the build that kept it (Kept.build)
 
 
 @dataclass
@@ -67,6 +68,9 @@ class Kept:
     findings: list[Diagnostic]      # what parsing, assembling and converting reported
     window: tuple[datetime | None, datetime | None]   # the moments between which no state changes
     assembled_files: frozenset[str]  # the attachments assemble() found used (images, forms)
+    # An id of the build that keeps it, for what other stages keep of the same build to name
+    # (publish.DocumentBasis): the model and those are saved together or not at all.
+    build: str = ""
 
 
 @dataclass
@@ -232,7 +236,8 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
         store.keep(MODEL, TARGETS, pickle.dumps((resolver.digest, resolver.targets),
                                                 pickle.HIGHEST_PROTOCOL))
     store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints,
-                                                resolver.digest), pickle.HIGHEST_PROTOCOL))
+                                                resolver.digest, kept.build),
+                                          pickle.HIGHEST_PROTOCOL))
     if patched_on and patched_on.joins_kept:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return

@@ -1168,3 +1168,28 @@ def test_an_edit_that_breaks_a_link_fails_as_a_clean_build_does_and_the_fix_buil
                     encoding="utf-8")
     build(project, out, now=NOW, cache=cache)
     _equal_to_a_clean_build(project, out)
+
+
+def test_a_patched_build_searches_the_previous_documents_with_the_edited_page_made_again(
+        built, monkeypatch):
+    # The search stage of a patched build reads the previous build's documents back and makes
+    # the edited page's alone; a build whose model was assembled makes every document.
+    project, out, cache = built
+    import govsite.search.publish
+    made: list[list[str] | None] = []
+    keyed = govsite.search.publish.keyed_documents
+    monkeypatch.setattr(govsite.search.publish, "keyed_documents",
+                        lambda cluster, bodies, keys=None: made.append(
+                            None if keys is None else sorted(keys)) or keyed(cluster, bodies, keys))
+    _replace(project / "content/county/news/2024-05-07-harvest.md", "全县小麦收获过半。",
+             "全县小麦收获过半，夏播同步推进。")
+    build(project, out, now=NOW, cache=cache, jobs=1)
+    assert made == [["county/news/2024-05-07-harvest"]]
+    assert "夏播同步推进" in (out / "county.example.gov.cn/_search/d/0.json").read_text(
+        encoding="utf-8")   # the excerpt its search result shows
+    (project / "content/county/news/2024-06-20-new.md").write_text(
+        "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
+        encoding="utf-8")
+    build(project, out, now=NOW, cache=cache, jobs=1)
+    assert made[1:] == [None]
+    _equal_to_a_clean_build(project, out)

@@ -99,10 +99,19 @@ def full_text(doc: SearchDoc) -> str:
     return doc.body.text if doc.body is not None else doc.text
 
 
-def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
-    """Every published page in URL order, never a draft, scheduled, expired or withdrawn one."""
+def documents(cluster: Cluster, bodies: Mapping[str, Body],
+              keys: Iterable[str] | None = None) -> list[SearchDoc]:
+    """Every published page in URL order, never a draft, scheduled, expired or withdrawn one;
+    or those among the pages of `keys`."""
+    return [doc for _, doc in keyed_documents(cluster, bodies, keys)]
+
+
+def keyed_documents(cluster: Cluster, bodies: Mapping[str, Body],
+                    keys: Iterable[str] | None = None) -> list[tuple[str, SearchDoc]]:
+    """documents(), each with its page's key."""
     states, previewed, urls = cluster.states, cluster.previewed, cluster.urls
-    chosen = sorted((urls[key], page) for key, page in cluster.pages.items()
+    pages = cluster.pages if keys is None else {k: cluster.pages[k] for k in keys if k in cluster.pages}
+    chosen = sorted((urls[key], page) for key, page in pages.items()
                     if states.get(key) == PUBLISHED and key not in previewed)
     # What a document takes from its site and column, worked out once per site, not per page.
     sites = {site_id: (site.config.name, site.config.url, site.config.timezone,
@@ -112,11 +121,11 @@ def documents(cluster: Cluster, bodies: Mapping[str, Body]) -> list[SearchDoc]:
     for url, page in chosen:
         name, site_url, zone, columns = sites[page.site]
         body, policy = bodies[page.key], page.policy
-        docs.append(SearchDoc(
+        docs.append((page.key, SearchDoc(
             url, page.title, body.lead, page.site, name, site_url, columns[page.column],
             page.kind, page.date.astimezone(zone).date().isoformat() if page.date else "",
             policy.validity if policy else "", policy.doc_number if policy else "",
-            policy.issuer if policy else "", body.digest, body))
+            policy.issuer if policy else "", body.digest, body)))
     return docs
 
 
