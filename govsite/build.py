@@ -38,7 +38,7 @@ from govsite import (
     snapshot,
     themes,
 )
-from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay
+from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster
@@ -472,10 +472,7 @@ def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, .
     made it, by their records: same base, no read changed, every file in place."""
     found = {}
     for site_id, value in store.load(WHOLE, selected).items():
-        try:
-            record = pickle.loads(value) if value else None
-        except Exception:   # noqa: BLE001 — a damaged record is no record
-            record = None
+        record = unpickled(value)
         if not isinstance(record, dict):
             continue
         site = cluster.sites[site_id]

@@ -96,15 +96,20 @@ class Pack:
                 dict(sorted(self._kept.items())), pickle.HIGHEST_PROTOCOL))
 
 
+def unpickled(value: Any) -> Any:
+    """A pickled entry's value, or None for anything else (no entry, a damaged one)."""
+    if not isinstance(value, bytes):
+        return None
+    try:
+        return pickle.loads(value)
+    except Exception:   # noqa: BLE001 — anything a damaged pickle raises: read as no entry
+        return None
+
+
 def _unpacked(value: Any) -> dict[str, Any]:
     """A pack's entries, or none when the value is not a pack this code wrote (whoever uses
     packs puts its code's digest in their `version`; this is for a damaged value)."""
-    if not isinstance(value, bytes):
-        return {}
-    try:
-        entries = pickle.loads(value)
-    except Exception:   # noqa: BLE001 — anything a damaged pickle raises: read as empty
-        return {}
+    entries = unpickled(value)
     return entries if isinstance(entries, dict) else {}
 
 

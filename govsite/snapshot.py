@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from govsite import assemble, frontmatter, markup, model
-from govsite.cache import Cache
+from govsite.cache import Cache, unpickled
 from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Diagnostic, Report
@@ -203,7 +203,6 @@ def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime)
     bodies = {key: Body(None, None, digest, entry, key, lead, files)
               for site, count in joins["body_runs"]
               for key, lead, digest, entry, files in itertools.islice(heads[site], count)}
-    markup.reconverting(cluster, config.root)
     return Kept(kept_index.key, cluster, bodies, kept_index.sources, joins["findings"],
                 joins["window"], joins["assembled_files"])
 
@@ -284,9 +283,7 @@ def _record(store: Cache, name: str) -> Any:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return pickle.loads(value) if isinstance(value, bytes) else None
-    except Exception:   # noqa: BLE001 — a damaged record is no record
-        return None
+        return unpickled(value)
     finally:
         gc.freeze()
         if collecting:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from govsite import output
-from govsite.cache import Cache
+from govsite.cache import Cache, unpickled
 from govsite.cache import key as cache_key
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
@@ -66,7 +66,7 @@ def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
     one-page rebuild (0.6 s at 100,000 pages)."""
     if store.path is None:
         return documents(cluster, bodies), None
-    before = _unpickled(store.load(DOCUMENTS, [DOCUMENTS_INDEX]).get(DOCUMENTS_INDEX))
+    before = unpickled(store.load(DOCUMENTS, [DOCUMENTS_INDEX]).get(DOCUMENTS_INDEX))
     index = before if isinstance(before, dict) else {}
     kept = _patched_documents(cluster, bodies, store, basis, index) \
         if basis.edited is not None and basis.previous and index.get("build") == basis.previous \
@@ -85,7 +85,7 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
                        basis: DocumentBasis, index: dict[str, Any]
                        ) -> tuple[list[str], list[SearchDoc], list[str]] | None:
     records = store.load(DOCUMENTS, list(index["sites"].values()))
-    parts = {site: _unpickled(records.get(name)) for site, name in index["sites"].items()}
+    parts = {site: unpickled(records.get(name)) for site, name in index["sites"].items()}
     if not all(isinstance(part, list) for part in parts.values()):
         return None
     sites = {site: iter(part) for site, part in parts.items()}
@@ -129,13 +129,6 @@ def _keep_documents(store: Cache, keys: list[str], docs: list[SearchDoc], digest
     store.keep(DOCUMENTS, DOCUMENTS_INDEX, pickle.dumps(
         {"format": DOCUMENTS_FORMAT, "build": build, "runs": runs, "sites": sites},
         pickle.HIGHEST_PROTOCOL))
-
-
-def _unpickled(value: Any) -> Any:
-    try:
-        return pickle.loads(value) if isinstance(value, bytes) else None
-    except Exception:   # noqa: BLE001 — a damaged record is no record
-        return None
 
 
 def document_digests(docs: list[SearchDoc]) -> list[str]:
