@@ -141,11 +141,16 @@ def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachmen
                 resolver.resolve(material.template, page.source, report, kinds=("file",),
                                  rule="service-forms")
     column_items = _column_items(sites, pages, states, resolver, report)
+    policies: dict[str, list[str]] = {}   # (for each site's catalogue, 信息公开目录)
+    for page in sorted((p for p in pages.values() if p.policy and states[p.key] == PUBLISHED),
+                       key=lambda p: (-p.date.timestamp() if p.date else 0.0, p.key)):
+        policies.setdefault(page.site, []).append(page.key)
 
     return Cluster(
         config=config, sites=sites, pages=pages, states=states, urls=urls,
         column_items=column_items, interpretations=interpretations, interprets=interprets,
-        repealed_by=repealed_by, attachments=attachments,
+        repealed_by=repealed_by, policies={site: tuple(keys) for site, keys in policies.items()},
+        attachments=attachments,
         link_targets={k: t.url for k, t in targets.items()}, resolver=resolver,
         previewed=previewed)
 

@@ -41,7 +41,7 @@ from govsite import (
 from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
-from govsite.model import Cluster
+from govsite.model import Cluster, source_of
 from govsite.parallel import Background, default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import settings as search_settings
@@ -229,8 +229,10 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         cluster, bodies = model.cluster, model.bodies
         jobs = jobs or _default_jobs(len(cluster.pages))
         # Converted, the pages' Markdown is not read again (frontmatter.read_body would read it
-        # from its file): a cold build does not hold every file's text to the end.
-        for page in cluster.pages.values():
+        # from its file): a cold build does not hold every file's text to the end. (A kept
+        # model's pages were kept without it.)
+        for page in (cluster.pages.values() if model.edited is None else
+                     (cluster.pages[key] for key in model.edited)):
             object.__setattr__(page, "body", None)
         # The cluster and its bodies live until the end: moved out of the garbage collector's
         # sight, so its collections stop walking hundreds of thousands of objects again and
@@ -516,7 +518,7 @@ def _link_kept_pages(renderer: Renderer, cluster: Cluster, site_id: str,
     keys, kept = renderer.kept_pages(site_id)
     missing: list[str] = []
     for key, rel, entry in kept:
-        source = cluster.pages[key].source
+        source = source_of(key)   # (the page itself is not read: it is not made)
         digest = staging.link_previous(rel, entry["sha256"], source, report)
         if not digest:   # the previous copy went missing: made after all
             renderer.reuse.pop(rel, None)

@@ -26,9 +26,20 @@ def site_feeds(renderer: Renderer, site: Site) -> list[Output]:
     config = site.config
     columns = [c for c in site.columns.values() if not c.link]
 
-    def dated(column: Column) -> list[str]:
-        return [k for k in cluster.column_items.get(f"{column.site}/{column.id}", ())
-                if cluster.pages[k].date]
+    def dated(column: Column, own: str = "") -> list[str]:
+        """The column's newest dated items (of the site `own` only, when given), as many as
+        a feed shows. A column lists its dated items first (assemble), so no page after them
+        is read: a portal's column lists the whole cluster's."""
+        found: list[str] = []
+        for k in cluster.column_items.get(f"{column.site}/{column.id}", ()):
+            if len(found) == FEED_ITEMS:
+                break
+            if not k.startswith(own):
+                continue
+            if not cluster.pages[k].date:
+                break
+            found.append(k)
+        return found
 
     outputs = []
     for column in columns:
@@ -42,7 +53,7 @@ def site_feeds(renderer: Renderer, site: Site) -> list[Output]:
             outputs.append(Output(output_path(url), renderer.made(site, url, feed), config.id,
                                   column.source))
     renderer.begin()   # the site's feed reads every column again, so that it is noted as its own
-    site_keys = {k for column in columns for k in dated(column) if cluster.pages[k].site == config.id}
+    site_keys = {k for column in columns for k in dated(column, config.id + "/")}
     newest = sorted(site_keys, key=lambda k: (-cluster.pages[k].date.timestamp(), k))  # type: ignore[union-attr]
     if newest:
         url = config.url + "feed.xml"

@@ -8,6 +8,7 @@ each page stays a value that can be rendered, cached and compared on its own.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -170,13 +171,14 @@ class Cluster:
 
     config: ClusterConfig
     sites: dict[str, Site]
-    pages: dict[str, Page]                       # every page in the output (published/withdrawn)
+    pages: MutableMapping[str, Page]             # every page in the output (published/withdrawn)
     states: dict[str, str]                       # page key → state
     urls: dict[str, str]                         # page key, column "site/col/", site "site/" → URL
     column_items: dict[str, tuple[str, ...]]     # "site/col" → page keys, newest first
     interpretations: dict[str, tuple[str, ...]]  # policy key → interpretation keys
     interprets: dict[str, str]                   # interpretation key → policy key
     repealed_by: dict[str, str]                  # policy key → repealing policy key
+    policies: dict[str, tuple[str, ...]]         # site → its published policies, newest first
     attachments: tuple[Attachment, ...]
     link_targets: dict[str, str]                 # content-relative path → URL
     resolver: Any                                # assemble.Resolver, for links in bodies
@@ -186,9 +188,26 @@ class Cluster:
         return self.states.get(key) == PUBLISHED
 
     @functools.cached_property
-    def pages_by_site(self) -> dict[str, tuple[Page, ...]]:
+    def pages_by_site(self) -> Mapping[str, tuple[Page, ...]]:
         """Each site's pages in cluster order: per-site outputs must not each scan the cluster."""
+        by_site = getattr(self.pages, "by_site", None)   # a kept model's (snapshot.KeptPages)
+        if by_site is not None:
+            return by_site(self.keys_by_site)
         found: dict[str, list[Page]] = {site: [] for site in self.sites}
         for page in self.pages.values():
             found.setdefault(page.site, []).append(page)
         return {site: tuple(pages) for site, pages in found.items()}
+
+    @functools.cached_property
+    def keys_by_site(self) -> dict[str, tuple[str, ...]]:
+        """pages_by_site's keys, known without reading a page (a key starts with its site)."""
+        found: dict[str, list[str]] = {site: [] for site in self.sites}
+        for key in self.pages:
+            found.setdefault(key.split("/", 1)[0], []).append(key)
+        return {site: tuple(keys) for site, keys in found.items()}
+
+
+def source_of(key: str) -> str:
+    """A page's source file, by its key alone: the key is that file's path under content/
+    without ".md" (frontmatter names the site and the column by its folders)."""
+    return f"content/{key}.md"

@@ -164,9 +164,13 @@ class ClusterView:
             "interpretations", cluster.interpretations, reads)
         self.interprets: Mapping[str, str] = _Tracked("interprets", cluster.interprets, reads)
         self.repealed_by: Mapping[str, str] = _Tracked("repealed_by", cluster.repealed_by, reads)
+        self.policies: Mapping[str, tuple[str, ...]] = _Tracked("policies", cluster.policies, reads)
         self.sites: Mapping[str, Site] = _Tracked("sites", cluster.sites, reads)
         self.pages_by_site: Mapping[str, tuple[Page, ...]] = _Tracked(
             "pages_by_site", cluster.pages_by_site, reads)
+        # Its keys, noted as a read of it (and known without reading the pages).
+        self.keys_by_site: Mapping[str, tuple[str, ...]] = _Tracked(
+            "pages_by_site", cluster.keys_by_site, reads)
         self.previewed: Mapping[str, bool] = _Tracked(
             "previewed", dict.fromkeys(cluster.previewed, True), reads)
         self.resolver = _TrackedResolver(cluster.resolver, reads)
@@ -319,13 +323,13 @@ class Renderer:
         site = cluster.sites[site_id]
         make: list[str] = []
         kept: list[tuple[str, str, dict[str, Any]]] = []
-        for page in cluster.pages_by_site.get(site_id, ()):
-            target = output_path(cluster.urls[page.key])
+        for key in cluster.keys_by_site.get(site_id, ()):   # (pages read only to be made)
+            target = output_path(cluster.urls[key])
             previous = self._reusable(site, target)
             if previous is None:
-                make.append(page.key)
+                make.append(key)
             else:
-                kept.append((page.key, target, previous))
+                kept.append((key, target, previous))
         return make, kept
 
     def base(self, site: Site) -> str:
@@ -376,8 +380,8 @@ class Renderer:
                 return _digest("\0".join(f"{k}\1{self.token(k)}" for k in everything))
             return _digest("\0".join(f"{k}\1{self.token(f'{name}{chr(0)}{k}')}"
                                        for k in getattr(cluster, name)))
-        if name == "column_items":
-            return _digest("\0".join(cluster.column_items.get(key, ())))
+        if name in ("column_items", "policies"):
+            return _digest("\0".join(getattr(cluster, name).get(key, ())))
         if name == "facets":
             return _digest(repr(self.cluster.search_facets(key, note=False))
                            if key in cluster.sites else "")
@@ -487,9 +491,13 @@ class Renderer:
                              config.id, config.tokens[key])
 
     def _has_own_dated_items(self, site: Site) -> bool:
-        return any(self.cluster.pages[key].date and self.cluster.pages[key].site == site.config.id
-                   for column in site.columns.values() if not column.link
-                   for key in self.cluster.column_items.get(f"{site.config.id}/{column.id}", ()))
+        # A column lists its dated items first (assemble): its first of the site's own tells.
+        # (By key: another site's page is not read.)
+        own = site.config.id + "/"
+        firsts = (next((key for key in self.cluster.column_items.get(f"{own}{column.id}", ())
+                        if key.startswith(own)), None)
+                  for column in site.columns.values() if not column.link)
+        return any(key and self.cluster.pages[key].date for key in firsts)
 
     def _contact_url(self, site: Site) -> str:
         for column in site.columns.values():
@@ -514,7 +522,7 @@ class Renderer:
         yield from self.page_outputs(site_id, self.page_keys(site_id))
 
     def page_keys(self, site_id: str) -> list[str]:
-        return [page.key for page in self.cluster.pages_by_site.get(site_id, ())]
+        return list(self.cluster.keys_by_site.get(site_id, ()))
 
     def page_outputs(self, site_id: str, keys: Iterable[str]) -> Iterator[Output]:
         site = self.cluster.sites[site_id]
@@ -693,34 +701,32 @@ class Renderer:
                       site.config.id, f"content/{site.config.id}")
 
     def _site_map(self, site: Site, url: str) -> str:
+        own = site.config.id + "/"   # (by key first: another site's page is not read)
         columns = [{"column": c, "url": self.cluster.urls[f"{c.site}/{c.id}/"],
                     "in_nav": c.id in site.config.columns,
                     "pages": self.items([k for k in self.cluster.column_items.get(f"{c.site}/{c.id}", ())
-                                         if self.cluster.pages[k].site == site.config.id
-                                         and self.cluster.pages[k].date is None])}
+                                         if k.startswith(own) and self.cluster.pages[k].date is None])}
                    for c in _nav_order(site)]
         return self.render(site, "sitemap.html", url, "sitemap", "", self.site_meta(site),
                            columns=columns, catalogue_url=self._catalogue_url(site))
 
     def _policies(self, site: Site) -> list[Page]:
-        policies = [p for p in self.cluster.pages_by_site[site.config.id]
-                    if p.policy and self.cluster.published(p.key)]
-        return sorted(policies, key=lambda p: (-_stamp(p.date), p.key))
+        return [self.cluster.pages[key] for key in self.cluster.policies.get(site.config.id, ())]
 
     def _catalogue_url(self, site: Site) -> str:
-        return site.config.url + "xxgkml.html" if self._policies(site) else ""
+        return site.config.url + "xxgkml.html" if self.cluster.policies.get(site.config.id) else ""
 
     def catalogue(self, site: Site) -> Output | None:
         """信息公开目录: every policy document of the site with its disclosure metadata."""
         self.begin()
-        policies = self._policies(site)
-        if not policies:
+        url = self._catalogue_url(site)
+        if not url:
             return None
-        url = site.config.url + "xxgkml.html"
 
-        def make() -> str:
+        def make() -> str:   # (the policies read only when it is made)
             rows = [{"page": p, "url": self.cluster.urls[p.key],
-                     "summary": p.summary or shorten(self.bodies[p.key].lead)} for p in policies]
+                     "summary": p.summary or shorten(self.bodies[p.key].lead)}
+                    for p in self._policies(site)]
             return self.render(site, "catalogue.html", url, "catalogue", "", self.site_meta(site),
                                rows=rows)
 

@@ -34,7 +34,7 @@ def sitemaps(renderer: Renderer, site: Site, limit: int = MAX_URLS) -> list[Outp
     origin = f"content/{config.id}"
     url = config.url + "sitemap.xml"
     renderer.begin()
-    if 1 + len(site.columns) + len(cluster.pages_by_site.get(config.id, ())) <= limit:
+    if 1 + len(site.columns) + len(cluster.keys_by_site.get(config.id, ())) <= limit:
         return [Output(output_path(url), renderer.made(
             site, url, lambda: _urlset(site_urls(cluster, site))), config.id, origin)]
     urls = site_urls(cluster, site)

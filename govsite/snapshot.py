@@ -24,7 +24,7 @@ import hashlib
 import itertools
 import pickle
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,92 @@ MODEL = "model"        # cache namespace: INDEX, CLUSTER, TARGETS, site records 
 INDEX = "\0index"      # (no fingerprint starts with a NUL)
 CLUSTER = "\0cluster"
 TARGETS = "\0targets"  # the link targets and their digest, for markup.convert_all
+CHUNK = 64             # pages pickled together in a site record: a read of one unpickles these
+
+
+class KeptPages(MutableMapping):
+    """A kept model's pages, unpickled a chunk at a time when first read. An edit renders its
+    site and the few lists elsewhere that show it; unpickling all 100,000 pages for that took
+    a second. Reading every page (values(), items()) unpickles them all, as before: slower
+    never wrong. Pages set here (a patched page, a preview's edit) stand over the kept ones."""
+
+    def __init__(self, chunks: list[tuple[tuple[str, ...], bytes]], where: dict[str, int]):
+        self._keys = [keys for keys, _ in chunks]
+        self._chunks: list[bytes | None] = [blob for _, blob in chunks]   # None once unpickled
+        self._where = where     # key → its chunk (-1: set here), in the cluster's order
+        self._pages: dict[str, Page] = {}
+
+    def __getitem__(self, key: str) -> Page:
+        page = self._pages.get(key)
+        if page is None:
+            self._unpickle(self._where[key])
+            page = self._pages[key]
+        return page
+
+    def _unpickle(self, n: int) -> None:
+        blob = self._chunks[n]
+        if blob is None:
+            raise KeyError(n)
+        self._chunks[n] = None
+        collecting = gc.isenabled()   # (objects that live to the end: see _record)
+        gc.disable()
+        try:
+            for page in pickle.loads(blob):
+                self._pages.setdefault(page.key, page)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def __setitem__(self, key: str, page: Page) -> None:
+        n = self._where.setdefault(key, -1)
+        if n >= 0 and self._chunks[n] is not None:   # (no longer the chunk kept)
+            self._unpickle(n)
+        self._pages[key] = page
+
+    def __delitem__(self, key: str) -> None:
+        self[key]   # (unpickled first, or its chunk would bring it back)
+        del self._where[key], self._pages[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def held(self) -> set[str]:
+        """The keys of the pages unpickled or set so far."""
+        return set(self._pages)
+
+    def kept_chunk(self, keys: tuple[str, ...]) -> bytes | None:
+        """These pages pickled as they were kept, when they were kept as one chunk and none of
+        them has been set since: a site record written again reuses what it can."""
+        n = self._where.get(keys[0], -1) if keys else -1
+        return self._chunks[n] if n >= 0 and self._keys[n] == keys else None
+
+    def by_site(self, keys: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[Page, ...]]:
+        """Cluster.pages_by_site, a site's pages unpickled when it is first asked for."""
+        return _SitePages(self, keys)
+
+
+class _SitePages(Mapping):
+    def __init__(self, pages: KeptPages, keys: Mapping[str, tuple[str, ...]]):
+        self._pages, self._keys = pages, keys
+        self._made: dict[str, tuple[Page, ...]] = {}
+
+    def __getitem__(self, site: str) -> tuple[Page, ...]:
+        found = self._made.get(site)
+        if found is None:
+            found = self._made[site] = tuple(self._pages[key] for key in self._keys[site])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 @dataclass
@@ -157,9 +243,10 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
                 assemble.joined(page) != assemble.joined(old):
             return None
         pages[key] = page
-    # Into a copy of the pages (in assemble()'s order): the kept model stays as it was read.
+    # In their places among the kept pages, which are this build's now (kept.cluster is).
     joins_kept = found.attachments == cluster.attachments
-    cluster = replace(cluster, pages={**cluster.pages, **pages}, attachments=found.attachments)
+    cluster.pages.update(pages)
+    cluster = replace(cluster, attachments=found.attachments)
     edited = frozenset(pages)
     markup.reconverting(cluster, config.root)
     fresh = markup.convert_all(cluster, local, jobs, store, only=edited) if edited else {}
@@ -191,10 +278,15 @@ def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime)
     parts = {site: _record(store, name) for site, name in kept_index.fingerprints.items()}
     if not all(isinstance(part, dict) for part in parts.values()):
         return None
-    sites = {site: iter(part["pages"]) for site, part in parts.items()}
-    pages = {page.key: page for site, count in joins["runs"]   # in the order assemble() gave them
-             for page in itertools.islice(sites[site], count)}
-    cluster = replace(joins["cluster"], config=config, pages=pages,
+    chunks: list[tuple[tuple[str, ...], bytes]] = []
+    placed: dict[str, Iterator[tuple[str, int]]] = {}
+    for site, part in parts.items():
+        first = len(chunks)
+        chunks += part["pages"]
+        placed[site] = ((key, n) for n in range(first, len(chunks)) for key in chunks[n][0])
+    where = dict(pair for site, count in joins["runs"]   # in the order assemble() gave them
+                 for pair in itertools.islice(placed[site], count))
+    cluster = replace(joins["cluster"], config=config, pages=KeptPages(chunks, where),
                       sites={s: Site(config.site(s), site.intro, site.columns)
                              for s, site in joins["cluster"].sites.items()})
     # The bodies in the order convert_all() gave them; each knows its source by its key alone
@@ -218,7 +310,7 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     patched_on = patched if patched is not None and known is not None else None
     fingerprints = dict(known.fingerprints) if patched_on and known else {}
     wanted = set(patched_on.sites) if patched_on else \
-        set(kept.sources) | {page.site for page in kept.cluster.pages.values()}
+        set(kept.sources) | {key.split("/", 1)[0] for key in kept.cluster.pages}
     for site, part in _parts(kept, wanted).items():
         name = fingerprints[site] = _fingerprint(kept, site, part)
         if name in names and store.has(MODEL, name):   # (unless something took it away)
@@ -243,7 +335,7 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     cluster = kept.cluster
     store.keep(MODEL, CLUSTER, pickle.dumps({
         "key": kept.key, "cluster": replace(cluster, pages={}),
-        "runs": _runs(page.site for page in cluster.pages.values()),
+        "runs": _runs(key.split("/", 1)[0] for key in cluster.pages),
         "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
         "findings": kept.findings, "window": kept.window,
         "assembled_files": kept.assembled_files}, pickle.HIGHEST_PROTOCOL))
@@ -254,7 +346,7 @@ def _fingerprint(kept: Kept, site: str, part: dict[str, Any]) -> str:
     column (an _index.md among the sources) and the settings (the key); which of them the
     record holds, and the bodies' heads, are spelled out."""
     return cache_key(MODEL, kept.key, site, sorted(kept.sources.get(site, {}).items()),
-                     [page.key for page in part["pages"]], part["bodies"])
+                     [key for keys, _ in part["pages"] for key in keys], part["bodies"])
 
 
 def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
@@ -263,11 +355,23 @@ def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
 
 
 def _parts(kept: Kept, sites: set[str]) -> dict[str, dict[str, Any]]:
-    """The records of these sites: each one's pages (in the cluster's order) and bodies."""
-    parts: dict[str, dict[str, Any]] = {site: {"pages": [], "bodies": []} for site in sorted(sites)}
-    for page in kept.cluster.pages.values():
-        if page.site in parts:
-            parts[page.site]["pages"].append(page)
+    """The records of these sites: each one's pages (in the cluster's order), pickled by CHUNK
+    as (keys, pickled pages), and their bodies' heads."""
+    pages = kept.cluster.pages
+    keys: dict[str, list[str]] = {site: [] for site in sorted(sites)}
+    for key in pages:
+        site = key.split("/", 1)[0]
+        if site in keys:
+            keys[site].append(key)
+    parts: dict[str, dict[str, Any]] = {}
+    for site, site_keys in keys.items():
+        chunks = []
+        for at in range(0, len(site_keys), CHUNK):
+            chunk = tuple(site_keys[at:at + CHUNK])
+            blob = pages.kept_chunk(chunk) if isinstance(pages, KeptPages) else None
+            chunks.append((chunk, blob or pickle.dumps([pages[key] for key in chunk],
+                                                       pickle.HIGHEST_PROTOCOL)))
+        parts[site] = {"pages": chunks, "bodies": []}
     for key, body in kept.bodies.items():
         site = key.split("/", 1)[0]
         if site in parts:

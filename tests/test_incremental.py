@@ -1193,3 +1193,64 @@ def test_a_patched_build_searches_the_previous_documents_with_the_edited_page_ma
     build(project, out, now=NOW, cache=cache, jobs=1)
     assert made[1:] == [None]
     _equal_to_a_clean_build(project, out)
+
+
+def test_kept_pages_are_unpickled_a_chunk_at_a_time_as_they_are_read():
+    import pickle
+    from types import SimpleNamespace
+
+    from govsite.snapshot import KeptPages
+
+    def chunk(*keys: str) -> tuple[tuple[str, ...], bytes]:
+        return keys, pickle.dumps([SimpleNamespace(key=key, n=1) for key in keys])
+
+    chunks = [chunk("a/x/1", "a/x/2"), chunk("b/x/1", "b/x/2"), chunk("a/x/3")]
+    pages = KeptPages(chunks, {"a/x/1": 0, "b/x/1": 1, "a/x/2": 0, "b/x/2": 1, "a/x/3": 2})
+    assert len(pages) == 5 and "b/x/2" in pages and "c/x/1" not in pages
+    assert list(pages) == ["a/x/1", "b/x/1", "a/x/2", "b/x/2", "a/x/3"]   # the cluster's order
+    assert pages.held() == set()
+    assert pages["b/x/2"].key == "b/x/2" and pages.held() == {"b/x/1", "b/x/2"}
+    with pytest.raises(KeyError):
+        pages["c/x/1"]
+    # A page set here stands over its chunk, which is then no longer the one kept.
+    assert pages.kept_chunk(("a/x/1", "a/x/2")) == chunks[0][1]
+    pages["a/x/2"] = SimpleNamespace(key="a/x/2", n=2)
+    assert pages.kept_chunk(("a/x/1", "a/x/2")) is None and pages["a/x/2"].n == 2
+    assert pages.kept_chunk(("a/x/3",)) == chunks[2][1]
+    assert pages.kept_chunk(("a/x/3", "a/x/4")) is None   # (not as it was kept)
+    by_site = pages.by_site({"a": ("a/x/1", "a/x/2", "a/x/3"), "b": ("b/x/1", "b/x/2"), "c": ()})
+    assert pages.held() == {"b/x/1", "b/x/2", "a/x/1", "a/x/2"}
+    assert [page.key for page in by_site["a"]] == ["a/x/1", "a/x/2", "a/x/3"]
+    assert by_site["c"] == () and len(pages.held()) == 5
+    assert [page.n for page in pages.values()] == [1, 1, 2, 1, 1]
+
+
+def test_a_patched_build_unpickles_only_the_kept_pages_it_reads(tmp_path, monkeypatch):
+    import govsite.snapshot
+    monkeypatch.setattr(govsite.snapshot, "CHUNK", 1)   # a chunk per page: every read shows
+    example, project = Path(__file__).parents[1], tmp_path / "project"
+    for name in ("content", "themes", "assets"):
+        shutil.copytree(example / name, project / name)
+    for name in ("sites.yaml", "search.yaml"):
+        shutil.copy(example / name, project / name)
+    out, cache, now = tmp_path / "build", tmp_path / "cache", datetime(2026, 11, 23, tzinfo=UTC)
+    build(project, out, now=now, cache=cache)
+    page = project / "content/longqiao/news/2026-04-10-baisha-vegetables.md"
+    _replace(page, "。\n", "，今年又扩种了一成。\n")
+    _replace(page, "户均年增收1.8万元", "户均年增收1.9万元")   # (its summary, in the lists)
+    result = build(project, out, now=now, cache=cache, keep_model=True)
+    pages = result.model[0].pages
+    assert isinstance(pages, govsite.snapshot.KeptPages)
+    # The county's pages (its lists, its sitemap) and the portal's, which lists the county's
+    # news; of the other sites, the few that the portal's lists and feeds made again show.
+    held = {site: len([key for key in pages.held() if key.startswith(site + "/")]) /
+            len([key for key in pages if key.startswith(site + "/")])
+            for site in ("longqiao", "en", "rsj", "scjg", "taoyuan")}
+    assert held["longqiao"] == 1 and all(share < 0.5 for share in held.values() if share < 1)
+    assert len([share for share in held.values() if share < 0.5]) == 4
+    _equal_to_a_clean_build(project, out, now)
+    # What it kept is this build's pages, the edited one as edited: the next build, which
+    # edits another page, finds them so.
+    _replace(project / "content/longqiao/news/2026-06-12-flood-drill.md", "。\n", "，历时两小时。\n")
+    build(project, out, now=now, cache=cache)
+    _equal_to_a_clean_build(project, out, now)
