@@ -69,13 +69,13 @@ class Staging:
                 _unlink(f"{self._dir}/{rel}")
         return held
 
-    def _target(self, rel: str, origin: str) -> str | None:
+    def _taken(self, rel: str, origin: str) -> bool:
         if rel in self.files:
             other = self.files[rel][1]
             self.report.error(origin, 0, f"output file {rel} is also written by {other}",
                               "rename one of them: two things cannot share a URL")
-            return None
-        return self._path(rel, origin, self.report)
+            return True
+        return False
 
     def _path(self, rel: str, origin: str, report: Report) -> str | None:
         """The staging path of an output file, its folder made. Strings, not Path objects:
@@ -116,11 +116,13 @@ class Staging:
     def link_previous(self, rel: str, digest: str, origin: str, report: Report | None = None) -> str:
         """Link the previous build's copy of a file known to be unchanged (its digest is the
         manifest's): no bytes written. Returns the digest, or "" when that copy is gone."""
+        # The staging folder holds these bytes already, where a build before put them (a
+        # path it checked then): nothing to do, for most of the files of a rebuild.
+        if self.held.get(rel) == digest:
+            return digest
         path = self._path(rel, origin, report or self.report)
         if path is None:
             return ""
-        if self.held.get(rel) == digest:   # the staging folder holds these bytes already
-            return digest
         try:
             _unlink(path)
             os.link(f"{self._out}/{rel}", path)
@@ -152,8 +154,7 @@ class Staging:
     def copy(self, rel: str, source: Path | str, site: str, origin: str, digest: str = "") -> None:
         """Copy a file in, or link the previous build's copy when it holds the same bytes: by
         `digest` when known (discover reads attachments on every core), else read here."""
-        path = self._target(rel, origin)
-        if path is None:
+        if self._taken(rel, origin):
             return
         # An attachment the previous build already holds, byte for byte, is linked: reading a
         # file is cheaper than copying it, and a cluster has thousands.
@@ -161,6 +162,9 @@ class Staging:
         if self.previous.get(rel, {}).get("sha256") == digest and \
                 self.link_previous(rel, digest, origin):
             self.files[rel] = (site, origin, digest)
+            return
+        path = self._path(rel, origin, self.report)
+        if path is None:
             return
         _unlink(path)   # never copied through a link into the previous build
         shutil.copyfile(source, path)
