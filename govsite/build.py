@@ -259,20 +259,22 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                                        staging, guard, report, jobs, progress,
                                        result.template_seconds, store, model.edited)
                 _copy_attachments(cluster, set(selected), staging, report)
-                # Search reads only the text: the HTML, most of a body's memory, goes now.
-                for key, body in bodies.items():
-                    bodies[key] = body.without_html()
                 stages.done("render")
                 if beside:   # its own time, and the peak of any process once it is waited for
+                    _write_cluster_files(cluster, staging)   # (while it still works)
                     stages.timings["search, beside render"] = beside[0].finish()
                     stages.memory["search, beside render"] = peak_memory()
                 else:
+                    # Search reads only the text: the HTML, most of a body's memory, goes now.
+                    for key, body in bodies.items():
+                        bodies[key] = body.without_html()
                     _search(cluster, bodies, search, selected, jobs, staging, store, model.documents)
                 stages.done("search")
             finally:
                 for job in beside:
                     job.cancel()
-            _write_cluster_files(cluster, staging)
+            if not beside:
+                _write_cluster_files(cluster, staging)
             guard.report(set(staging.files), report)
             stages.done("write")
             schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
@@ -618,10 +620,15 @@ def _search_files(cluster: Cluster, bodies: dict, settings: search_settings.Sear
         staging.record(rel, site, origin, digest)
     if cache is not None:
         store.keep(SEARCHED, key, written)
-        for digest in [*cache.counts.digests, *cache.counts.used]:
-            store.used(COUNTED, digest)
-        if cache.counts.state_kept:   # overlaid: the state stays as it is
+        if cache.counts.state_kept:   # overlaid: the state stays as it is, and so do the counts
             store.used(TERM_STATE, "cluster")
+            # (kept whole: naming each of 100,000 documents cost more than the edit's search)
+            store.retain(COUNTED)
+        else:
+            for digest in cache.counts.digests:
+                store.used(COUNTED, digest)
+        for digest in cache.counts.used:
+            store.used(COUNTED, digest)
         for site_id, made in cache.sites_made.items():
             if site_id in cache.sites_linked:
                 store.used(SEARCH_SITE, site_id)

@@ -1187,6 +1187,7 @@ def test_a_patched_build_searches_the_previous_documents_with_the_edited_page_ma
     assert made == [["county/news/2024-05-07-harvest"]]
     assert "夏播同步推进" in (out / "county.example.gov.cn/_search/d/0.json").read_text(
         encoding="utf-8")   # the excerpt its search result shows
+    _equal_to_a_clean_build(project, out)   # (the other documents as they were made)
     (project / "content/county/news/2024-06-20-new.md").write_text(
         "---\ntitle: 新增的新闻\ndate: 2024-06-01 09:00\nsource: 办公室\n---\n\n新增正文。\n",
         encoding="utf-8")

@@ -43,8 +43,18 @@ T2S_FOLDER = "_t2s/"
 
 DOCUMENTS = "search documents"   # cache namespace: DOCUMENTS_INDEX, and each site's by name
 DOCUMENTS_INDEX = "\0index"      # {"format", "build", "runs", "sites": {site id: record name}}
-DOCUMENTS_FORMAT = 1
-_VALUES = attrgetter(*[f.name for f in fields(SearchDoc) if f.name != "body"])
+DOCUMENTS_FORMAT = 2
+# What a kept document holds: not what its body gives (index.keyed_documents), the body being
+# the model's, kept too. Its text was three quarters of the bytes read back.
+_FIELDS = [f.name for f in fields(SearchDoc)]
+_TEXT_AT = _FIELDS.index("text")
+assert _FIELDS[-2:] == ["text_digest", "body"]   # (_document() puts them last)
+_VALUES = attrgetter(*[name for name in _FIELDS if name not in ("text", "text_digest", "body")])
+
+
+def _document(values: tuple[Any, ...], body: Any) -> SearchDoc:
+    made: list[Any] = [*values[:_TEXT_AT], body.lead, *values[_TEXT_AT:], body.digest, body]
+    return SearchDoc(*made)
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,7 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
     for site, count in index["runs"]:   # in URL order, as documents() gives them
         for key, values, digest in itertools.islice(sites[site], count):
             keys.append(key)
-            doc = SearchDoc(*values)
-            doc.body = bodies[key]
-            docs.append(doc)
+            docs.append(_document(values, bodies[key]))
             digests.append(digest)
     position = {key: n for n, key in enumerate(keys)}
     fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
@@ -117,7 +125,7 @@ def _keep_documents(store: Cache, keys: list[str], docs: list[SearchDoc], digest
     names = set(before.get("sites", {}).values())
     sites = {}
     for site, positions in by_site.items():
-        name = sites[site] = cache_key(DOCUMENTS, site, [keys[n] for n in positions],
+        name = sites[site] = cache_key(DOCUMENTS, DOCUMENTS_FORMAT, site, [keys[n] for n in positions],
                                        [digests[n] for n in positions])
         if name in names:
             store.used(DOCUMENTS, name)
