@@ -366,7 +366,7 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
         stored = store.load(READS, ["cluster"]).get("cluster")
         tokens = orjson.loads(stored) if isinstance(stored, bytes) else {}
         renderer.compare(tokens, edited)
-        whole = _standing_sites(renderer, cluster, selected, previous, store) if tokens else {}
+        whole = _standing_sites(renderer, cluster, selected, store) if tokens else {}
     for site_id, record in list(whole.items()):
         if _link_whole_site(record, site_id, staging):
             reads.update(record["reads"])
@@ -471,9 +471,9 @@ def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster
 
 
 def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
-                    previous: dict[str, dict[str, str]], store: Cache) -> dict[str, dict]:
+                    store: Cache) -> dict[str, dict]:
     """The selected sites whose every output (but the assets) stands as the previous build
-    made it, by their records: same base, no read changed, every file in place."""
+    made it, by their records: same base, no read changed."""
     found = {}
     for site_id, value in store.load(WHOLE, selected).items():
         record = unpickled(value)
@@ -481,17 +481,18 @@ def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, .
             continue
         site = cluster.sites[site_id]
         # A page added to the site or gone from it is a read that changed: its sitemap's.
-        if renderer.stands(site, record["base"], record["reads"]) and \
-                all(previous.get(rel, {}).get("sha256") == sha for rel, _, sha in record["files"]):
+        if renderer.stands(site, record["base"], record["reads"]):
             found[site_id] = record
     return found
 
 
 def _link_whole_site(record: dict, site_id: str, staging: output.Staging) -> bool:
-    """Link and record every file of a standing site; False (nothing recorded) when a
-    previous copy is missing."""
+    """Link and record every file of a standing site, each where the staging folder holds it
+    already or from the previous build; False (nothing recorded) when a copy is missing."""
+    held, previous = staging.held, staging.previous
     for rel, origin, sha in record["files"]:
-        if not staging.link_previous(rel, sha, origin):
+        if held.get(rel) != sha and (previous.get(rel, {}).get("sha256") != sha
+                                     or not staging.link_previous(rel, sha, origin)):
             return False
     for rel, origin, sha in record["files"]:
         staging.record(rel, site_id, origin, sha)

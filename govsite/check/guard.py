@@ -60,8 +60,10 @@ class OutputGuard:
     def report(self, written: set[str], report: Report) -> None:
         # A broken link in a page's Markdown is already reported at its line.
         known = {item.path for item in report.items if item.rule.startswith("link-")}
-        for target, (page, origin) in sorted(self.links.items()):
-            if target not in written and origin not in known and f"{origin}/_index.md" not in known:
+        missing = [target for target in self.links.keys() - written]   # (sorted: few, if any)
+        for target in sorted(missing):
+            page, origin = self.links[target]
+            if origin not in known and f"{origin}/_index.md" not in known:
                 report.error(origin, 0, f"{page} links to {target}, which this build does not write",
                              "fix the link in the template or the page", "link-internal")
         for key, state in sorted(self.cluster.resolver.hidden.items()):
