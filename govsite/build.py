@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+import multiprocessing
 import os
 import pickle
 import resource
@@ -243,18 +244,23 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         search = search_settings.load(project, tuple(cluster.sites), report)
         stages.done("search settings", stop=False)
         selected = only or tuple(cluster.sites)
-        staging = output.Staging(out, project, report)
+        staging = output.Staging(out, project, report, claim=False)
         try:
-            if only:
-                staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
             guard = OutputGuard(cluster)
             # A rebuild whose search stage starts from the previous one's state is the work of
-            # one core for a moment (and rendering an edit is another's): both at once.
+            # one core for a moment (and rendering an edit is another's): both at once. It is
+            # forked before the staging folder is claimed (a pass over every file of the
+            # previous build but one), which it needs only once it writes.
             _ = staging.previous   # read here, once, not again by the search process forked next
             beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report,
                                     model.documents)
                       ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
             try:
+                gone = staging.claim()
+                for job in beside:
+                    job.claimed(gone)
+                if only:
+                    staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
                                        staging, guard, report, jobs, progress,
                                        result.template_seconds, store, model.edited)
@@ -648,10 +654,15 @@ class _SearchBeside:
                  report: Report, basis: DocumentBasis):
         folder = store.path.parent if store.path is not None else None
         self._store, self._staging, self._report = store, staging, report
+        reader, self._writer = multiprocessing.Pipe(duplex=False)
+        self._gone: list[frozenset[str] | None] = []   # what claim() returned, once it has
+
+        def claimed() -> frozenset[str] | None:   # (in the process: from the parent)
+            return self._gone[0] if self._gone else reader.recv()
 
         def work() -> tuple[list, list, list, float]:
             started, problems = time.perf_counter(), len(report.items)
-            forked, noting = ForkedCache(folder), staging.noting()
+            forked, noting = ForkedCache(folder), staging.noting(claimed)
             # One core fewer than the build's: rendering has the other.
             _search(cluster, bodies, settings, selected, max(1, jobs - 1), noting, forked, basis)
             forked.close()
@@ -659,10 +670,19 @@ class _SearchBeside:
                 time.perf_counter() - started
 
         self._job = Background(work)
+        if self._job.forked:
+            reader.close()   # (the process's end)
+
+    def claimed(self, gone: frozenset[str] | None) -> None:
+        """Tell it the staging folder is claimed, and what claim() returned."""
+        self._gone.append(gone)
+        if self._job.forked:
+            self._writer.send(gone)
 
     def finish(self) -> float:
         """Wait for it, then keep, record and report what it did; returns its own time."""
         log, noted, problems, seconds = self._job.result()
+        self._writer.close()
         replay(self._store, log)
         for rel, site, origin, digest in noted:
             self._staging.record(rel, site, origin, digest)
@@ -671,6 +691,7 @@ class _SearchBeside:
 
     def cancel(self) -> None:
         self._job.cancel()
+        self._writer.close()
 
 
 def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Staging

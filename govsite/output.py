@@ -36,7 +36,8 @@ class UnsafeOutput(Exception):
 
 
 class Staging:
-    def __init__(self, out: Path, project: Path, report: Report):
+    def __init__(self, out: Path, project: Path, report: Report, claim: bool = True):
+        """`claim`: take the staging folder now; else claim() does, when the caller says."""
         self.out = out.absolute()
         self.report = report
         _check_destination(self.out, project.absolute())
@@ -49,17 +50,23 @@ class Staging:
         self._dir, self._out = str(self.dir), str(self.out)
         # Files the staging folder starts with (the spare's), by path → sha256: kept where
         # their bytes are wanted again, deleted by commit() where they are not.
-        self.held = self._claim_spare()
+        self.held: dict[str, str] = {}
+        # A noting() copy's wait for its parent's claim(), before it touches the folder.
+        self._claimed: Callable[[], frozenset[str] | None] | None = None
+        if claim:
+            self.claim()
 
-    def _claim_spare(self) -> dict[str, str]:
+    def claim(self) -> frozenset[str] | None:
         """Take the spare tree as the staging folder, if there is one: what its manifest lists
         and it still holds. Anything else in it (a file someone put into the build folder by
-        hand) is deleted, so that a rebuild holds exactly what a clean build would."""
+        hand) is deleted, so that a rebuild holds exactly what a clean build would. Returns
+        the files the manifest lists that are gone (None: no spare, an empty folder), which
+        is what a noting() copy needs to know besides the manifest."""
         try:
             os.rename(self.spare, self.dir)   # atomic: of two builds, one gets it
         except OSError:
             self.dir.mkdir(parents=True)
-            return {}
+            return None
         listed = {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
         held = {}
         for rel in _files_under(self._dir):
@@ -67,7 +74,18 @@ class Staging:
                 held[rel] = listed[rel]
             elif not rel.startswith(".govsite/"):
                 _unlink(f"{self._dir}/{rel}")
-        return held
+        self.held = held
+        return frozenset(listed.keys() - held.keys())
+
+    def _settle(self) -> None:
+        """In a noting() copy made before the claim: wait for it, then know what is held from
+        the manifest the spare brought, read here, on this process's time."""
+        claimed, self._claimed = self._claimed, None
+        if claimed is not None:
+            gone = claimed()
+            self.held = {} if gone is None else {
+                rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()
+                if rel not in gone}
 
     def _taken(self, rel: str, origin: str) -> bool:
         if rel in self.files:
@@ -80,6 +98,8 @@ class Staging:
     def _path(self, rel: str, origin: str, report: Report) -> str | None:
         """The staging path of an output file, its folder made. Strings, not Path objects:
         a large cluster writes 150,000 files."""
+        if self._claimed is not None:
+            self._settle()
         parts = rel.split("/")
         if rel.startswith("/") or ".." in parts or not rel or "" in parts[:-1]:
             report.error(origin, 0, f"output path `{rel}` would leave the output folder",
@@ -116,6 +136,8 @@ class Staging:
     def link_previous(self, rel: str, digest: str, origin: str, report: Report | None = None) -> str:
         """Link the previous build's copy of a file known to be unchanged (its digest is the
         manifest's): no bytes written. Returns the digest, or "" when that copy is gone."""
+        if self._claimed is not None:
+            self._settle()
         # The staging folder holds these bytes already, where a build before put them (a
         # path it checked then): nothing to do, for most of the files of a rebuild.
         if self.held.get(rel) == digest:
@@ -130,12 +152,15 @@ class Staging:
             return ""
         return digest
 
-    def noting(self) -> Staging:
+    def noting(self, claimed: Callable[[], frozenset[str] | None] | None = None) -> Staging:
         """A copy for a forked process: it writes files as this one does, and notes what it
-        would record in `noted`, for this one to record (a process's records are its own)."""
+        would record in `noted`, for this one to record (a process's records are its own).
+        Made before claim(), it is given `claimed`, which waits for what claim() returned:
+        the forked process works meanwhile and touches the folder only once it is claimed."""
         copy = object.__new__(Staging)
         copy.__dict__.update(self.__dict__)
         copy.noted = []
+        copy._claimed = claimed
         return copy
 
     noted: list[tuple[str, str, str, str]] | None = None

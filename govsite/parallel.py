@@ -67,6 +67,11 @@ class Background:
         writer.close()
         self._work = None
 
+    @property
+    def forked(self) -> bool:
+        """Whether work() runs in a process of its own (else here, when asked for its result)."""
+        return self._process is not None
+
     def result(self) -> Any:
         if self._work is not None:
             return self._work()

@@ -164,6 +164,32 @@ def test_a_spare_file_is_never_written_through_into_the_live_build(tmp_path):
     staging.discard()
 
 
+def test_a_copy_made_before_the_claim_waits_for_it_and_holds_what_the_spare_holds(tmp_path):
+    # A search process is forked before the staging folder is claimed: its copy touches the
+    # folder only once told, and then knows what the spare holds from its manifest.
+    files = {"h/a.html": "a", "h/b.html": "b", "h/c.html": "c"}
+    _stage(tmp_path, files)
+    _stage(tmp_path, files)   # (now there is a spare, holding all three)
+    (tmp_path / ".build.spare/h/b.html").unlink()   # gone from it since
+    staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path), claim=False)
+    told: list[frozenset[str] | None] = []
+    copy = staging.noting(lambda: told[0])
+    assert not staging.dir.exists() and staging.held == {}
+    told.append(staging.claim())
+    assert told == [frozenset({"h/b.html"})]
+    sha = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
+    copy.put("h/d.html", "d", "o")
+    assert (staging.dir / "h/d.html").read_text() == "d"
+    assert copy.held == staging.held == {"h/a.html": sha["h/a.html"], "h/c.html": sha["h/c.html"]}
+    assert copy.link_previous("h/a.html", sha["h/a.html"], "o") == sha["h/a.html"]
+    staging.discard()
+    # No spare to claim: an empty folder, and nothing held.
+    staging = Staging(tmp_path / "other", tmp_path / "project", Report(tmp_path), claim=False)
+    copy = staging.noting(staging.claim)
+    assert copy.link_previous("h/a.html", sha["h/a.html"], "o") == "" and copy.held == {}
+    staging.discard()
+
+
 def _clean(out: Path, files: dict[str, str]) -> Path:
     staging = Staging(out, out.parent / "project", Report(out.parent))
     for rel, text in files.items():
