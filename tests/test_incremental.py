@@ -1255,3 +1255,28 @@ def test_a_patched_build_unpickles_only_the_kept_pages_it_reads(tmp_path, monkey
     _replace(project / "content/longqiao/news/2026-06-12-flood-drill.md", "。\n", "，历时两小时。\n")
     build(project, out, now=now, cache=cache)
     _equal_to_a_clean_build(project, out, now)
+
+
+def test_kept_documents_are_made_when_used_and_their_fields_read_without_making_them(
+        monkeypatch):
+    from types import SimpleNamespace
+
+    import govsite.search.publish as publish
+    from govsite.search.index import SearchDoc, doc_column
+
+    bodies = [SimpleNamespace(lead=f"正文{n}", digest=f"d{n}") for n in range(3)]
+    docs = [SearchDoc(f"https://s/{n}.html", f"标题{n}", f"正文{n}", "s", "某县", "https://s/", "要闻",
+                      "news", f"2024-01-0{n + 1}", "", "", "", f"d{n}", bodies[n]) for n in range(3)]
+    made: list[int] = []
+    document = publish._document
+    monkeypatch.setattr(publish, "_document", lambda values, body: made.append(1) or document(values, body))
+    kept = publish.KeptDocs([publish._VALUES(doc) for doc in docs], bodies)
+    assert len(kept) == 3 and doc_column(kept, "date") == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert made == []
+    assert kept[1] == docs[1] and kept[0:2] == docs[0:2] and len(made) == 2   # (kept[1] once)
+    edited = SearchDoc("https://s/2.html", "新标题", "新正文", "s", "某县", "https://s/", "要闻", "news",
+                       "2024-01-03", "", "", "", "d9", None)
+    kept[2] = edited
+    assert doc_column(kept, "title") == ["标题0", "标题1", "新标题"] and kept[2] is edited
+    assert doc_column(kept, "text") == ["正文0", "正文1", "新正文"]   # (from the bodies)
+    assert list(kept) == [docs[0], docs[1], edited]

@@ -34,10 +34,10 @@ import math
 import mmap
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -93,6 +93,13 @@ class SearchDoc:
     # The body the text comes from, when `text` holds only its start (Body.lead: all that the
     # records' excerpts read): counting reads the whole text from it (full_text()).
     body: Body | None = None
+
+
+def doc_column(docs: Sequence[SearchDoc], name: str) -> list[Any]:
+    """One field of every document, without making a document that was kept by an earlier
+    build and not used since (publish.KeptDocs)."""
+    column = getattr(docs, "column", None)
+    return column(name) if column is not None else [getattr(doc, name) for doc in docs]
 
 
 def full_text(doc: SearchDoc) -> str:
@@ -368,7 +375,7 @@ class CountCache:
             self.new[digest] = packed
 
 
-def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None) -> Scores:
+def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = None) -> Scores:
     """BM25 (Lucene's variant) of every term for every document holding it.
 
     Terms are counted as integer keys (_TermKeys) with numpy rather than as Python strings:
@@ -645,7 +652,7 @@ class _TermKeys:
         self.sorted: list[str] = []     # every document's words, sorted: their final numbers
         self.before: _Before | None = None   # set by an update that changed few postings
 
-    def sorted_postings(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None
+    def sorted_postings(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every document's keys, sorted by key and then document, with each one's document
         and weighted count; and the documents' lengths. From the previous build's state when
@@ -663,7 +670,7 @@ class _TermKeys:
         docs_of = np.repeat(np.arange(len(docs), dtype=np.int32), sizes)[order]
         return found[order], docs_of, tf[order], lengths
 
-    def update(self, state: TermState, docs: list[SearchDoc], jobs: int, cache: CountCache
+    def update(self, state: TermState, docs: Sequence[SearchDoc], jobs: int, cache: CountCache
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """sorted_postings() from the previous build's: the postings of documents gone or
         changed are dropped, the others renumbered, and the new documents' counted and merged
@@ -805,7 +812,7 @@ class _TermKeys:
         return _Before(len(state.digests), then.mean, df, renumbered,
                        frozenset(np.unique(added_docs).tolist()), then.contributed)
 
-    def count_all(self, docs: list[SearchDoc], jobs: int, cache: CountCache | None = None
+    def count_all(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every document's distinct keys and their weighted counts, one document after the
         other in two flat arrays, with each document's number of keys and its length. Documents
@@ -959,7 +966,7 @@ def _unpack(packed: bytes) -> Counted:
 Reuse = Callable[[str, str], "str | None"]
 
 
-def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
+def build_index(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
                 scores: Scores | Overlaid | Range | None = None,
                 shard_bytes: int | None = None, records: int | None = None,
@@ -978,7 +985,8 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
     if scores is None:
         scores = score(docs)
     ranking = ranking or Ranking()
-    sites = sorted({(d.site, d.site_name, d.site_url) for d in docs})
+    sites = sorted(set(zip(doc_column(docs, "site"), doc_column(docs, "site_name"),
+                           doc_column(docs, "site_url"), strict=True)))
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
     made = {} if made is None else made
     files = _term_shards(scores, shard_bytes or SHARD_BYTES, _budget(MAX_TERM_FILES, share), reuse, made,
@@ -993,7 +1001,7 @@ def build_index(docs: list[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
         "hot": list(hot_words),
         "ranking": {"kinds": dict(ranking.kinds), "service_questions": ranking.service_questions,
                     "freshness": ranking.freshness,
-                    "newest": max((d.date for d in docs if d.date), default="")},
+                    "newest": max((date for date in doc_column(docs, "date") if date), default="")},
     })
     return files
 
@@ -1134,7 +1142,7 @@ def _budget(files: int, share: float) -> int:
     return max(1, math.ceil(files * share))
 
 
-def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int,
+def _records(docs: Sequence[SearchDoc], site_ids: list[str], per_file: int,
              doc_digests: list[str] | None, reuse: Reuse | None,
              made: dict[str, str]) -> dict[str, str]:
     files = {}
@@ -1151,7 +1159,10 @@ def _records(docs: list[SearchDoc], site_ids: list[str], per_file: int,
             [d.url.removeprefix(d.site_url), d.title, site_ids.index(d.site), d.column, d.kind,
              d.date, d.validity, " ".join(d.text[:EXCERPT * 2].split())[:EXCERPT]]
             for d in docs[start:start + per_file]])
-    files["a.json"] = _json([[site_ids.index(d.site), d.kind, d.date, d.validity] for d in docs])
+    numbers = {site: n for n, site in enumerate(site_ids)}
+    files["a.json"] = _json([[numbers[site], kind, date, validity] for site, kind, date, validity in zip(
+        doc_column(docs, "site"), doc_column(docs, "kind"), doc_column(docs, "date"),
+        doc_column(docs, "validity"), strict=True)])
     return files
 
 

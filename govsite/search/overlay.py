@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import bisect
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
@@ -52,7 +52,7 @@ Term = int | str
 Version = tuple[dict[Term, int], float]   # a document's terms and counts, and its length
 
 
-def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None
+def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = None
           ) -> Scores | Overlaid:
     """index.score(), as an overlay of the previous build's state when that is possible."""
     if cache is not None and cache.state is not None:
@@ -68,7 +68,7 @@ def score(docs: list[SearchDoc], jobs: int = 1, cache: CountCache | None = None
     return scores
 
 
-def _overlay(docs: list[SearchDoc], cache: CountCache, state: TermState
+def _overlay(docs: Sequence[SearchDoc], cache: CountCache, state: TermState
              ) -> Overlaid | None:
     n = len(docs)
     if len(state.digests) != n:
