@@ -17,7 +17,7 @@ import pickle
 import resource
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -73,7 +73,7 @@ class BuildResult:
     template_seconds: dict[str, float] = field(default_factory=dict)   # summed over processes
     # The cluster and its bodies (text only: the HTML is dropped once rendered), when asked for
     # with keep_model: `govsite serve` renders a saved page against them before rebuilding.
-    model: tuple[Cluster, dict[str, markup.Body]] | None = None
+    model: tuple[Cluster, MutableMapping[str, markup.Body]] | None = None
 
 
 # Told (stage, done, total) as a build goes: the command line draws a bar in a terminal.
@@ -163,7 +163,7 @@ def _assembled(cluster_config: config.ClusterConfig, found: discover.Discovery, 
 @dataclass
 class _Model:
     cluster: Cluster
-    bodies: dict[str, markup.Body]
+    bodies: MutableMapping[str, markup.Body]
     edited: frozenset[str] | None   # the pages a kept model was patched with (Renderer.compare)
     keep: Callable[[], None]        # keeps it for the next build (once this one succeeded)
     documents: DocumentBasis        # whose search documents this model's are
@@ -271,9 +271,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     stages.timings["search, beside render"] = beside[0].finish()
                     stages.memory["search, beside render"] = peak_memory()
                 else:
-                    # Search reads only the text: the HTML, most of a body's memory, goes now.
-                    for key, body in bodies.items():
-                        bodies[key] = body.without_html()
+                    # Search reads only the text: the HTML, most of a body's memory, goes now
+                    # (of a kept model's bodies, those read so far: the others have none).
+                    held = bodies.held() if isinstance(bodies, snapshot.Chunked) else list(bodies)
+                    for key in held:
+                        bodies[key] = bodies[key].without_html()
                     _search(cluster, bodies, search, selected, jobs, staging, store, model.documents)
                 stages.done("search")
             finally:
@@ -351,7 +353,7 @@ class _SiteMade:
             note_all(self.links, entry["links"], (rel, origin))
 
 
-def _render(renderer: Renderer, bodies: dict[str, markup.Body], cluster: Cluster,
+def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluster: Cluster,
             selected: tuple[str, ...], staging: output.Staging, guard: OutputGuard,
             report: Report, jobs: int, progress: Progress, timings: dict[str, float],
             store: Cache, edited: frozenset[str] | None = None) -> int:
@@ -549,7 +551,7 @@ TERM_STATE = "search terms"  # "cluster" → the previous build's index.TermStat
 SEARCH_SITE = "search site"  # site id → its index, {"key", "files"} (publish.SearchCache.sites)
 
 
-def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
             selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
             basis: DocumentBasis) -> None:
     """Every search file. When no indexed document, setting or site changed since the previous
@@ -566,7 +568,7 @@ def _search(cluster: Cluster, bodies: dict, settings: search_settings.SearchSett
         gc.set_threshold(*thresholds)
 
 
-def _search_files(cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
                   selected: tuple[str, ...], jobs: int, staging: output.Staging,
                   store: Cache, basis: DocumentBasis) -> None:
     docs, digests = searched_documents(cluster, bodies, store, basis)
@@ -649,7 +651,7 @@ class _SearchBeside:
     a connection of its own and writes its files into the staging folder; what it keeps in the
     cache, records and reports is done here when it is finished."""
 
-    def __init__(self, cluster: Cluster, bodies: dict, settings: search_settings.SearchSettings,
+    def __init__(self, cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
                  selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
                  report: Report, basis: DocumentBasis):
         folder = store.path.parent if store.path is not None else None

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -93,7 +93,7 @@ class Preview:
         self.lock = threading.Lock()
         self.finished = threading.Condition(self.lock)
         self.hosts: list[str] = []
-        self.model: tuple[Cluster, dict[str, markup.Body]] | None = None
+        self.model: tuple[Cluster, MutableMapping[str, markup.Body]] | None = None
         self._renderer: Renderer | None = None
 
     def rebuild(self, saved: set[Path] | None = None) -> None:

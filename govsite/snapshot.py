@@ -24,8 +24,8 @@ import hashlib
 import itertools
 import pickle
 import sys
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,24 +46,29 @@ TARGETS = "\0targets"  # the link targets and their digest, for markup.convert_a
 CHUNK = 64             # pages pickled together in a site record: a read of one unpickles these
 
 
-class KeptPages(MutableMapping):
-    """A kept model's pages, unpickled a chunk at a time when first read. An edit renders its
-    site and the few lists elsewhere that show it; unpickling all 100,000 pages for that took
-    a second. Reading every page (values(), items()) unpickles them all, as before: slower
-    never wrong. Pages set here (a patched page, a preview's edit) stand over the kept ones."""
+class Chunked(MutableMapping):
+    """A kept model's values by key, unpickled a chunk at a time when first read. An edit
+    renders its site and the few lists elsewhere that show it; unpickling all 100,000 pages
+    and bodies for that took a second. Reading every value (values(), items()) unpickles them
+    all, as before: slower, never wrong. Values set here (a patched page, a preview's edit)
+    stand over the kept ones."""
 
     def __init__(self, chunks: list[tuple[tuple[str, ...], bytes]], where: dict[str, int]):
         self._keys = [keys for keys, _ in chunks]
         self._chunks: list[bytes | None] = [blob for _, blob in chunks]   # None once unpickled
         self._where = where     # key → its chunk (-1: set here), in the cluster's order
-        self._pages: dict[str, Page] = {}
+        self._values: dict[str, Any] = {}
 
-    def __getitem__(self, key: str) -> Page:
-        page = self._pages.get(key)
-        if page is None:
+    def _made(self, key: str, kept: Any) -> Any:
+        """The value of a key from what its chunk holds of it."""
+        return kept
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values.get(key)
+        if value is None:
             self._unpickle(self._where[key])
-            page = self._pages[key]
-        return page
+            value = self._values[key]
+        return value
 
     def _unpickle(self, n: int) -> None:
         blob = self._chunks[n]
@@ -73,21 +78,22 @@ class KeptPages(MutableMapping):
         collecting = gc.isenabled()   # (objects that live to the end: see _record)
         gc.disable()
         try:
-            for page in pickle.loads(blob):
-                self._pages.setdefault(page.key, page)
+            for key, kept in zip(self._keys[n], pickle.loads(blob), strict=True):
+                if key not in self._values:
+                    self._values[key] = self._made(key, kept)
         finally:
             if collecting:
                 gc.enable()
 
-    def __setitem__(self, key: str, page: Page) -> None:
+    def __setitem__(self, key: str, value: Any) -> None:
         n = self._where.setdefault(key, -1)
         if n >= 0 and self._chunks[n] is not None:   # (no longer the chunk kept)
             self._unpickle(n)
-        self._pages[key] = page
+        self._values[key] = value
 
     def __delitem__(self, key: str) -> None:
         self[key]   # (unpickled first, or its chunk would bring it back)
-        del self._where[key], self._pages[key]
+        del self._where[key], self._values[key]
 
     def __contains__(self, key: object) -> bool:
         return key in self._where
@@ -99,18 +105,39 @@ class KeptPages(MutableMapping):
         return len(self._where)
 
     def held(self) -> set[str]:
-        """The keys of the pages unpickled or set so far."""
-        return set(self._pages)
+        """The keys of the values unpickled or set so far."""
+        return set(self._values)
+
+    def holds(self, key: str) -> bool:
+        """Whether the value of this key has been unpickled or set."""
+        return key in self._values
 
     def kept_chunk(self, keys: tuple[str, ...]) -> bytes | None:
-        """These pages pickled as they were kept, when they were kept as one chunk and none of
-        them has been set since: a site record written again reuses what it can."""
+        """These values pickled as they were kept, when they were kept as one chunk and none
+        of them has been set since: a site record written again reuses what it can."""
         n = self._where.get(keys[0], -1) if keys else -1
         return self._chunks[n] if n >= 0 and self._keys[n] == keys else None
+
+
+class KeptPages(Chunked):
+    """The pages of a kept model (a chunk holds the Page objects)."""
 
     def by_site(self, keys: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[Page, ...]]:
         """Cluster.pages_by_site, a site's pages unpickled when it is first asked for."""
         return _SitePages(self, keys)
+
+
+class KeptBodies(Chunked):
+    """The bodies of a kept model, as heads: a chunk holds each one's (lead, digest, cache
+    entry, attachments linked); its HTML and text are read back when asked for (Body)."""
+
+    def _made(self, key: str, kept: Any) -> Body:
+        lead, digest, entry, files = kept
+        return Body(None, None, digest, entry, key, lead, files)
+
+    @staticmethod
+    def head(body: Body) -> tuple[str, str, str, tuple[str, ...]]:
+        return body.lead, body.digest, body.entry, body.files
 
 
 class _SitePages(Mapping):
@@ -149,7 +176,7 @@ class Kept:
 
     key: str                        # model_key(): the settings it was assembled under
     cluster: Cluster
-    bodies: dict[str, Body]
+    bodies: MutableMapping[str, Body]
     sources: dict[str, dict[str, str]]   # site → its Markdown sources' digests, by rel
     findings: list[Diagnostic]      # what parsing, assembling and converting reported
     window: tuple[datetime | None, datetime | None]   # the moments between which no state changes
@@ -157,6 +184,9 @@ class Kept:
     # An id of the build that keeps it, for what other stages keep of the same build to name
     # (publish.DocumentBasis): the model and those are saved together or not at all.
     build: str = ""
+    # The attachments each body links to, of those that link to any, as the site records
+    # keep them: their union is the resolver's used files, without reading every body.
+    linked: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -164,7 +194,7 @@ class Patched:
     """A model made from a kept one, and what it changed."""
 
     cluster: Cluster
-    bodies: dict[str, Body]
+    bodies: MutableMapping[str, Body]
     edited: frozenset[str]   # the keys of the pages taken anew
     kept: Kept               # the model to keep for the next build
     sites: frozenset[str]    # the sites those pages are in
@@ -252,9 +282,11 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
     fresh = markup.convert_all(cluster, local, jobs, store, only=edited) if edited else {}
     if local.items:
         return None
-    bodies = {key: fresh.get(key, body) for key, body in kept.bodies.items()}
+    bodies = kept.bodies
+    bodies.update(fresh)   # (in their places: this build's bodies now, as the pages are)
+    linked = {**kept.linked, **{key: body.files for key, body in fresh.items()}}
     cluster.resolver.used_files = set(kept.assembled_files).union(
-        *(body.files for body in bodies.values() if body.files))
+        *(files for files in linked.values() if files))
     report.items.extend(kept.findings)
     for namespace in (frontmatter.PARSED, markup.CACHE, markup.CACHE_LINKS, markup.CACHE_TEXT,
                       markup.CACHE_HTML):
@@ -263,7 +295,7 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
     for source in changed:
         sources[source.site][source.rel] = source.digest
     return Patched(cluster, bodies, edited, replace(kept, cluster=cluster, bodies=bodies,
-                                                     sources=sources),
+                                                     sources=sources, linked=linked),
                    frozenset(source.site for source in changed), joins_kept)
 
 
@@ -278,25 +310,29 @@ def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime)
     parts = {site: _record(store, name) for site, name in kept_index.fingerprints.items()}
     if not all(isinstance(part, dict) for part in parts.values()):
         return None
-    chunks: list[tuple[tuple[str, ...], bytes]] = []
-    placed: dict[str, Iterator[tuple[str, int]]] = {}
-    for site, part in parts.items():
-        first = len(chunks)
-        chunks += part["pages"]
-        placed[site] = ((key, n) for n in range(first, len(chunks)) for key in chunks[n][0])
-    where = dict(pair for site, count in joins["runs"]   # in the order assemble() gave them
-                 for pair in itertools.islice(placed[site], count))
-    cluster = replace(joins["cluster"], config=config, pages=KeptPages(chunks, where),
+    cluster = replace(joins["cluster"], config=config,   # pages in the order assemble() gave
+                      pages=KeptPages(*_chunked(parts, "pages", joins["runs"])),
                       sites={s: Site(config.site(s), site.intro, site.columns)
                              for s, site in joins["cluster"].sites.items()})
     # The bodies in the order convert_all() gave them; each knows its source by its key alone
     # (markup.body_source works it out if it is ever converted again).
-    heads = {site: iter(part["bodies"]) for site, part in parts.items()}
-    bodies = {key: Body(None, None, digest, entry, key, lead, files)
-              for site, count in joins["body_runs"]
-              for key, lead, digest, entry, files in itertools.islice(heads[site], count)}
+    bodies = KeptBodies(*_chunked(parts, "bodies", joins["body_runs"]))
+    linked = {key: files for part in parts.values() for key, files in part["files"].items()}
     return Kept(kept_index.key, cluster, bodies, kept_index.sources, joins["findings"],
-                joins["window"], joins["assembled_files"])
+                joins["window"], joins["assembled_files"], linked=linked)
+
+
+def _chunked(parts: dict[str, dict[str, Any]], name: str, runs: list[tuple[str, int]]
+             ) -> tuple[list[tuple[tuple[str, ...], bytes]], dict[str, int]]:
+    """The chunks of the site records' `name`, and where each key is, in the order of `runs`."""
+    chunks: list[tuple[tuple[str, ...], bytes]] = []
+    placed: dict[str, Iterator[tuple[str, int]]] = {}
+    for site, part in parts.items():
+        first = len(chunks)
+        chunks += part[name]
+        placed[site] = ((key, n) for n in range(first, len(chunks)) for key in chunks[n][0])
+    return chunks, dict(pair for site, count in runs
+                        for pair in itertools.islice(placed[site], count))
 
 
 def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | None = None
@@ -346,7 +382,8 @@ def _fingerprint(kept: Kept, site: str, part: dict[str, Any]) -> str:
     column (an _index.md among the sources) and the settings (the key); which of them the
     record holds, and the bodies' heads, are spelled out."""
     return cache_key(MODEL, kept.key, site, sorted(kept.sources.get(site, {}).items()),
-                     [key for keys, _ in part["pages"] for key in keys], part["bodies"])
+                     [key for keys, _ in part["pages"] for key in keys],
+                     [(keys, hashlib.sha256(blob).hexdigest()) for keys, blob in part["bodies"]])
 
 
 def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
@@ -355,28 +392,39 @@ def _runs(sites: Iterable[str]) -> list[tuple[str, int]]:
 
 
 def _parts(kept: Kept, sites: set[str]) -> dict[str, dict[str, Any]]:
-    """The records of these sites: each one's pages (in the cluster's order), pickled by CHUNK
-    as (keys, pickled pages), and their bodies' heads."""
-    pages = kept.cluster.pages
-    keys: dict[str, list[str]] = {site: [] for site in sorted(sites)}
-    for key in pages:
-        site = key.split("/", 1)[0]
-        if site in keys:
-            keys[site].append(key)
-    parts: dict[str, dict[str, Any]] = {}
-    for site, site_keys in keys.items():
-        chunks = []
-        for at in range(0, len(site_keys), CHUNK):
-            chunk = tuple(site_keys[at:at + CHUNK])
-            blob = pages.kept_chunk(chunk) if isinstance(pages, KeptPages) else None
-            chunks.append((chunk, blob or pickle.dumps([pages[key] for key in chunk],
-                                                       pickle.HIGHEST_PROTOCOL)))
-        parts[site] = {"pages": chunks, "bodies": []}
-    for key, body in kept.bodies.items():
-        site = key.split("/", 1)[0]
-        if site in parts:
-            parts[site]["bodies"].append((key, body.lead, body.digest, body.entry, body.files))
+    """The records of these sites: each one's pages (in the cluster's order) and bodies' heads
+    (in convert_all()'s), pickled by CHUNK as (keys, pickled values), and the attachments its
+    bodies link to."""
+    parts: dict[str, dict[str, Any]] = {site: {} for site in sorted(sites)}
+    bodies = kept.bodies
+    kinds: list[tuple[str, Mapping[str, Any], Callable[[Any], Any]]] = [
+        ("pages", kept.cluster.pages, lambda value: value), ("bodies", bodies, KeptBodies.head)]
+    for name, values, pickled in kinds:
+        keys: dict[str, list[str]] = {site: [] for site in parts}
+        for key in values:
+            site = key.split("/", 1)[0]
+            if site in keys:
+                keys[site].append(key)
+        for site, site_keys in keys.items():
+            chunks = []
+            for at in range(0, len(site_keys), CHUNK):
+                chunk = tuple(site_keys[at:at + CHUNK])
+                blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
+                chunks.append((chunk, blob or pickle.dumps([pickled(values[key]) for key in chunk],
+                                                           pickle.HIGHEST_PROTOCOL)))
+            parts[site][name] = chunks
+            if name == "bodies":
+                parts[site]["files"] = {key: files for key in site_keys
+                                        if (files := _linked(kept, key))}
     return parts
+
+
+def _linked(kept: Kept, key: str) -> tuple[str, ...]:
+    """The attachments a body links to, without reading it when the kept model knows."""
+    bodies = kept.bodies
+    if isinstance(bodies, KeptBodies) and not bodies.holds(key):
+        return kept.linked.get(key, ())
+    return bodies[key].files
 
 
 def _record(store: Cache, name: str) -> Any:

@@ -1249,6 +1249,11 @@ def test_a_patched_build_unpickles_only_the_kept_pages_it_reads(tmp_path, monkey
             for site in ("longqiao", "en", "rsj", "scjg", "taoyuan")}
     assert held["longqiao"] == 1 and all(share < 0.5 for share in held.values() if share < 1)
     assert len([share for share in held.values() if share < 0.5]) == 4
+    # And so are the bodies: those the made outputs show, the edited one taken anew.
+    bodies = result.model[1]
+    assert isinstance(bodies, govsite.snapshot.KeptBodies)
+    assert "longqiao/news/2026-04-10-baisha-vegetables" in bodies.held()
+    assert len(bodies.held()) < len(bodies) / 2
     _equal_to_a_clean_build(project, out, now)
     # What it kept is this build's pages, the edited one as edited: the next build, which
     # edits another page, finds them so.
@@ -1270,7 +1275,8 @@ def test_kept_documents_are_made_when_used_and_their_fields_read_without_making_
     made: list[int] = []
     document = publish._document
     monkeypatch.setattr(publish, "_document", lambda values, body: made.append(1) or document(values, body))
-    kept = publish.KeptDocs([publish._VALUES(doc) for doc in docs], bodies)
+    kept = publish.KeptDocs([publish._VALUES(doc) for doc in docs], ["k0", "k1", "k2"],
+                            dict(zip(["k0", "k1", "k2"], bodies, strict=True)))
     assert len(kept) == 3 and doc_column(kept, "date") == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert made == []
     assert kept[1] == docs[1] and kept[0:2] == docs[0:2] and len(made) == 2   # (kept[1] once)
@@ -1280,3 +1286,26 @@ def test_kept_documents_are_made_when_used_and_their_fields_read_without_making_
     assert doc_column(kept, "title") == ["标题0", "标题1", "新标题"] and kept[2] is edited
     assert doc_column(kept, "text") == ["正文0", "正文1", "新正文"]   # (from the bodies)
     assert list(kept) == [docs[0], docs[1], edited]
+
+
+def test_a_site_record_written_again_keeps_what_the_bodies_it_did_not_read_link_to(tmp_path):
+    # A patched build writes its site's record again with bodies it never read: what those
+    # link to (the resolver's used files) is taken from the record read, not from the bodies.
+    from govsite import config, snapshot
+    from govsite.diagnostics import Report
+    example, project = Path(__file__).parents[1], tmp_path / "project"
+    for name in ("content", "themes", "assets"):
+        shutil.copytree(example / name, project / name)
+    for name in ("sites.yaml", "search.yaml"):
+        shutil.copy(example / name, project / name)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    result = build(project, tmp_path / "build", now=now, cache=tmp_path / "cache", keep_model=True)
+    expected = {key: body.files for key, body in result.model[1].items()
+                if key.startswith("rsj/") and body.files}
+    assert "rsj/service/unemployment-benefit" in expected   # (a form it links to)
+    store = Cache(tmp_path / "cache")
+    settings = config.load(project, Report(project))
+    kept = snapshot._load(snapshot.index(store, settings, False), store, settings, now)
+    assert kept is not None and isinstance(kept.bodies, snapshot.KeptBodies)
+    assert snapshot._parts(kept, {"rsj"})["rsj"]["files"] == expected
+    assert not any(key.startswith("rsj/service/") for key in kept.bodies.held())

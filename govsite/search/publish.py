@@ -64,8 +64,8 @@ class KeptDocs(Sequence[SearchDoc]):
     edit's indexes need a few of the cluster's, and of the others a few fields (doc_column),
     read from what was kept. Making all 100,000 was a third of the search of one edit."""
 
-    def __init__(self, values: list[tuple[Any, ...]], bodies: list[Any]):
-        self._values, self._bodies = values, bodies
+    def __init__(self, values: list[tuple[Any, ...]], keys: list[str], bodies: Mapping[str, Any]):
+        self._values, self._keys, self._bodies = values, keys, bodies   # (bodies read when used)
         self._made: list[SearchDoc | None] = [None] * len(values)
         self._set: dict[int, SearchDoc] = {}   # documents put in the places of kept ones
 
@@ -83,7 +83,7 @@ class KeptDocs(Sequence[SearchDoc]):
             return [self[i] for i in range(*n.indices(len(self._values)))]
         doc = self._made[n]
         if doc is None:
-            doc = self._made[n] = _document(self._values[n], self._bodies[n])
+            doc = self._made[n] = _document(self._values[n], self._bodies[self._keys[n]])
         return doc
 
     def __setitem__(self, n: int, doc: SearchDoc) -> None:
@@ -149,7 +149,7 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
             keys.append(key)
             kept.append(values)
             digests.append(digest)
-    docs = KeptDocs(kept, [bodies[key] for key in keys])
+    docs = KeptDocs(kept, keys, bodies)
     position = {key: n for n, key in enumerate(keys)}
     fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
     if not fresh.keys() <= position.keys():
