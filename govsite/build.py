@@ -753,7 +753,7 @@ def _copy_attachments(cluster: Cluster, selected: set[str], staging: output.Stag
             report.warning(attachment.path, 0, "attachment is not linked from any published page, "
                            "so it is not published", "link it from its page, or delete it")
             continue
-        url = cluster.link_targets[key]
+        url = cluster.resolver.targets[key].url
         staging.copy(output_path(url), attachment.path, attachment.site,
                      f"content/{key}", attachment.digest)
 

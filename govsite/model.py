@@ -180,7 +180,6 @@ class Cluster:
     repealed_by: dict[str, str]                  # policy key → repealing policy key
     policies: dict[str, tuple[str, ...]]         # site → its published policies, newest first
     attachments: tuple[Attachment, ...]
-    link_targets: dict[str, str]                 # content-relative path → URL
     resolver: Any                                # assemble.Resolver, for links in bodies
     previewed: frozenset[str] = frozenset()      # drafts and scheduled pages shown by --drafts
 
