@@ -150,9 +150,7 @@ def assemble(config: ClusterConfig, parsed: Parsed, attachments: tuple[Attachmen
         config=config, sites=sites, pages=pages, states=states, urls=urls,
         column_items=column_items, interpretations=interpretations, interprets=interprets,
         repealed_by=repealed_by, policies={site: tuple(keys) for site, keys in policies.items()},
-        attachments=attachments,
-        resolver=resolver,
-        previewed=previewed)
+        attachments=attachments, resolver=resolver, previewed=previewed)
 
 
 class Resolver:

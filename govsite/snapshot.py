@@ -395,28 +395,33 @@ def _parts(kept: Kept, sites: set[str]) -> dict[str, dict[str, Any]]:
     """The records of these sites: each one's pages (in the cluster's order) and bodies' heads
     (in convert_all()'s), pickled by CHUNK as (keys, pickled values), and the attachments its
     bodies link to."""
-    parts: dict[str, dict[str, Any]] = {site: {} for site in sorted(sites)}
-    bodies = kept.bodies
-    kinds: list[tuple[str, Mapping[str, Any], Callable[[Any], Any]]] = [
-        ("pages", kept.cluster.pages, lambda value: value), ("bodies", bodies, KeptBodies.head)]
-    for name, values, pickled in kinds:
-        keys: dict[str, list[str]] = {site: [] for site in parts}
-        for key in values:
-            site = key.split("/", 1)[0]
-            if site in keys:
-                keys[site].append(key)
-        for site, site_keys in keys.items():
-            chunks = []
-            for at in range(0, len(site_keys), CHUNK):
-                chunk = tuple(site_keys[at:at + CHUNK])
-                blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
-                chunks.append((chunk, blob or pickle.dumps([pickled(values[key]) for key in chunk],
-                                                           pickle.HIGHEST_PROTOCOL)))
-            parts[site][name] = chunks
-            if name == "bodies":
-                parts[site]["files"] = {key: files for key in site_keys
-                                        if (files := _linked(kept, key))}
-    return parts
+    pages, bodies = _site_keys(kept.cluster.pages, sites), _site_keys(kept.bodies, sites)
+    return {site: {"pages": _chunks(kept.cluster.pages, pages[site], lambda page: page),
+                   "bodies": _chunks(kept.bodies, bodies[site], KeptBodies.head),
+                   "files": {key: files for key in bodies[site] if (files := _linked(kept, key))}}
+            for site in sorted(sites)}
+
+
+def _site_keys(values: Mapping[str, Any], sites: set[str]) -> dict[str, list[str]]:
+    """The keys of these sites, each site's in the order of `values` (a key starts with its site)."""
+    keys: dict[str, list[str]] = {site: [] for site in sites}
+    for key in values:
+        site = key.split("/", 1)[0]
+        if site in keys:
+            keys[site].append(key)
+    return keys
+
+
+def _chunks(values: Mapping[str, Any], keys: list[str], pickled: Callable[[Any], Any]
+            ) -> list[tuple[tuple[str, ...], bytes]]:
+    """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed."""
+    chunks = []
+    for at in range(0, len(keys), CHUNK):
+        chunk = tuple(keys[at:at + CHUNK])
+        blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
+        chunks.append((chunk, blob or pickle.dumps([pickled(values[key]) for key in chunk],
+                                                   pickle.HIGHEST_PROTOCOL)))
+    return chunks
 
 
 def _linked(kept: Kept, key: str) -> tuple[str, ...]:

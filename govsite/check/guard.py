@@ -60,8 +60,7 @@ class OutputGuard:
     def report(self, written: set[str], report: Report) -> None:
         # A broken link in a page's Markdown is already reported at its line.
         known = {item.path for item in report.items if item.rule.startswith("link-")}
-        missing = [target for target in self.links.keys() - written]   # (sorted: few, if any)
-        for target in sorted(missing):
+        for target in sorted(self.links.keys() - written):   # (few, if any, to sort)
             page, origin = self.links[target]
             if origin not in known and f"{origin}/_index.md" not in known:
                 report.error(origin, 0, f"{page} links to {target}, which this build does not write",

@@ -1146,6 +1146,7 @@ def _records(docs: Sequence[SearchDoc], site_ids: list[str], per_file: int,
              doc_digests: list[str] | None, reuse: Reuse | None,
              made: dict[str, str]) -> dict[str, str]:
     files = {}
+    numbers = {site: n for n, site in enumerate(site_ids)}
     for start in range(0, len(docs), per_file):
         name = f"d/{start // per_file}.json"
         if doc_digests is not None:
@@ -1156,10 +1157,9 @@ def _records(docs: Sequence[SearchDoc], site_ids: list[str], per_file: int,
                 files[name] = kept
                 continue
         files[name] = _json([
-            [d.url.removeprefix(d.site_url), d.title, site_ids.index(d.site), d.column, d.kind,
+            [d.url.removeprefix(d.site_url), d.title, numbers[d.site], d.column, d.kind,
              d.date, d.validity, " ".join(d.text[:EXCERPT * 2].split())[:EXCERPT]]
             for d in docs[start:start + per_file]])
-    numbers = {site: n for n, site in enumerate(site_ids)}
     files["a.json"] = _json([[numbers[site], kind, date, validity] for site, kind, date, validity in zip(
         doc_column(docs, "site"), doc_column(docs, "kind"), doc_column(docs, "date"),
         doc_column(docs, "validity"), strict=True)])
