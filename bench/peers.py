@@ -118,6 +118,7 @@ def main() -> None:
     # shadow the package for `python3 -m govsite`.
     project = os.path.join(scratch, "govsite-project")
     convert.convert(corpus, project)
+    run.commit_project(project)   # as CI checks a cluster out (run.py --no-git says why)
     out, cache = os.path.join(scratch, "govsite-out"), os.path.join(scratch, "govsite-cache")
     command = [sys.executable, "-m", "govsite", "build", "--project", project, "--out", out,
                "--cache", cache]

@@ -2,11 +2,14 @@
 """Benchmark `govsite build` on a synthetic cluster.
 
     python3 bench/run.py --pages 10000 [--sites 20] [--seed N] [--work bench/work] [--repeat N]
-                         [--stages] [--ref COMMIT]
+                         [--stages] [--ref COMMIT] [--no-git]
 
 1. generates the cluster with /work/shared/bench/gen_corpus.py (cached in the work folder by
    sites, pages, seed and the generator's own hash),
-2. converts it into a govsite project (bench/convert.py; redone every run, it takes seconds),
+2. converts it into a govsite project (bench/convert.py; redone every run, it takes seconds)
+   and commits it into a git repository of its own, as CI checks a cluster out (govsite takes
+   the ids of committed, unchanged sources from git instead of reading them); --no-git leaves
+   it a plain folder, every source read on every build,
 3. runs `python3 -m govsite build --project P --out O` as a child process: a cold build into a
    new output folder, then a rebuild of that folder with nothing changed,
 
@@ -244,6 +247,8 @@ def main() -> None:
     ap.add_argument("--ref", default=None,
                     help="benchmark this git commit of the repository (extracted with git archive "
                          "into the work folder) instead of its working tree, e.g. HEAD")
+    ap.add_argument("--no-git", action="store_true",
+                    help="do not commit the project into git (every source is read on every build)")
     ap.add_argument("--stages", action="store_true",
                     help="also run one more cold build through the Python API and print govsite's "
                          "own per-stage timings")
@@ -293,6 +298,16 @@ def main() -> None:
     sys.exit(code)
 
 
+def commit_project(project: str) -> float:
+    """Make the project a git repository holding every file, as a CI checkout is: seconds taken."""
+    start = time.perf_counter()
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.org",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.org"}
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "generated cluster"]):
+        subprocess.run(["git", "-C", project, *command], check=True, env=env)
+    return time.perf_counter() - start
+
+
 def edit_one_page(project: str) -> str:
     """Append a sentence to the first news page in path order: the edit an editor makes most."""
     for folder, dirs, files in sorted(os.walk(os.path.join(project, "content"))):
@@ -315,6 +330,8 @@ def measure(a: argparse.Namespace, work: str, tag: str) -> int:
     print(f"convert: {time.perf_counter() - start:.2f} s ({project}; "
           f"{stats.images} placeholder images, {stats.demoted_interpretations} interpretations "
           f"made news, {stats.index_fixed} index numbers fixed, {stats.links_unlinked} dead links)")
+    if not a.no_git:
+        print(f"git: {commit_project(project):.2f} s to commit the project (not measured)")
     pages = sum(stats.pages.values())
     print(f"pages in project: {pages} (" + ", ".join(f"{k} {v}" for k, v in sorted(stats.pages.items())) + ")")
     sys.stdout.flush()

@@ -264,7 +264,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
                                        staging, guard, report, jobs, progress,
                                        result.template_seconds, store, model.edited)
-                _copy_attachments(cluster, set(selected), staging, report)
+                _copy_attachments(cluster, set(selected), staging, report, store)
                 stages.done("render")
                 if beside:   # its own time, and the peak of any process once it is waited for
                     _write_cluster_files(cluster, staging)   # (while it still works)
@@ -742,9 +742,19 @@ def _template_error(exc: jinja2.TemplateError, report: Report) -> None:
                  "fix the template, or the site override that replaced it")
 
 
+# "cluster" → {blob id: SHA-256} of the attachments published: the manifest lists a file by its
+# SHA-256 (what a deploy compares), a source is known by its blob id (discover.blob_id).
+PUBLISHED_FILES = "published attachments"
+
+
 def _copy_attachments(cluster: Cluster, selected: set[str], staging: output.Staging,
-                      report: Report) -> None:
+                      report: Report, store: Cache) -> None:
+    """Copy the attachments published pages link to; each one the previous build published
+    with these bytes is linked from it, unread (its SHA-256 is known by its blob id)."""
     used = cluster.resolver.used_files
+    stored = store.load(PUBLISHED_FILES, ["cluster"]).get("cluster") if store.path else None
+    known: dict[str, str] = orjson.loads(stored) if isinstance(stored, bytes) else {}
+    published: dict[str, str] = {}
     for attachment in cluster.attachments:
         if attachment.site not in selected:
             continue
@@ -753,9 +763,17 @@ def _copy_attachments(cluster: Cluster, selected: set[str], staging: output.Stag
             report.warning(attachment.path, 0, "attachment is not linked from any published page, "
                            "so it is not published", "link it from its page, or delete it")
             continue
-        url = cluster.resolver.targets[key].url
-        staging.copy(output_path(url), attachment.path, attachment.site,
-                     f"content/{key}", attachment.digest)
+        rel = output_path(cluster.resolver.targets[key].url)
+        staging.copy(rel, attachment.path, attachment.site, f"content/{key}",
+                     known.get(attachment.digest, ""))
+        if rel in staging.files:
+            published[attachment.digest] = staging.files[rel][2]
+    if store.path is None:
+        return
+    if published == known:
+        store.used(PUBLISHED_FILES, "cluster")
+    else:
+        store.keep(PUBLISHED_FILES, "cluster", orjson.dumps(published))
 
 
 def _write_cluster_files(cluster: Cluster, staging: output.Staging) -> None:

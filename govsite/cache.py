@@ -33,7 +33,7 @@ import orjson
 from govsite import __version__
 
 FILENAME = "build-cache.sqlite"
-FORMAT = 4   # entries of another format are never found: 4, search lengths cut to norms
+FORMAT = 5   # entries of another format are never found: 5, sources by git blob id
 LARGE = 1 << 20       # bytes from which a value is a file of its own
 FILE_MARK = "@file:"  # an entry's value that names such a file (JSON never starts with @)
 FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction

@@ -5,12 +5,21 @@ the only judgement is which files belong to the build at all. A source is found 
 not its text: a rebuild reads most pages back from the cache by digest, and decoding and
 holding every file's text cost two seconds and half a gigabyte at 100,000 pages. The text is
 read when a stage needs it (Source.read), and checked against the digest then.
+
+A digest is the file's git blob id (the SHA-1 of "blob <size>\0" and its bytes). In a git
+checkout, which is how CI builds a cluster, git already holds that id for every committed file
+it vouches is unchanged (git_ids): those files are not read at all, and at 100,000 pages that
+was most of a rebuild's time. Every other file is read and digested here, the same way, so a
+file has one digest whoever worked it out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +38,7 @@ class Source:
     site: str
     rel: str          # path under content/, posix: "www/news/2024-05-08.md"
     path: str         # as found on disk, for diagnostics
-    digest: str       # SHA-256 of the file's bytes
+    digest: str       # git blob id of the file's bytes (blob_id)
     loaded: str | None = None   # its text, when read already (read_source)
 
     def read(self, report: Report) -> str | None:
@@ -58,6 +67,7 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
         return Discovery((), ())
     ids = set(config.ids)
     root = content.resolve()
+    committed = git_ids(str(content))   # git answers while the folders are walked
     for entry in sorted(content.iterdir()):
         if entry.name.startswith("."):
             continue
@@ -88,14 +98,16 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
                                  f"move it into content/{entry.name}/<column>/")
                     continue
                 attachments.append((entry.name, rel.split("/", 1)[1], full))
-                found.append(("", "", full))   # digested with the sources
+                found.append(("", rel, full))   # digested with the sources
             else:
                 report.warning(full, 0, f"file type `{suffix or name}` is not published",
                                "attachments can be " + ", ".join(sorted(ATTACHMENT_TYPES)))
     sources: list[Source] = []
     digests: dict[str, str] = {}   # an attachment's path → its digest
-    for (site, rel, path), digest in zip(found, _digests([path for _, _, path in found], jobs),
-                                         strict=True):
+    known = committed()
+    unknown = iter(_digests([path for _, rel, path in found if rel not in known], jobs))
+    for (site, rel, path), digest in zip(found, [known.get(rel) or next(unknown)
+                                                 for _, rel, path in found], strict=True):
         if isinstance(digest, OSError):
             report.error(path, 0, f"file cannot be read: {digest.strerror or digest}",
                          "check that govsite may read it")
@@ -135,7 +147,7 @@ def read_source(site: str, rel: str, path: str, report: Report) -> Source | None
     """One Markdown file as a source, its text read, or None (reported) when it is not UTF-8."""
     raw = _read(path)
     text = _decode(raw, path, report)
-    return None if text is None else Source(site, rel, path, hashlib.sha256(raw).hexdigest(), text)
+    return None if text is None else Source(site, rel, path, blob_id(raw), text)
 
 
 def read_text(path: str, digest: str, report: Report) -> str | None:
@@ -145,7 +157,7 @@ def read_text(path: str, digest: str, report: Report) -> str | None:
         raw = _read(path)
     except OSError:
         raw = b""
-    if hashlib.sha256(raw).hexdigest() != digest:
+    if blob_id(raw) != digest:
         report.error(path, 0, "file changed or went away while govsite was building",
                      "build again once the files are saved")
         return None
@@ -181,20 +193,82 @@ def _read_open(handle: int) -> bytes:
     return b"".join(chunks)
 
 
+def blob_id(data: bytes) -> str:
+    """The id git gives a file of these bytes: a digest of the content alone, which git keeps
+    for every committed file. (SHA-1, as git's: collisions have been made, by design and at
+    great cost, for files nobody would publish; git itself detects such pairs.)"""
+    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
 def _file_digest(path: str) -> str:
     handle = os.open(path, os.O_RDONLY)
     try:
-        if os.fstat(handle).st_size <= LARGE_FILE:
-            return hashlib.sha256(_read_open(handle)).hexdigest()
-        digest = hashlib.sha256()   # a large attachment (a video) is never held whole
+        size = os.fstat(handle).st_size
+        if size <= LARGE_FILE:
+            return blob_id(_read_open(handle))
+        digest = hashlib.sha1(b"blob %d\0" % size)   # a large attachment is never held whole
+        read = 0
         while block := os.read(handle, LARGE_FILE):
             digest.update(block)
+            read += len(block)
+        if read != size:   # it changed as it was read: a digest no file has
+            raise OSError(f"{path} changed while it was read")
         return digest.hexdigest()
     finally:
         os.close(handle)
 
 
 LARGE_FILE = 1 << 20
+
+# git's settings under which a committed file's id may not be its bytes' in the working tree
+# (line endings converted), or its stat check is loosened: then every file is read.
+_UNTRUSTED_SETTINGS = {"core.autocrlf": ("true", "input"), "core.trustctime": ("false",),
+                       "core.checkstat": ("minimal",)}
+# Attributes that make a file's working-tree bytes differ from what git stored.
+_CONVERTING = frozenset([b"text", b"eol", b"crlf", b"filter", b"ident", b"working-tree-encoding"])
+_STAGED = re.compile(rb"H 100(?:644|755) ([0-9a-f]{40}) 0\t([^\0]*)\0")
+
+
+def git_ids(content: str) -> Callable[[], dict[str, str]]:
+    """The blob ids git vouches for, by path under `content`: files committed or staged whose
+    working-tree copy git finds unchanged (`git diff-files`, which checks the file's size,
+    inode and change time against what git recorded when it hashed the file, and reads the
+    file when those cannot tell), not converted on checkout, and not marked assume-unchanged
+    or skip-worktree. git is started now; the function returned waits for its answer. No git,
+    no repository, or any doubt: an empty answer, and every file is read."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {"LC_ALL": "C"}
+
+    def git(*args: str, stdin: int | None = None) -> subprocess.Popen:
+        return subprocess.Popen(["git", "-C", content, *args], stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)
+    try:
+        settings = git("config", "--get-regexp", r"^core\.(autocrlf|trustctime|checkstat)$")
+        staged = git("ls-files", "--stage", "-v", "-z")
+        dirty = git("diff-files", "--name-only", "--relative", "-z")
+        listed = git("ls-files", "-z")
+        attributes = git("check-attr", "--stdin", "-z", "--all", stdin=listed.stdout.fileno())  # type: ignore[union-attr]
+        listed.stdout.close()  # type: ignore[union-attr]
+    except OSError:   # no git on this machine
+        return dict
+
+    def answer() -> dict[str, str]:
+        outputs = [process.communicate()[0] for process in (settings, staged, dirty, attributes)]
+        listed.wait()
+        if any(p.returncode for p in (staged, dirty, listed, attributes)) or settings.returncode > 1:
+            return {}   # not a repository, or git failed: nothing vouched for
+        for line in outputs[0].decode(errors="replace").splitlines():
+            name, _, value = line.partition(" ")
+            if value.strip().lower() in _UNTRUSTED_SETTINGS.get(name.lower(), ()):
+                return {}
+        fields = outputs[3].split(b"\0")
+        excluded = {fields[i] for i in range(0, len(fields) - 2, 3)
+                    if fields[i + 1] in _CONVERTING and fields[i + 2] != b"unset"}
+        excluded.update(outputs[2].split(b"\0"))
+        return {path.decode("utf-8", "surrogateescape"): blob.decode()
+                for blob, path in _STAGED.findall(outputs[1]) if path not in excluded}
+    return answer
 
 
 def _walk(folder: str) -> list[tuple[str, str, bool]]:

@@ -15,7 +15,7 @@ import pytest
 from conftest import FIXTURES
 from test_golden import tree
 
-from govsite import themes
+from govsite import output, themes
 from govsite.build import build
 from govsite.cache import Cache
 
@@ -466,12 +466,18 @@ def test_documents_counted_again_are_counted_from_their_whole_text_read_back(bui
     assert "鳜鱼" in shards   # a term 300 characters into the text is in the index
 
 
-def test_a_changed_attachment_is_published_with_its_new_bytes_and_the_others_linked(built):
+def test_a_changed_attachment_is_published_with_its_new_bytes_and_the_others_linked(
+        built, monkeypatch):
     project, out, cache = built
     changed = project / "content/portal/news/会议材料.pdf"
     changed.write_bytes(changed.read_bytes() + b"%% revised")
     before = (out / "www.example.gov.cn/news/meeting.png").stat().st_ino
+    hashed: list[str] = []   # files whose SHA-256 the build worked out
+    digest = output._digest
+    monkeypatch.setattr(output, "_digest", lambda path: hashed.append(Path(path).name) or digest(path))
     build(project, out, now=NOW, cache=cache)
+    assert "meeting.png" not in hashed, "an attachment published before is known by its blob id"
+    assert "会议材料.pdf" in hashed
     assert (out / "www.example.gov.cn/news/会议材料.pdf").read_bytes().endswith(b"%% revised")
     assert (out / "www.example.gov.cn/news/meeting.png").stat().st_ino == before, \
         "an unchanged attachment is linked from the previous build"

@@ -1,0 +1,128 @@
+"""discover: a source's digest is its git blob id; in a git checkout, the files git vouches for
+are not read, and every file git cannot vouch for is."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, require, write_project
+
+from govsite import config, discover
+from govsite.build import build
+from govsite.diagnostics import Report
+
+NEWS = """\
+---
+title: 关于开展2024年度政务公开工作的通知
+date: 2024-05-08
+source: 示例市人民政府办公室
+---
+各区县人民政府，市政府各部门：{n}
+"""
+FILES = {f"content/portal/news/{n}.md": NEWS.format(n=n) for n in range(4)}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                          text=True, env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+                                          "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    require(shutil.which("git") is not None, "git")
+    root = write_project(tmp_path / "project", FILES)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "cluster")
+    return root
+
+
+def found(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], list[str]]:
+    """Each source's digest, and the files discover read to digest them."""
+    read: list[str] = []
+    digest = discover._file_digest
+    monkeypatch.setattr(discover, "_file_digest", lambda path: read.append(
+        Path(path).relative_to(root / "content").as_posix()) or digest(path))
+    report = Report(root)
+    cfg = config.load(root, report)
+    assert cfg is not None
+    sources = discover.find_sources(cfg, report, jobs=1).sources
+    assert not report.sorted(), [str(d) for d in report.sorted()]
+    return {s.rel: s.digest for s in sources}, sorted(read)
+
+
+def hash_object(root: Path, rel: str) -> str:
+    return git(root, "hash-object", f"content/{rel}").strip()
+
+
+def test_a_digest_is_the_blob_id_git_gives_the_bytes(tmp_path):
+    data = "标题\r\n正文\n".encode()
+    assert discover.blob_id(data) == hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    assert discover.blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"   # git's empty blob
+
+
+def test_files_git_vouches_for_are_not_read(repo, monkeypatch):
+    digests, read = found(repo, monkeypatch)
+    assert read == []
+    assert digests == {rel: hash_object(repo, rel) for rel in digests}
+    assert len(digests) == 5
+
+
+def test_an_edited_file_is_read_even_at_the_same_size_and_time(repo, monkeypatch):
+    path = repo / "content/portal/news/1.md"
+    before = path.stat()
+    path.write_text(NEWS.format(n=7), encoding="utf-8")   # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))   # and the same time
+    (repo / "content/portal/news/new.md").write_text(NEWS.format(n=8), encoding="utf-8")
+    digests, read = found(repo, monkeypatch)
+    assert read == ["portal/news/1.md", "portal/news/new.md"]
+    assert digests["portal/news/1.md"] == hash_object(repo, "portal/news/1.md")
+    assert digests["portal/news/1.md"] != git(repo, "rev-parse", "HEAD:content/portal/news/1.md").strip()
+
+
+def test_files_git_converts_or_is_told_not_to_check_are_read(repo, monkeypatch):
+    (repo / ".gitattributes").write_text("content/portal/news/2.md text eol=crlf\n")
+    git(repo, "update-index", "--assume-unchanged", "content/portal/news/3.md")
+    _, read = found(repo, monkeypatch)
+    assert read == ["portal/news/2.md", "portal/news/3.md"]
+    git(repo, "config", "core.autocrlf", "true")
+    _, read = found(repo, monkeypatch)
+    assert len(read) == 5
+
+
+def test_without_a_repository_or_git_every_file_is_read_to_the_same_digests(repo, monkeypatch):
+    vouched, _ = found(repo, monkeypatch)
+    shutil.rmtree(repo / ".git")
+    digests, read = found(repo, monkeypatch)
+    assert digests == vouched and len(read) == 5
+    git_dir = Path(str(shutil.which("git"))).parent
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                               if Path(p) != git_dir))
+    digests, read = found(repo, monkeypatch)
+    assert digests == vouched and len(read) == 5
+
+
+def test_an_edit_in_a_checkout_builds_as_a_clean_build(repo, tmp_path, monkeypatch):
+    """The incremental build of an edit git does not know of yet (the working tree), then of
+    the same edit committed, equals a clean build each time."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    assert not build(repo, out, cache=cache).report.errors()
+    page = repo / "content/portal/news/2.md"
+    for step in ("edited", "committed"):
+        if step == "edited":
+            page.write_text(NEWS.format(n="（已更新）"), encoding="utf-8")
+        else:
+            git(repo, "commit", "-qam", "edit")
+        assert not build(repo, out, cache=cache).report.errors()
+        clean = tmp_path / f"clean-{step}"
+        assert not build(repo, clean).report.errors()
+        assert (out / ".govsite/manifest.json").read_bytes() == \
+            (clean / ".govsite/manifest.json").read_bytes()
+        assert "（已更新）" in (out / "www.example.gov.cn/news/2.html").read_text(encoding="utf-8")
