@@ -226,6 +226,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
     try:
+        # Made first: it checks the output folder before any work, and starts listing the
+        # spare tree it will stage into (output.Staging.claim) beside the stages before.
+        staging = output.Staging(out, project, report, claim=False)
         model = _model(project, only, report, now or clock(), drafts, stages, store, jobs)
         cluster, bodies = model.cluster, model.bodies
         jobs = jobs or _default_jobs(len(cluster.pages))
@@ -244,7 +247,6 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         search = search_settings.load(project, tuple(cluster.sites), report)
         stages.done("search settings", stop=False)
         selected = only or tuple(cluster.sites)
-        staging = output.Staging(out, project, report, claim=False)
         try:
             guard = OutputGuard(cluster)
             # A rebuild whose search stage starts from the previous one's state is the work of

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class Staging:
         self.held: dict[str, str] = {}
         # A noting() copy's wait for its parent's claim(), before it touches the folder.
         self._claimed: Callable[[], frozenset[str] | None] | None = None
+        # The spare's files, listed from now on beside the build's work: claim() needs them.
+        self._spare_files = _listing(str(self.spare)) if self.spare.is_dir() else None
         if claim:
             self.claim()
 
@@ -62,20 +65,23 @@ class Staging:
         hand) is deleted, so that a rebuild holds exactly what a clean build would. Returns
         the files the manifest lists that are gone (None: no spare, an empty folder), which
         is what a noting() copy needs to know besides the manifest."""
+        listing, self._spare_files = self._spare_files, None
+        files = listing() if listing else None   # before the rename: find(1) lists by path
         try:
             os.rename(self.spare, self.dir)   # atomic: of two builds, one gets it
         except OSError:
             self.dir.mkdir(parents=True)
             return None
-        listed = {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
-        held = {}
-        for rel in _files_under(self._dir):
-            if rel in listed:
-                held[rel] = listed[rel]
-            elif not rel.startswith(".govsite/"):
+        held = {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
+        present = set(files if files is not None else _files_under(self._dir))
+        for rel in present - held.keys():   # (set operations: 150,000 files, none of them gone)
+            if not rel.startswith(".govsite/"):
                 _unlink(f"{self._dir}/{rel}")
+        gone = frozenset(held.keys() - present)
+        for rel in gone:
+            del held[rel]
         self.held = held
-        return frozenset(listed.keys() - held.keys())
+        return gone
 
     def _settle(self) -> None:
         """In a noting() copy made before the claim: wait for it, then know what is held from
@@ -329,6 +335,25 @@ def _clear_files_above(root: str, rel: str) -> None:
         at = f"{at}/{part}"
         if os.path.lexists(at) and not os.path.isdir(at):
             os.unlink(at)
+
+
+def _listing(root: str) -> Callable[[], list[str] | None]:
+    """Every file under `root` by relative path, listed by GNU find, started now: a pass over
+    every file of a build (150,000 at 100,000 pages) that the build need not wait for, at a
+    fraction of os.scandir's time. The function returned waits for it; None where find is
+    missing or failed (the caller walks the folder itself)."""
+    try:
+        process = subprocess.Popen(["find", root, "-mindepth", "1", "!", "-type", "d", "-printf", "%P\\0"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError:
+        return lambda: None
+
+    def answer() -> list[str] | None:
+        found, _ = process.communicate()
+        if process.returncode:
+            return None
+        return found.decode("utf-8", "surrogateescape").split("\0")[:-1]
+    return answer
 
 
 def _files_under(root: str) -> list[str]:
