@@ -197,9 +197,13 @@ def blob_id(data: bytes) -> str:
     """The id git gives a file of these bytes: a digest of the content alone, which git keeps
     for every committed file. (SHA-1, as git's: collisions have been made, by design and at
     great cost, for files nobody would publish; git itself detects such pairs.)"""
-    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest = _blob_hash(len(data))
     digest.update(data)
     return digest.hexdigest()
+
+
+def _blob_hash(size: int) -> hashlib._Hash:
+    return hashlib.sha1(b"blob %d\0" % size)
 
 
 def _file_digest(path: str) -> str:
@@ -208,7 +212,7 @@ def _file_digest(path: str) -> str:
         size = os.fstat(handle).st_size
         if size <= LARGE_FILE:
             return blob_id(_read_open(handle))
-        digest = hashlib.sha1(b"blob %d\0" % size)   # a large attachment is never held whole
+        digest = _blob_hash(size)   # a large attachment is never held whole
         read = 0
         while block := os.read(handle, LARGE_FILE):
             digest.update(block)

@@ -74,7 +74,7 @@ class Staging:
             return None
         held = {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
         present = set(files if files is not None else _files_under(self._dir))
-        for rel in present - held.keys():   # (set operations: 150,000 files, none of them gone)
+        for rel in present - held.keys():   # set operations: a loop over 150,000 took 0.1 s
             if not rel.startswith(".govsite/"):
                 _unlink(f"{self._dir}/{rel}")
         gone = frozenset(held.keys() - present)
@@ -339,9 +339,9 @@ def _clear_files_above(root: str, rel: str) -> None:
 
 def _listing(root: str) -> Callable[[], list[str] | None]:
     """Every file under `root` by relative path, listed by GNU find, started now: a pass over
-    every file of a build (150,000 at 100,000 pages) that the build need not wait for, at a
-    fraction of os.scandir's time. The function returned waits for it; None where find is
-    missing or failed (the caller walks the folder itself)."""
+    every file of a build (150,000 at 100,000 pages) made beside the stages before claim()
+    rather than on its way. The function returned waits for it; None where find is missing or
+    failed (the caller walks the folder itself)."""
     try:
         process = subprocess.Popen(["find", root, "-mindepth", "1", "!", "-type", "d", "-printf", "%P\\0"],
                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
