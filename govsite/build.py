@@ -196,10 +196,7 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     assembled_files = frozenset(cluster.resolver.used_files)
     bodies = markup.convert_all(cluster, report, jobs, store,
                                 earlier=partial(snapshot.earlier_targets, store, kept))
-    sources: dict[str, dict[str, str]] = {}
-    for source in found.sources:
-        sources.setdefault(source.site, {})[source.rel] = source.digest
-    fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, sources,
+    fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, found.digests,
                           report.items[start:], snapshot.window(parsed.pages, now),
                           assembled_files, build_id)
     return _Model(cluster, bodies, None, partial(snapshot.save, store, fresh, kept),

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from govsite.config import ClusterConfig, SiteConfig
 
@@ -150,8 +150,9 @@ class Page:
     service: ServiceGuide | None = None
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(NamedTuple):
+    """(A named tuple: a cluster has tens of thousands, made and kept by every build.)"""
+
     site: str
     rel: str            # path under content/<site>/, posix
     path: str           # absolute filesystem path

@@ -247,11 +247,18 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
             now: datetime, report: Report, jobs: int) -> Patched | None:
     """The kept model with the pages whose sources changed taken anew, or None when anything
     else changed (see the module's doc). What the kept model reported is reported again."""
-    digests = {source.rel: source for source in found.sources}
-    known = {rel: digest for site in kept_index.sources.values() for rel, digest in site.items()}
-    if digests.keys() != known.keys():
+    if found.digests.keys() != kept_index.sources.keys():
         return None
-    changed = [source for rel, source in digests.items() if known[rel] != source.digest]
+    edited_sites: list[str] = []
+    for site, digests in found.digests.items():
+        known = kept_index.sources[site]
+        if digests != known:   # (compared whole, in C: most sites are as they were)
+            if digests.keys() != known.keys():
+                return None
+            edited_sites.append(site)
+    changed_rels = {rel for site in edited_sites for rel, digest in found.digests[site].items()
+                    if kept_index.sources[site][rel] != digest}
+    changed = [source for source in found.sources if source.rel in changed_rels]
     if any(source.rel.endswith("/_index.md") for source in changed):
         return None
     kept = _load(kept_index, store, config, now)
@@ -291,7 +298,8 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
     for namespace in (frontmatter.PARSED, markup.CACHE, markup.CACHE_LINKS, markup.CACHE_TEXT,
                       markup.CACHE_HTML):
         store.retain(namespace)   # what the pages kept were read from, for a build that needs it
-    sources = {site: dict(part) for site, part in kept.sources.items()}
+    sources = {site: dict(part) if site in edited_sites else part
+               for site, part in kept.sources.items()}
     for source in changed:
         sources[source.site][source.rel] = source.digest
     return Patched(cluster, bodies, edited, replace(kept, cluster=cluster, bodies=bodies,
