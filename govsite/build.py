@@ -471,7 +471,7 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
     for pack in packs.values():
         pack.save()
     if store.path is not None:
-        store.keep(READS, "cluster", orjson.dumps({read: renderer.token(read) for read in sorted(reads)}))
+        store.keep(READS, "cluster", orjson.dumps(renderer.tokens(reads)))
         for site_id, outputs in made.items():
             store.keep(WHOLE, site_id, _whole_record(renderer, cluster, site_id, outputs))
     return pages
@@ -496,13 +496,12 @@ def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, .
 def _link_whole_site(record: dict, site_id: str, staging: output.Staging) -> bool:
     """Link and record every file of a standing site, each where the staging folder holds it
     already or from the previous build; False (nothing recorded) when a copy is missing."""
-    held, previous = staging.held, staging.previous
-    for rel, origin, sha in record["files"]:
+    files, held, previous = record["files"], staging.held, staging.previous
+    for rel, origin, sha in files:
         if held.get(rel) != sha and (previous.get(rel, {}).get("sha256") != sha
                                      or not staging.link_previous(rel, sha, origin)):
             return False
-    for rel, origin, sha in record["files"]:
-        staging.record(rel, site_id, origin, sha)
+    staging.record_all(site_id, files)
     return True
 
 

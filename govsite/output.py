@@ -182,6 +182,14 @@ class Staging:
             return
         self.files[rel] = (site, origin, digest)
 
+    def record_all(self, site: str, files: list[tuple[str, str, str]]) -> None:
+        """record() each of (rel, origin, digest), at once."""
+        if self.noted is not None or not self.files.keys().isdisjoint(rel for rel, _, _ in files):
+            for rel, origin, digest in files:
+                self.record(rel, site, origin, digest)
+            return
+        self.files.update((rel, (site, origin, digest)) for rel, origin, digest in files)
+
     def copy(self, rel: str, source: Path | str, site: str, origin: str, digest: str = "") -> None:
         """Copy a file in, or link the previous build's copy when it holds the same bytes: by
         `digest` when known (discover reads attachments on every core), else read here."""

@@ -1127,6 +1127,35 @@ def test_a_patched_build_remembers_what_its_outputs_read_as_a_clean_build_works_
     assert {read: renderer.token(read) for read in stored} == stored
 
 
+def test_told_what_was_edited_compare_works_out_again_the_edited_pages_their_lists_and_whole_maps(
+        built):
+    # Every other read keeps the previous build's token unworked (an edit of a page changes
+    # nothing assemble() joins on): an output that iterates a whole map, which holds the
+    # edited page too, must still be found changed, and its new token kept for the next build.
+    from govsite import markup
+    from govsite.build import _Stages, load_cluster
+    from govsite.diagnostics import Report
+    from govsite.render import Renderer
+    project, _, _ = built
+    report = Report(project)
+    cluster = load_cluster(project, report, NOW, False, _Stages(report, False))
+    bodies = markup.convert_all(cluster, report)
+    edited = "county/news/2024-05-07-harvest"
+    other = "portal/news/2024-05-08-meeting"
+    reads = {"bodies\0*", "pages\0*", edited, "pages_by_site\0county", other, "column_items\0portal/news",
+             "pages_by_site\0portal", "column_items\0county/news"}
+    now = {read: Renderer(cluster, bodies).token(read) for read in reads}
+    before = {**now, "bodies\0*": "then", edited: "then", "pages_by_site\0county": "then"}
+    renderer = Renderer(cluster, bodies)
+    renderer.compare(before, frozenset({edited}))
+    site, base = cluster.sites["county"], renderer.base(cluster.sites["county"])
+    for read in ("bodies\0*", edited, "pages_by_site\0county"):
+        assert not renderer.stands(site, base, [read])
+    for read in ("pages\0*", other, "column_items\0portal/news", "pages_by_site\0portal", "column_items\0county/news"):
+        assert renderer.stands(site, base, [read])
+    assert renderer.tokens(set(before)) == now
+
+
 def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it_changed(
         built, monkeypatch):
     # Its index (every source's digest) tells a page added from a page edited: the records
