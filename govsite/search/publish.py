@@ -129,15 +129,18 @@ def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
         keyed = keyed_documents(cluster, bodies)
         keys, docs = [key for key, _ in keyed], [doc for _, doc in keyed]
         digests = document_digests(docs)
+        _keep_documents(store, keys, docs, digests, basis.build, index)
     else:
-        keys, docs, digests = kept
-    _keep_documents(store, keys, docs, digests, basis.build, index)
+        keys, docs, digests, touched = kept
+        _keep_documents(store, keys, docs, digests, basis.build, index, touched)
     return docs, digests
 
 
 def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
                        basis: DocumentBasis, index: dict[str, Any]
-                       ) -> tuple[list[str], Sequence[SearchDoc], list[str]] | None:
+                       ) -> tuple[list[str], Sequence[SearchDoc], list[str], set[str]] | None:
+    """The previous build's documents, in its order, with those of the pages taken anew made
+    again; and the sites of those."""
     records = store.load(DOCUMENTS, list(index["sites"].values()))
     parts = {site: unpickled(records.get(name)) for site, name in index["sites"].items()}
     if not all(isinstance(part, list) for part in parts.values()):
@@ -157,19 +160,33 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
     for key, doc in fresh.items():
         docs[position[key]] = doc
         digests[position[key]] = document_digests([doc])[0]
-    return keys, docs, digests
+    return keys, docs, digests, {doc.site for doc in fresh.values()}
 
 
 def _keep_documents(store: Cache, keys: list[str], docs: Sequence[SearchDoc], digests: list[str],
-                    build: str, before: dict[str, Any]) -> None:
+                    build: str, before: dict[str, Any], touched: set[str] | None = None) -> None:
     """One record per site, named by its documents' keys and digests: written when new, kept
-    as it is otherwise; and the index, which names this build."""
+    as it is otherwise; and the index, which names this build. `touched`: the documents are
+    the previous build's (`before`), in its order, with only these sites' made again: the
+    others' records stand without naming their documents again."""
+    if touched is None:
+        doc_sites = doc_column(docs, "site")
+        runs = [(site, len(list(run))) for site, run in itertools.groupby(doc_sites)]
+    else:
+        runs = before["runs"]
     by_site: dict[str, list[int]] = {}
-    doc_sites = doc_column(docs, "site")
-    for n, site in enumerate(doc_sites):
-        by_site.setdefault(site, []).append(n)
+    at = 0
+    for site, count in runs:
+        if touched is None or site in touched:
+            by_site.setdefault(site, []).extend(range(at, at + count))
+        at += count
     names = set(before.get("sites", {}).values())
-    sites = {}
+    sites: dict[str, str] = {}
+    if touched is not None:
+        sites = dict(before["sites"])
+        for site, name in sites.items():
+            if site not in touched:
+                store.used(DOCUMENTS, name)
     for site, positions in by_site.items():
         name = sites[site] = cache_key(DOCUMENTS, DOCUMENTS_FORMAT, site, [keys[n] for n in positions],
                                        [digests[n] for n in positions])
@@ -179,7 +196,6 @@ def _keep_documents(store: Cache, keys: list[str], docs: Sequence[SearchDoc], di
             store.keep(DOCUMENTS, name, pickle.dumps(
                 [(keys[n], _VALUES(docs[n]), digests[n]) for n in positions],
                 pickle.HIGHEST_PROTOCOL))
-    runs = [(site, len(list(run))) for site, run in itertools.groupby(doc_sites)]
     store.keep(DOCUMENTS, DOCUMENTS_INDEX, pickle.dumps(
         {"format": DOCUMENTS_FORMAT, "build": build, "runs": runs, "sites": sites},
         pickle.HIGHEST_PROTOCOL))
