@@ -255,9 +255,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                                     model.documents)
                       ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
             try:
-                gone = staging.claim()
+                claimed = staging.claim()
                 for job in beside:
-                    job.claimed(gone)
+                    job.claimed(claimed)
                 if only:
                     staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
@@ -655,10 +655,10 @@ class _SearchBeside:
         folder = store.path.parent if store.path is not None else None
         self._store, self._staging, self._report = store, staging, report
         reader, self._writer = multiprocessing.Pipe(duplex=False)
-        self._gone: list[frozenset[str] | None] = []   # what claim() returned, once it has
+        self._claim: list[output.Claimed | None] = []   # what claim() returned, once it has
 
-        def claimed() -> frozenset[str] | None:   # (in the process: from the parent)
-            return self._gone[0] if self._gone else reader.recv()
+        def claimed() -> output.Claimed | None:   # (in the process: from the parent)
+            return self._claim[0] if self._claim else reader.recv()
 
         def work() -> tuple[list, list, list, float]:
             started, problems = time.perf_counter(), len(report.items)
@@ -673,11 +673,11 @@ class _SearchBeside:
         if self._job.forked:
             reader.close()   # (the process's end)
 
-    def claimed(self, gone: frozenset[str] | None) -> None:
+    def claimed(self, claimed: output.Claimed | None) -> None:
         """Tell it the staging folder is claimed, and what claim() returned."""
-        self._gone.append(gone)
+        self._claim.append(claimed)
         if self._job.forked:
-            self._writer.send(gone)
+            self._writer.send(claimed)
 
     def finish(self) -> float:
         """Wait for it, then keep, record and report what it did; returns its own time."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from govsite import output
 from govsite.assemble import state_of
 from govsite.diagnostics import Report
 from govsite.model import DRAFT, EXPIRED, PUBLISHED, SCHEDULED, WITHDRAWN, Withdrawal
-from govsite.output import Staging, UnsafeOutput
+from govsite.output import Claimed, Staging, UnsafeOutput
 from govsite.urls import output_path, relative
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -172,11 +174,11 @@ def test_a_copy_made_before_the_claim_waits_for_it_and_holds_what_the_spare_hold
     _stage(tmp_path, files)   # (now there is a spare, holding all three)
     (tmp_path / ".build.spare/h/b.html").unlink()   # gone from it since
     staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path), claim=False)
-    told: list[frozenset[str] | None] = []
+    told: list[Claimed | None] = []
     copy = staging.noting(lambda: told[0])
     assert not staging.dir.exists() and staging.held == {}
     told.append(staging.claim())
-    assert told == [frozenset({"h/b.html"})]
+    assert told == [Claimed(frozenset({"h/b.html"}), {})]   # (by its note: nothing differs)
     sha = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
     copy.put("h/d.html", "d", "o")
     assert (staging.dir / "h/d.html").read_text() == "d"
@@ -188,6 +190,33 @@ def test_a_copy_made_before_the_claim_waits_for_it_and_holds_what_the_spare_hold
     copy = staging.noting(staging.claim)
     assert copy.link_previous("h/a.html", sha["h/a.html"], "o") == "" and copy.held == {}
     staging.discard()
+
+
+def test_a_spare_is_known_by_the_note_left_in_it_and_by_its_manifest_when_that_does_not_fit(
+        tmp_path, monkeypatch):
+    # The build that makes a tree the spare notes in it how it differs from the build beside
+    # it: the next build knows what the spare holds without reading the spare's manifest.
+    read: list[Path] = []
+    reader = output._read_manifest_marked
+    monkeypatch.setattr(output, "_read_manifest_marked", lambda out: (read.append(out), reader(out))[1])
+    build = tmp_path / "build"
+    for n, files in enumerate([{"h/y.html": "a"}, {"h/y.html": "a", "h/z.html": "b"},
+                               {"h/y.html": "a2", "h/w.html": "w"}, {"h/y.html": "a2"}]):
+        read.clear()
+        _stage(tmp_path, files, linked=tuple(files))
+        assert read == [build], "only the previous build's manifest is read"
+        assert _contents(build) == _contents(_clean(tmp_path / f"clean{n}", files)), n
+        assert not (build / output.SPARE_NOTE).exists()
+        assert (tmp_path / ".build.spare" / output.SPARE_NOTE).is_file() == (n > 0)
+    # The build folder replaced by another tree since (restored from elsewhere): the note, which
+    # was written beside another manifest, is not trusted, and the spare's manifest is read.
+    # Trusted, it would say the spare holds h/y.html as "c", and the build would keep its "a2".
+    shutil.rmtree(build)
+    shutil.copytree(_clean(tmp_path / "elsewhere", {"h/y.html": "c"}), build)
+    read.clear()
+    _stage(tmp_path, {"h/y.html": "c"}, linked=("h/y.html",))
+    assert (build / "h/y.html").read_text() == "c"
+    assert len(read) == 2 and read[0] == build
 
 
 def _clean(out: Path, files: dict[str, str]) -> Path:
