@@ -99,6 +99,22 @@ def _overlay(docs: Sequence[SearchDoc], cache: CountCache, state: TermState
                     before if len(before) == len(changed) else None, changed, lengths)
 
 
+def _postings_of(docs: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The positions of the postings of documents first … last, in order. One pass over the
+    document numbers in slices that stay in the processor's cache (43 million at 100,000
+    pages: two comparisons and their temporaries over the whole array took twice as long)."""
+    found = []
+    docs = docs if docs.dtype == np.int32 else docs.astype(np.int32)
+    span = np.uint32(last - first)
+    for start in range(0, len(docs), POSTINGS_SLICE):
+        part = docs[start:start + POSTINGS_SLICE] - np.int32(first)
+        found.append(np.flatnonzero(part.view(np.uint32) <= span) + start)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+POSTINGS_SLICE = 1 << 20
+
+
 class Overlaid:
     """Scores as the state's with `overlay` (position → digest) laid over it: what publish.py
     and index.build_index ask of Scores, answered without working out every posting (whole()
@@ -272,17 +288,16 @@ class Overlaid:
     def gathered(self, first: int, last: int) -> Scores:
         """The postings of the documents first … last, as arrays."""
         state = self.state
-        mask = (state.docs >= first) & (state.docs <= last)
+        taken = _postings_of(state.docs, first, last)
+        docs = state.docs[taken].astype(np.int64)
         overlaid = [p for p in self.overlay if first <= p <= last]
-        if overlaid:
+        if overlaid:   # (their postings in the state are not theirs any more)
             hidden = np.zeros(self.documents, dtype=bool)
             hidden[overlaid] = True
-            mask &= ~hidden[state.docs]
-        taken = np.flatnonzero(mask)
-        del mask
+            shown = ~hidden[docs]
+            taken, docs = taken[shown], docs[shown]
         keys = state.keys[taken]
         order = keys << SLOT
-        docs = state.docs[taken].astype(np.int64)
         values = state.values[taken]
         for term in self.idf_moved:   # the state's contributions of these moved
             key = self._order(term)[0]   # a word the state holds: its key
@@ -323,7 +338,13 @@ class Overlaid:
         words = {v: k for k, v in slot.items()}
         spelled = [words[v] if v in words else _spell(v >> SLOT, state.words, WORDS)
                    for v in distinct.tolist()]
-        hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in spelled], dtype=np.int64)
+        # The state holds the CRC-32 of each of its terms; only a word new to it is hashed.
+        vocabulary = state.vocabulary
+        at = np.minimum(np.searchsorted(vocabulary, distinct >> SLOT), max(len(vocabulary) - 1, 0))
+        hashes = state.hashes[at] if len(vocabulary) else np.zeros(len(distinct), dtype=np.int64)
+        for n in np.flatnonzero((vocabulary[at] << SLOT != distinct) if len(vocabulary) else
+                                np.ones(len(distinct), dtype=bool)).tolist():
+            hashes[n] = zlib.crc32(spelled[n].encode("utf-8"))
         return Scores(spelled, hashes, columns, docs - first, values, touched=self.touched)
 
     def whole(self) -> Scores:
