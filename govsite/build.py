@@ -45,16 +45,8 @@ from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster, source_of
 from govsite.parallel import Background, default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
+from govsite.search import DocumentBasis
 from govsite.search import settings as search_settings
-from govsite.search.index import CountCache, TermState
-from govsite.search.publish import (
-    DocumentBasis,
-    Linked,
-    SearchCache,
-    inputs_key,
-    search_outputs,
-    searched_documents,
-)
 from govsite.urls import host_root, output_path, quote_path
 
 
@@ -569,6 +561,10 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
 def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
                   selected: tuple[str, ...], jobs: int, staging: output.Staging,
                   store: Cache, basis: DocumentBasis) -> None:
+    # Imported here, where search runs: numpy and the index code take a tenth of a second to
+    # import, which a rebuild beside render pays in its search process only.
+    from govsite.search.index import CountCache, TermState
+    from govsite.search.publish import SearchCache, inputs_key, search_outputs, searched_documents
     docs, digests = searched_documents(cluster, bodies, store, basis)
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
     previous = staging.previous if key else {}
@@ -698,6 +694,7 @@ def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Stagi
                   ) -> dict[str, tuple[str, str, str]] | None:
     """The search files written or linked into the staging folder, by path; None when a file
     to link is missing from the previous build."""
+    from govsite.search.publish import Linked  # (see _search_files)
     written: dict[str, tuple[str, str, str]] = {}
     for item in outputs():
         if isinstance(item.data, Linked):

@@ -182,7 +182,7 @@ class Kept:
     window: tuple[datetime | None, datetime | None]   # the moments between which no state changes
     assembled_files: frozenset[str]  # the attachments assemble() found used (images, forms)
     # An id of the build that keeps it, for what other stages keep of the same build to name
-    # (publish.DocumentBasis): the model and those are saved together or not at all.
+    # (search.DocumentBasis): the model and those are saved together or not at all.
     build: str = ""
     # The attachments each body links to, of those that link to any, as the site records
     # keep them: their union is the resolver's used files, without reading every body.

@@ -496,12 +496,12 @@ def test_a_page_missing_from_the_previous_build_is_rendered_again(built):
 def test_the_search_index_is_linked_when_no_document_changed(built, monkeypatch):
     project, out, cache = built
     expected = _site_files(out)
-    import govsite.build
+    import govsite.search.publish
 
     def must_not_index(*args, **kwargs):
         raise AssertionError("indexed again although nothing changed")
 
-    monkeypatch.setattr(govsite.build, "search_outputs", must_not_index)
+    monkeypatch.setattr(govsite.search.publish, "search_outputs", must_not_index)
     build(project, out, now=NOW, cache=cache)   # a template-only change would do the same
     assert _site_files(out) == expected
     page = project / "content/county/news/2024-05-07-harvest.md"

@@ -2,6 +2,8 @@
 query.py (the ranking, as the browser client runs it), publish.py (the build stage), settings.py
 (search.yaml)."""
 
+from dataclasses import dataclass
+
 from govsite.model import Site
 
 FOLDER = "_search/"
@@ -16,3 +18,13 @@ def index_url(site: Site) -> str:
 def is_cluster_wide(site: Site) -> bool:
     """A portal searches the whole cluster; every other site searches itself."""
     return site.config.type == "portal"
+
+
+@dataclass(frozen=True)
+class DocumentBasis:
+    """Whose documents a build's are: its own id (snapshot), and when its model is the
+    previous build's with some pages taken anew, that build's id and those pages' keys."""
+
+    build: str
+    previous: str = ""
+    edited: frozenset[str] | None = None

@@ -24,7 +24,7 @@ from govsite.cache import key as cache_key
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
 from govsite.render import Output
-from govsite.search import index_url, is_cluster_wide
+from govsite.search import DocumentBasis, index_url, is_cluster_wide
 from govsite.search.index import (
     CountCache,
     Scores,
@@ -98,16 +98,6 @@ class KeptDocs(Sequence[SearchDoc]):
         for n, doc in self._set.items():
             found[n] = getattr(doc, name)
         return found
-
-
-@dataclass(frozen=True)
-class DocumentBasis:
-    """Whose documents a build's are: its own id (snapshot), and when its model is the
-    previous build's with some pages taken anew, that build's id and those pages' keys."""
-
-    build: str
-    previous: str = ""
-    edited: frozenset[str] | None = None
 
 
 def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
