@@ -23,12 +23,12 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Report, did_you_mean
 from govsite.model import Attachment
-from govsite.parallel import default_jobs, ordered_map
+from govsite.parallel import Started, default_jobs, ordered_map
 
 CONTENT = "content"
 ATTACHMENT_TYPES = frozenset(
@@ -265,23 +265,23 @@ def git_ids(content: str) -> Callable[[], dict[str, str]]:
     no repository, or any doubt: an empty answer, and every file is read."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {"LC_ALL": "C"}
 
-    def git(*args: str, stdin: int | None = None) -> subprocess.Popen:
-        return subprocess.Popen(["git", "-C", content, *args], stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)
+    def git(*args: str, stdin: Any = None) -> Started:
+        return Started(["git", "-C", content, *args], stdin=stdin, env=env)
     try:
         settings = git("config", "--get-regexp", r"^core\.(autocrlf|trustctime|checkstat)$")
         staged = git("ls-files", "--stage", "-v", "-z")
         dirty = git("diff-files", "--name-only", "--relative", "-z")
-        listed = git("ls-files", "-z")
-        attributes = git("check-attr", "--stdin", "-z", "--all", stdin=listed.stdout.fileno())  # type: ignore[union-attr]
+        listed = subprocess.Popen(["git", "-C", content, "ls-files", "-z"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=env)
+        attributes = git("check-attr", "--stdin", "-z", "--all", stdin=listed.stdout)
         listed.stdout.close()  # type: ignore[union-attr]
     except OSError:   # no git on this machine
         return dict
 
     def answer() -> dict[str, str]:
-        outputs = [process.communicate()[0] for process in (settings, staged, dirty, attributes)]
-        listed.wait()
-        if any(p.returncode for p in (staged, dirty, listed, attributes)) or settings.returncode > 1:
+        codes, outputs = zip(*(started.result() for started in (settings, staged, dirty, attributes)),
+                             strict=True)
+        if any(codes[1:]) or listed.wait() or codes[0] > 1:
             return {}   # not a repository, or git failed: nothing vouched for
         for line in outputs[0].decode(errors="replace").splitlines():
             name, _, value = line.partition(" ")

@@ -22,15 +22,15 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 import orjson
 
 from govsite.diagnostics import Report
+from govsite.parallel import Started
 
 MANIFEST = ".govsite/manifest.json"
 CHANGES = ".govsite/changes.json"   # URLs added, changed and removed since the previous build
@@ -66,7 +66,7 @@ class Staging:
         self._dir, self._out = str(self.dir), str(self.out)
         # Files the staging folder starts with (the spare's), by path → sha256: kept where
         # their bytes are wanted again, deleted by commit() where they are not.
-        self.held: dict[str, str] = {}
+        self.held: Mapping[str, str] = {}
         # A noting() copy's wait for its parent's claim(), before it touches the folder.
         self._claimed: Callable[[], Claimed | None] | None = None
         self._previous_mark: list[int] = []   # the previous manifest's length and CRC-32
@@ -130,13 +130,14 @@ class Staging:
 
     def _settle(self) -> None:
         """In a noting() copy made before the claim: wait for it, then know what is held as
-        it does, on this process's time."""
+        it does, on this process's time (by the note, a view: a copy asks after a few of the
+        files, and a map of all 150,000 took a tenth of a second)."""
         wait, self._claimed = self._claimed, None
         if wait is not None:
             claimed = wait()
-            self.held = {} if claimed is None else {
-                rel: sha for rel, sha in self._spare_held(claimed.differs).items()
-                if rel not in claimed.gone}
+            self.held = {} if claimed is None else _NotedHoldings(
+                self.previous, claimed.differs, claimed.gone) if claimed.differs is not None else {
+                rel: sha for rel, sha in self._spare_held(None).items() if rel not in claimed.gone}
 
     def _taken(self, rel: str, origin: str) -> bool:
         if rel in self.files:
@@ -326,6 +327,32 @@ class Staging:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class _NotedHoldings(Mapping):
+    """What the spare holds by its note (Staging._spare_held), looked up one path at a time."""
+
+    def __init__(self, previous: dict[str, dict[str, str]], differs: dict[str, str | None],
+                 gone: frozenset[str]):
+        self._previous, self._differs, self._gone = previous, differs, gone
+
+    def __getitem__(self, rel: str) -> str:
+        if rel in self._gone:
+            raise KeyError(rel)
+        if rel in self._differs:
+            sha = self._differs[rel]
+            if sha is None:
+                raise KeyError(rel)
+            return sha
+        return self._previous[rel]["sha256"]
+
+    def __iter__(self) -> Iterator[str]:
+        for rel in self._previous.keys() | self._differs.keys():
+            if rel in self:
+                yield rel
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 def changed_files(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]
                   ) -> dict[str, list[str]]:
     """Output files added, changed (other bytes) and removed between two manifests."""
@@ -413,16 +440,13 @@ def _listing(root: str) -> Callable[[], list[str] | None]:
     rather than on its way. The function returned waits for it; None where find is missing or
     failed (the caller walks the folder itself)."""
     try:
-        process = subprocess.Popen(["find", root, "-mindepth", "1", "!", "-type", "d", "-printf", "%P\\0"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        find = Started(["find", root, "-mindepth", "1", "!", "-type", "d", "-printf", "%P\\0"])
     except OSError:
         return lambda: None
 
     def answer() -> list[str] | None:
-        found, _ = process.communicate()
-        if process.returncode:
-            return None
-        return found.decode("utf-8", "surrogateescape").split("\0")[:-1]
+        code, found = find.result()
+        return None if code else found.decode("utf-8", "surrogateescape").split("\0")[:-1]
     return answer
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -101,3 +103,26 @@ def _in_background(work: Callable[[], Any], writer: Any) -> None:
         writer.send(message)
     except Exception as exc:   # a result or error that does not pickle
         writer.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+class Started:
+    """A command started now, beside what this process does next; result() waits for it. Its
+    output goes to an unnamed temporary file, not a pipe: a pipe holds 64 KB, and a command
+    with more to say (git's list of 100,000 files, find's of 150,000) would stop there until
+    read, which is to say until it is waited for. Raises OSError where it cannot start."""
+
+    def __init__(self, args: list[str], stdin: Any = None, env: dict[str, str] | None = None):
+        self._output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by result())
+        try:
+            self.process = subprocess.Popen(args, stdin=stdin, stdout=self._output,
+                                            stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            self._output.close()
+            raise
+
+    def result(self) -> tuple[int, bytes]:
+        """Its exit code and output."""
+        code = self.process.wait()
+        with self._output:
+            self._output.seek(0)
+            return code, self._output.read()

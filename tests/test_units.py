@@ -171,14 +171,15 @@ def test_a_copy_made_before_the_claim_waits_for_it_and_holds_what_the_spare_hold
     # folder only once told, and then knows what the spare holds from its manifest.
     files = {"h/a.html": "a", "h/b.html": "b", "h/c.html": "c"}
     _stage(tmp_path, files)
-    _stage(tmp_path, files)   # (now there is a spare, holding all three)
+    _stage(tmp_path, {**files, "h/d.html": "d"})   # (now there is a spare, holding the three)
     (tmp_path / ".build.spare/h/b.html").unlink()   # gone from it since
     staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path), claim=False)
     told: list[Claimed | None] = []
     copy = staging.noting(lambda: told[0])
     assert not staging.dir.exists() and staging.held == {}
     told.append(staging.claim())
-    assert told == [Claimed(frozenset({"h/b.html"}), {})]   # (by its note: nothing differs)
+    # By the spare's note: it lacks h/d.html, which the build beside it has.
+    assert told == [Claimed(frozenset({"h/b.html"}), {"h/d.html": None})]
     sha = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
     copy.put("h/d.html", "d", "o")
     assert (staging.dir / "h/d.html").read_text() == "d"
