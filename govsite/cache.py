@@ -222,11 +222,7 @@ class Cache:
             if not mapped:
                 return (self.path.parent / name).read_bytes()
             with open(self.path.parent / name, "rb") as handle:
-                # Populated: its page table filled at once rather than a fault per page touched.
-                # The search state (800 MB at 100,000 pages) is touched all over by an edit's
-                # indexes: 0.4 s of page faults, against 0.03 s to map it populated.
-                return mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ,
-                                 flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):   # gone (as if never stored), or empty: nothing to map
             return None
 

@@ -32,6 +32,7 @@ import bisect
 import hashlib
 import math
 import mmap
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -280,6 +281,21 @@ class TermState:
         if 0 <= first < last <= len(self.mapped):
             self.mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
 
+    def populate(self, *arrays: np.ndarray) -> None:
+        """Map these arrays' pages of the cache's file in now, in one call each: touched one at
+        a time, each 4 KB page cost a fault (0.4 s for the whole file at 100,000 pages)."""
+        if self.mapped is None or _POPULATE_READ is None:
+            return
+        base = np.frombuffer(self.mapped, dtype=np.uint8).ctypes.data
+        for array in arrays:
+            first = (array.ctypes.data - base) // mmap.PAGESIZE * mmap.PAGESIZE
+            last = min(array.ctypes.data - base + array.nbytes, len(self.mapped))
+            if array.nbytes and 0 <= first < last:
+                try:
+                    self.mapped.madvise(_POPULATE_READ, first, last - first)
+                except OSError:   # a kernel before 5.14: faulted in as touched
+                    return
+
     def chunks(self) -> Chunks:
         """The state as the cache writes it to a file: a header, then the arrays as they are."""
         n = len(self.keys)
@@ -326,9 +342,16 @@ class TermState:
                         vocabulary, starts, hashes, head["term_bytes"],
                         data if isinstance(data, mmap.mmap) and keys.base is not None else None)
             state.__dict__["tag"] = head["tag"]
+            # An edit's indexes read these all over (an edited site's postings are spread
+            # through every term), the counts hardly: mapped in at once, not a fault a page.
+            state.populate(keys, positions, values, vocabulary, starts, hashes)
             return state
         except (ValueError, KeyError, TypeError):
             return None
+
+
+# madvise(MADV_POPULATE_READ), Linux's since 5.14 (Python's mmap module names it from 3.13).
+_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform == "linux" else None)
 
 
 @dataclass
