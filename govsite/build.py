@@ -379,7 +379,7 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
         if store.path is not None else {}
     if tokens:
         renderer.reuse = {rel: entry for pack in packs.values() for rel, entry in pack.stored()
-                          if previous.get(rel, {}).get("sha256") == entry["sha256"]
+                          if previous.get(rel) == entry["sha256"]
                           and "reads" in entry}
     made = {site_id: _SiteMade() for site_id in selected if site_id not in whole}
     # A site's assets are made on every build (they read no page): never in its record.
@@ -490,7 +490,7 @@ def _link_whole_site(record: dict, site_id: str, staging: output.Staging) -> boo
     already or from the previous build; False (nothing recorded) when a copy is missing."""
     files, held, previous = record["files"], staging.held, staging.previous
     for rel, origin, sha in files:
-        if held.get(rel) != sha and (previous.get(rel, {}).get("sha256") != sha
+        if held.get(rel) != sha and (previous.get(rel) != sha
                                      or not staging.link_previous(rel, sha, origin)):
             return False
     staging.record_all(site_id, files)
@@ -570,7 +570,7 @@ def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_set
     previous = staging.previous if key else {}
 
     def still_there(rel: str, sha: str) -> bool:
-        return previous.get(rel, {}).get("sha256") == sha
+        return previous.get(rel) == sha
 
     remembered = store.load(SEARCHED, [key]).get(key) if key else None
     if remembered and all(still_there(rel, sha) for rel, (_, _, sha) in remembered.items()):

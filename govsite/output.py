@@ -11,7 +11,9 @@ costs a system call per changed file, not one per file of the cluster (linking a
 150,000 files took seconds). The build that makes a tree the spare leaves a note in it: which of
 its files differ from the build beside it, and that build's manifest's length and checksum.
 With it the next build knows what the spare holds from the manifest it reads anyway, without
-parsing the spare's own (a tenth of a second per process at 100,000 pages).
+parsing the spare's own (a tenth of a second per process at 100,000 pages). What govsite reads of
+a manifest is each file's digest: beside the JSON it writes them in a form quicker to read back
+(DIGESTS, Python's marshal format), and reads the JSON where that is missing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ctypes
 import functools
 import hashlib
 import json
+import marshal
 import os
 import shutil
 import zlib
@@ -35,6 +38,8 @@ from govsite.parallel import Started
 MANIFEST = ".govsite/manifest.json"
 CHANGES = ".govsite/changes.json"   # URLs added, changed and removed since the previous build
 SPARE_NOTE = ".govsite/spare.json"  # in a spare only: how it differs from the build beside it
+DIGESTS = ".govsite/digests.marshal"  # the manifest's paths and digests, for govsite itself
+DIGESTS_FORMAT = 1
 
 
 class Claimed(NamedTuple):
@@ -69,7 +74,7 @@ class Staging:
         self.held: Mapping[str, str] = {}
         # A noting() copy's wait for its parent's claim(), before it touches the folder.
         self._claimed: Callable[[], Claimed | None] | None = None
-        self._previous_mark: list[int] = []   # the previous manifest's length and CRC-32
+        self._previous_mark: list[int] = []   # the previous build's digests' length and CRC-32
         # The spare's files, listed from now on beside the build's work: claim() needs them.
         self._spare_files = _listing(str(self.spare)) if self.spare.is_dir() else None
         if claim:
@@ -102,7 +107,7 @@ class Staging:
 
     def _spare_note(self) -> dict[str, str | None] | None:
         """The spare's note (taken out of it: it is no output), if it was written beside the
-        manifest the previous build left."""
+        digests the previous build left."""
         path = f"{self._dir}/{SPARE_NOTE}"
         try:
             with open(path, "rb") as handle:
@@ -119,8 +124,8 @@ class Staging:
         """What the spare holds, path → sha256: the previous build's files where the note
         says the spare's differ, else what the spare's manifest lists."""
         if differs is None:
-            return {rel: entry["sha256"] for rel, entry in _read_manifest(self.dir).items()}
-        held = {rel: entry["sha256"] for rel, entry in self.previous.items()}
+            return _read_digests(self.dir)[0]
+        held = dict(self.previous)
         for rel, sha in differs.items():
             if sha is None:
                 held.pop(rel, None)
@@ -244,7 +249,7 @@ class Staging:
         # An attachment the previous build already holds, byte for byte, is linked: reading a
         # file is cheaper than copying it, and a cluster has thousands.
         digest = digest or _digest(source)
-        if self.previous.get(rel, {}).get("sha256") == digest and \
+        if self.previous.get(rel) == digest and \
                 self.link_previous(rel, digest, origin):
             self.files[rel] = (site, origin, digest)
             return
@@ -256,14 +261,14 @@ class Staging:
         self.files[rel] = (site, origin, _digest(path))
 
     @functools.cached_property
-    def previous(self) -> dict[str, dict[str, str]]:
-        """The previous build's manifest: path → {site, sha256}."""
-        files, self._previous_mark = _read_manifest_marked(self.out)
-        return files
+    def previous(self) -> dict[str, str]:
+        """The previous build's files: path → sha256."""
+        digests, self._previous_mark = _read_digests(self.out)
+        return digests
 
     def keep_previous(self, sites: set[str]) -> None:
         """Carry over the previous build's files of `sites` (for `--site` builds)."""
-        for rel, entry in sorted(self.previous.items()):
+        for rel, entry in sorted(_read_manifest(self.out).items()):
             if entry["site"] not in sites:
                 continue
             source = self.out / rel
@@ -274,17 +279,21 @@ class Staging:
 
     def commit(self, url_of: Callable[[str], str] | None = None) -> None:
         self._drop_unwanted()
+        ordered = sorted(self.files.items())
+        digests = {rel: digest for rel, (_site, _origin, digest) in ordered}
         # In order, each entry's keys too: written as they are, not sorted again by orjson.
-        manifest = {rel: {"sha256": digest, "site": site}
-                    for rel, (site, _origin, digest) in sorted(self.files.items())}
+        manifest = {rel: {"sha256": digest, "site": site} for rel, (site, _origin, digest) in ordered}
         path = self.dir / MANIFEST
         path.parent.mkdir(parents=True, exist_ok=True)
-        _unlink(str(path))   # never written through: the spare's own copy
-        _unlink(str(self.dir / CHANGES))
+        for name in (MANIFEST, DIGESTS, CHANGES):
+            _unlink(str(self.dir / name))   # never written through: the spare's own copies
         # orjson: json.dumps spent a tenth of a second on a 20,000-file manifest.
-        data = orjson.dumps({"files": manifest, "version": 1}, option=orjson.OPT_INDENT_2) + b"\n"
-        path.write_bytes(data)
-        changes = changed_files(self.previous, manifest)
+        path.write_bytes(orjson.dumps({"files": manifest, "version": 1}, option=orjson.OPT_INDENT_2) + b"\n")
+        # Format version 2: the later ones write a repeated string as a reference to its first
+        # copy when it is the same object, so equal digests could give different bytes.
+        data = marshal.dumps((DIGESTS_FORMAT, list(digests), list(digests.values())), 2)
+        (self.dir / DIGESTS).write_bytes(data)
+        changes = changed_files(self.previous, digests)
         if url_of is not None:
             (self.dir / CHANGES).write_text(json.dumps(
                 {"version": 1, "previous_build": (self.out / MANIFEST).is_file(),
@@ -296,8 +305,7 @@ class Staging:
             if self.previous:   # (the note: see the module's doc)
                 previous = self.previous
                 (self.dir / SPARE_NOTE).write_bytes(orjson.dumps({"beside": _mark(data), "differs": {
-                    rel: previous[rel]["sha256"] if rel in previous else None
-                    for rels in changes.values() for rel in rels}}))
+                    rel: previous.get(rel) for rels in changes.values() for rel in rels}}))
             try:   # the build just replaced: the next build's staging folder
                 os.rename(self.dir, self.spare)
             except OSError:   # another build left a spare meanwhile: one is enough
@@ -330,7 +338,7 @@ class Staging:
 class _NotedHoldings(Mapping):
     """What the spare holds by its note (Staging._spare_held), looked up one path at a time."""
 
-    def __init__(self, previous: dict[str, dict[str, str]], differs: dict[str, str | None],
+    def __init__(self, previous: dict[str, str], differs: dict[str, str | None],
                  gone: frozenset[str]):
         self._previous, self._differs, self._gone = previous, differs, gone
 
@@ -342,7 +350,7 @@ class _NotedHoldings(Mapping):
             if sha is None:
                 raise KeyError(rel)
             return sha
-        return self._previous[rel]["sha256"]
+        return self._previous[rel]
 
     def __iter__(self) -> Iterator[str]:
         for rel in self._previous.keys() | self._differs.keys():
@@ -353,16 +361,15 @@ class _NotedHoldings(Mapping):
         return sum(1 for _ in self)
 
 
-def changed_files(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]
-                  ) -> dict[str, list[str]]:
-    """Output files added, changed (other bytes) and removed between two manifests."""
+def changed_files(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
+    """Output files added, changed (other bytes) and removed between two builds' digests."""
     added, changed = [], []
     get = before.get
-    for rel, entry in after.items():   # one pass (150,000 files), no set of them all
+    for rel, digest in after.items():   # one pass (150,000 files), no set of them all
         known = get(rel)
         if known is None:
             added.append(rel)
-        elif known["sha256"] != entry["sha256"]:
+        elif known != digest:
             changed.append(rel)
     removed = [rel for rel in before if rel not in after] if len(after) - len(added) < len(before) \
         else []
@@ -383,21 +390,32 @@ def read_manifest(out: Path) -> dict[str, dict[str, str]]:
 
 
 def _read_manifest(out: Path) -> dict[str, dict[str, str]]:
-    return _read_manifest_marked(out)[0]
+    try:
+        return dict(orjson.loads((out / MANIFEST).read_bytes())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
-def _read_manifest_marked(out: Path) -> tuple[dict[str, dict[str, str]], list[int]]:
-    """The manifest, and its _mark() ([] when there is none)."""
+def _read_digests(out: Path) -> tuple[dict[str, str], list[int]]:
+    """A build's files, path → sha256, and the _mark() of what they were read from: its
+    DIGESTS, or where that is missing or unreadable, its manifest ([] when neither is)."""
+    try:
+        raw = (out / DIGESTS).read_bytes()
+        version, paths, digests = marshal.loads(raw)
+        if version == DIGESTS_FORMAT and len(paths) == len(digests):
+            return dict(zip(paths, digests, strict=True)), _mark(raw)
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
     try:
         raw = (out / MANIFEST).read_bytes()
-        return dict(orjson.loads(raw)["files"]), _mark(raw)
+        return {rel: entry["sha256"] for rel, entry in orjson.loads(raw)["files"].items()}, _mark(raw)
     except (OSError, ValueError, KeyError, TypeError):
         return {}, []
 
 
 def _mark(manifest: bytes) -> list[int]:
-    """What tells one manifest from another, cheaply: its length and CRC-32 (a spare's note
-    is checked against it, and a mismatch only costs reading the spare's own manifest)."""
+    """What tells one build's digests from another's, cheaply: their length and CRC-32 (a
+    spare's note is checked against them; a mismatch only costs reading the spare's own)."""
     return [len(manifest), zlib.crc32(manifest)]
 
 

@@ -115,7 +115,7 @@ def _stage(tmp_path: Path, files: dict[str, str], linked: tuple[str, ...] = ()) 
     previous = staging.previous
     for rel, text in files.items():
         sha = hashlib.sha256(text.encode()).hexdigest()
-        if rel in linked and previous.get(rel, {}).get("sha256") == sha \
+        if rel in linked and previous.get(rel) == sha \
                 and staging.link_previous(rel, sha, "o"):
             staging.record(rel, "s", "o", sha)
         else:
@@ -198,8 +198,8 @@ def test_a_spare_is_known_by_the_note_left_in_it_and_by_its_manifest_when_that_d
     # The build that makes a tree the spare notes in it how it differs from the build beside
     # it: the next build knows what the spare holds without reading the spare's manifest.
     read: list[Path] = []
-    reader = output._read_manifest_marked
-    monkeypatch.setattr(output, "_read_manifest_marked", lambda out: (read.append(out), reader(out))[1])
+    reader = output._read_digests
+    monkeypatch.setattr(output, "_read_digests", lambda out: (read.append(out), reader(out))[1])
     build = tmp_path / "build"
     for n, files in enumerate([{"h/y.html": "a"}, {"h/y.html": "a", "h/z.html": "b"},
                                {"h/y.html": "a2", "h/w.html": "w"}, {"h/y.html": "a2"}]):
@@ -218,6 +218,24 @@ def test_a_spare_is_known_by_the_note_left_in_it_and_by_its_manifest_when_that_d
     _stage(tmp_path, {"h/y.html": "c"}, linked=("h/y.html",))
     assert (build / "h/y.html").read_text() == "c"
     assert len(read) == 2 and read[0] == build
+
+
+def test_a_build_is_known_by_its_digests_file_or_else_by_its_manifest(tmp_path):
+    # govsite reads each file's digest from .govsite/digests.marshal, written beside the JSON
+    # manifest; a build folder without it (an older govsite's) is known by the manifest.
+    files = {"h/a.html": "a", "h/b.html": "b"}
+    staging = _stage(tmp_path, files)
+    sha = {rel: hashlib.sha256(text.encode()).hexdigest() for rel, text in files.items()}
+    digests = tmp_path / "build" / output.DIGESTS
+    assert digests.is_file() and output._read_digests(tmp_path / "build")[0] == sha
+    (tmp_path / "build" / output.MANIFEST).write_text("{}")   # (not read while the digests are there)
+    assert output._read_digests(tmp_path / "build")[0] == sha
+    staging = _stage(tmp_path, {**files, "h/c.html": "c"})
+    digests.unlink()
+    assert output._read_digests(tmp_path / "build")[0] == {**sha, "h/c.html": hashlib.sha256(b"c").hexdigest()}
+    staging = _stage(tmp_path, files, linked=tuple(files))
+    assert staging.previous["h/c.html"] and _contents(tmp_path / "build") == _contents(
+        _clean(tmp_path / "clean", files))
 
 
 def _clean(out: Path, files: dict[str, str]) -> Path:
