@@ -138,11 +138,16 @@ class Staging:
         it does, on this process's time (by the note, a view: a copy asks after a few of the
         files, and a map of all 150,000 took a tenth of a second)."""
         wait, self._claimed = self._claimed, None
-        if wait is not None:
-            claimed = wait()
-            self.held = {} if claimed is None else _NotedHoldings(
-                self.previous, claimed.differs, claimed.gone) if claimed.differs is not None else {
-                rel: sha for rel, sha in self._spare_held(None).items() if rel not in claimed.gone}
+        if wait is None:
+            return
+        claimed = wait()
+        if claimed is None:
+            self.held = {}
+        elif claimed.differs is not None:
+            self.held = _NotedHoldings(self.previous, claimed.differs, claimed.gone)
+        else:
+            self.held = {rel: sha for rel, sha in self._spare_held(None).items()
+                         if rel not in claimed.gone}
 
     def _taken(self, rel: str, origin: str) -> bool:
         if rel in self.files:

@@ -340,10 +340,13 @@ class Overlaid:
                    for v in distinct.tolist()]
         # The state holds the CRC-32 of each of its terms; only a word new to it is hashed.
         vocabulary = state.vocabulary
-        at = np.minimum(np.searchsorted(vocabulary, distinct >> SLOT), max(len(vocabulary) - 1, 0))
-        hashes = state.hashes[at] if len(vocabulary) else np.zeros(len(distinct), dtype=np.int64)
-        for n in np.flatnonzero((vocabulary[at] << SLOT != distinct) if len(vocabulary) else
-                                np.ones(len(distinct), dtype=bool)).tolist():
+        hashes = np.zeros(len(distinct), dtype=np.int64)
+        known = np.zeros(len(distinct), dtype=bool)
+        if len(vocabulary):
+            at = np.minimum(np.searchsorted(vocabulary, distinct >> SLOT), len(vocabulary) - 1)
+            known = vocabulary[at] << SLOT == distinct
+            hashes[known] = state.hashes[at[known]]
+        for n in np.flatnonzero(~known).tolist():
             hashes[n] = zlib.crc32(spelled[n].encode("utf-8"))
         return Scores(spelled, hashes, columns, docs - first, values, touched=self.touched)
 
