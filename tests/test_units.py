@@ -56,6 +56,28 @@ def test_output_path_decodes_percent_escapes_and_serves_folders_with_index_html(
     assert output_path("https://a.gov.cn/en/") == "a.gov.cn/en/index.html"
 
 
+def test_the_guard_resolves_plain_paths_by_segments_exactly_as_urljoin_does():
+    # Every combination of page folder and link shape govsite writes or an editor might:
+    # relative, host-absolute, dot segments (also above the host's root), folders and files.
+    from itertools import product
+    from urllib.parse import urljoin, urlsplit
+
+    from govsite.check.guard import PLAIN_PATH, _joined
+    folders = ["a.gov.cn", "a.gov.cn/news", "a.gov.cn/news/2024", "a.gov.cn/新闻/附件"]
+    links = ["x.html", "./x.html", "../x.html", "../../../../x.html", "..", ".", "../", "./",
+             "sub/", "sub/./y.pdf", "sub/../y.pdf", "a/b/../../c.html", "/", "/x.html", "/a/",
+             "/../x.html", "...", "..x", "x/..", "x/.", "~u/", "a-b_c.d~e"]
+    checked = 0
+    for folder, raw in product(folders, links):
+        if not PLAIN_PATH.fullmatch(raw):
+            continue
+        expected = output_path(urlsplit(urljoin(f"https://{folder}/", raw))._replace(
+            query="", fragment="").geturl())
+        assert _joined(folder, raw) == expected, (folder, raw)
+        checked += 1
+    assert checked >= len(folders) * (len(links) - 1)   # "/" alone goes the general way
+
+
 def _page(**fields):
     from govsite.model import Page
     defaults = dict(key="s/c/p", site="s", column="c", name="p", kind="news", source="", digest="",
