@@ -15,12 +15,9 @@ from urllib.parse import urljoin, urlsplit
 
 from govsite.diagnostics import Report
 from govsite.model import DRAFT, EXPIRED, SCHEDULED, Cluster
-from govsite.urls import output_path, quote_path
+from govsite.urls import output_path, output_path_from, quote_path
 
 LINK = re.compile(r'<(?:a|link|img|script|source|iframe)\b[^>]*?\s(?:href|src)="([^"]*)"')
-# A link that is a plain path (no scheme, query, fragment, escape or empty segment): what
-# govsite writes between its own pages, resolved by segments instead of by urljoin.
-PLAIN_PATH = re.compile(r"/?[A-Za-z0-9\-_.~]+(?:/[A-Za-z0-9\-_.~]+)*/?")
 
 
 class OutputGuard:
@@ -51,8 +48,9 @@ class OutputGuard:
         # Memoised by folder: pages repeat the same navigation and footer links, and resolving
         # every one of them again cost as much as rendering the pages.
         host = folder.split("/", 1)[0]
-        if PLAIN_PATH.fullmatch(raw) and host in self.hosts and not any(c in folder for c in "?#%\\@"):
-            return _joined(folder, raw)
+        joined = output_path_from(folder, raw) if host in self.hosts else None
+        if joined is not None:
+            return joined
         target = urlsplit(urljoin(f"{self.hosts.get(host, 'https')}://{folder}/", unescape(raw)))
         if target.netloc in self.hosts and target.scheme in ("http", "https"):
             return output_path(target._replace(query="", fragment="").geturl())
@@ -80,25 +78,6 @@ class OutputGuard:
                 report.error(f"content/{key}", 0, f"the {state} page was written to {target}",
                              "unpublished pages never reach the output: this is a bug, report it",
                              "content-error")
-
-
-def _joined(folder: str, raw: str) -> str:
-    """The output file a plain relative or host-absolute path leads to from a page in `folder`
-    (<host>/<path>), with dot segments removed as RFC 3986 says (never above the host's root):
-    what urljoin and output_path make of it, at a fifth of the cost."""
-    host, _, path = folder.partition("/")
-    parts = [] if raw.startswith("/") else path.split("/") if path else []
-    segments = raw.strip("/").split("/")
-    for segment in segments:
-        if segment == "..":
-            if parts:
-                parts.pop()
-        elif segment != ".":
-            parts.append(segment)
-    # A path ending in a folder (a slash, or a dot segment) is served by its index.html.
-    if raw.endswith("/") or segments[-1] in (".", ".."):
-        parts.append("index.html")
-    return "/".join([host, *parts])
 
 
 def note(links: dict[str, tuple[str, str]], target: str, where: tuple[str, str]) -> None:
