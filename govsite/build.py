@@ -564,7 +564,7 @@ def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_set
     # Imported here, where search runs: numpy and the index code take a tenth of a second to
     # import, which a rebuild beside render pays in its search process only.
     from govsite.search.index import CountCache, TermState
-    from govsite.search.publish import SearchCache, inputs_key, search_outputs, searched_documents
+    from govsite.search.publish import SearchCache, inputs_key, searched_documents, write_indexes
     docs, digests = searched_documents(cluster, bodies, store, basis)
     key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
     previous = staging.previous if key else {}
@@ -611,13 +611,11 @@ def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_set
             sites[site_id] = {"key": entry["key"] if len(there) == len(entry["files"]) else "",
                               "files": there}
         cache = SearchCache(counts, sites)
-    written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
-                                    cache=cache), staging)
+    written = write_indexes(cluster, docs, settings, selected, staging, jobs, cache)
     if written is None:   # a previous copy was gone: export every file again
         assert cache is not None
         cache = SearchCache(cache.counts)   # (counts read back are consumed: recounted)
-        written = _write_search(partial(search_outputs, cluster, docs, settings, selected, jobs,
-                                        cache=cache), staging)
+        written = write_indexes(cluster, docs, settings, selected, staging, jobs, cache)
         assert written is not None
     for rel, (site, origin, digest) in written.items():
         staging.record(rel, site, origin, digest)
@@ -688,24 +686,6 @@ class _SearchBeside:
     def cancel(self) -> None:
         self._job.cancel()
         self._writer.close()
-
-
-def _write_search(outputs: Callable[[], Iterator[Output]], staging: output.Staging
-                  ) -> dict[str, tuple[str, str, str]] | None:
-    """The search files written or linked into the staging folder, by path; None when a file
-    to link is missing from the previous build."""
-    from govsite.search.publish import Linked  # (see _search_files)
-    written: dict[str, tuple[str, str, str]] = {}
-    for item in outputs():
-        if isinstance(item.data, Linked):
-            digest = staging.link_previous(item.rel, item.data.sha256, item.origin)
-            if not digest:
-                return None
-        else:
-            digest = staging.put(item.rel, item.data, item.origin)
-        if digest:
-            written[item.rel] = (item.site, item.origin, digest)
-    return written
 
 
 def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):

@@ -133,10 +133,11 @@ class Staging:
                 held[rel] = sha
         return held
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """In a noting() copy made before the claim: wait for it, then know what is held as
         it does, on this process's time (by the note, a view: a copy asks after a few of the
-        files, and a map of all 150,000 took a tenth of a second)."""
+        files, and a map of all 150,000 took a tenth of a second). Writing does it when it
+        first needs to; a copy that forks writers of its own does it before, once."""
         wait, self._claimed = self._claimed, None
         if wait is None:
             return
@@ -161,7 +162,7 @@ class Staging:
         """The staging path of an output file, its folder made. Strings, not Path objects:
         a large cluster writes 150,000 files."""
         if self._claimed is not None:
-            self._settle()
+            self.settle()
         parts = rel.split("/")
         if rel.startswith("/") or ".." in parts or not rel or "" in parts[:-1]:
             report.error(origin, 0, f"output path `{rel}` would leave the output folder",
@@ -199,7 +200,7 @@ class Staging:
         """Link the previous build's copy of a file known to be unchanged (its digest is the
         manifest's): no bytes written. Returns the digest, or "" when that copy is gone."""
         if self._claimed is not None:
-            self._settle()
+            self.settle()
         # The staging folder holds these bytes already, where a build before put them (a
         # path it checked then): nothing to do, for most of the files of a rebuild.
         if self.held.get(rel) == digest:

@@ -501,7 +501,7 @@ def test_the_search_index_is_linked_when_no_document_changed(built, monkeypatch)
     def must_not_index(*args, **kwargs):
         raise AssertionError("indexed again although nothing changed")
 
-    monkeypatch.setattr(govsite.search.publish, "search_outputs", must_not_index)
+    monkeypatch.setattr(govsite.search.publish, "write_indexes", must_not_index)
     build(project, out, now=NOW, cache=cache)   # a template-only change would do the same
     assert _site_files(out) == expected
     page = project / "content/county/news/2024-05-07-harvest.md"

@@ -8,11 +8,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import pickle
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter, itemgetter
 from typing import Any, overload
@@ -21,9 +20,9 @@ from urllib.parse import urlsplit
 from govsite import output
 from govsite.cache import Cache, unpickled
 from govsite.cache import key as cache_key
+from govsite.diagnostics import Report
 from govsite.model import Cluster, Site
 from govsite.parallel import ordered_map
-from govsite.render import Output
 from govsite.search import DocumentBasis, index_url, is_cluster_wide
 from govsite.search.index import (
     CountCache,
@@ -231,12 +230,18 @@ def site_key(site: Site, digests: list[str], documents: int, settings: SearchSet
                      documents, repr(settings))
 
 
-def search_outputs(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchSettings,
-                   selected: tuple[str, ...], jobs: int = 1,
-                   cache: SearchCache | None = None) -> Iterator[Output]:
-    """Every site's index, and the portal's, from the published documents (documents()). With
-    a `cache`, documents counted before are not counted again, and an index file whose content
-    the previous build already holds comes back as a Linked output, not exported again."""
+# What write_indexes() put into the staging folder: path → (site, origin, sha256).
+Written = dict[str, tuple[str, str, str]]
+
+
+def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchSettings,
+                  selected: tuple[str, ...], staging: output.Staging, jobs: int = 1,
+                  cache: SearchCache | None = None) -> Written | None:
+    """Every site's index, and the portal's, from the published documents (documents()),
+    written into `staging` (not recorded: the caller records what comes back). With a `cache`,
+    documents counted before are not counted again, and an index file whose content the
+    previous build already holds is linked, not exported again; None when such a file is gone
+    from the previous build (the caller writes them all again, without the cache's files)."""
     scores = score(docs, jobs, cache.counts if cache else None)
     hot = dict(settings.hot_words)
     # A portal's index covers other sites' pages, so it is rebuilt whatever `--site` says.
@@ -273,6 +278,8 @@ def search_outputs(cluster: Cluster, docs: Sequence[SearchDoc], settings: Search
         return previous(site, keys.get(site.config.id))
 
     def site_index(n: int) -> tuple[dict[str, str], dict[str, str]]:
+        """The site's index files by name (Linked where the previous build's are these), and
+        the content digests of those build_index() knew without exporting them."""
         site = sites[n]
         wide = is_cluster_wide(site)
         same = unchanged(site)
@@ -304,25 +311,63 @@ def search_outputs(cluster: Cluster, docs: Sequence[SearchDoc], settings: Search
                             if before else None)
         return files, made
 
+    def write_site(n: int) -> tuple[Written, dict[str, Any] | None, bool, list] | None:
+        """The site's index written where it runs (a worker: the files' text never travels
+        back), what the cache keeps of it, whether it was all linked, and the problems; None
+        when a file to link is gone."""
+        site = sites[n]
+        files, made = site_index(n)
+        owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
+        folder, local = _folder(site), Report(staging.report.root)
+        written: Written = {}
+        digests: dict[str, str] = {}
+        for name, text in files.items():
+            rel = folder + name
+            if isinstance(text, Linked):
+                digest = staging.link_previous(rel, text.sha256, ORIGIN, local)
+                if not digest:
+                    return None
+            else:
+                digest = staging.put(rel, text, ORIGIN, local)
+            digests[name] = digest
+            if digest:
+                written[rel] = (owner, ORIGIN, digest)
+        key = keys.get(site.config.id) or wide_keys.get(site.config.id)
+        # Every file, meta.json and a.json too (their content digests are their files').
+        kept = {"key": key, "files": {name: (folder + name, made.get(name) or digest)
+                                      for name, digest in digests.items()}} if cache and key else None
+        linked = bool(kept) and all(isinstance(text, Linked) for text in files.values()) \
+            and previous(site, key) is not None
+        return written, kept, linked, local.items
+
     # Forking costs more than a linked index: processes only when several are worked out.
     workers = jobs if sum(not unchanged(site) for site in sites) > 2 else 1
-    for site, (files, made) in zip(sites, ordered_map(site_index, len(sites), workers), strict=True):
-        owner = output.CLUSTER if is_cluster_wide(site) else site.config.id
-        folder = _folder(site)
-        paths = {name: folder + name for name in files}
-        for name, text in files.items():
-            yield Output(paths[name], text, owner, "search.yaml")
-        key = keys.get(site.config.id) or wide_keys.get(site.config.id)
-        if cache and key:   # every file, meta.json and a.json too (their digests are of their text)
-            site_id = site.config.id
-            cache.sites_made[site_id] = {"key": key, "files": {
-                name: (paths[name], made.get(name) or hashlib.sha256(text.encode("utf-8")).hexdigest())
-                for name, text in files.items()}}
-            if all(isinstance(text, Linked) for text in files.values()) and previous(site, key):
-                cache.sites_linked.add(site_id)
+    if workers > 1:
+        staging.settle()   # (once, here: not in each worker)
+    everything: Written = {}
+    missing = False
+    for site, result in zip(sites, ordered_map(write_site, len(sites), workers), strict=True):
+        if result is None:
+            missing = True
+            continue
+        written, kept, linked, problems = result
+        everything.update(written)
+        staging.report.items.extend(problems)
+        if cache and kept:
+            cache.sites_made[site.config.id] = kept
+            if linked:
+                cache.sites_linked.add(site.config.id)
+    if missing:
+        return None
     for root in sorted({host_root(s.url) for s in cluster.config.sites}):
         for name, text in t2s_files().items():
-            yield Output(output_path(root + T2S_FOLDER + name), text, output.CLUSTER, "search.yaml")
+            rel = output_path(root + T2S_FOLDER + name)
+            if digest := staging.put(rel, text, ORIGIN):
+                everything[rel] = (output.CLUSTER, ORIGIN, digest)
+    return everything
+
+
+ORIGIN = "search.yaml"   # what an index file is reported as made from
 
 
 def _sites_holding(scores: Scores | Overlaid, docs: Sequence[SearchDoc]) -> set[str]:
