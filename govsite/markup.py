@@ -451,22 +451,24 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             if len(local.items) == problems:  # a body with a broken link is converted again
                 fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
                                 "files": list(body.files)}
-                markup[entry] = (sorted(set(converter.context.links)),
-                                 body.text.encode("utf-8"), body.html.encode("utf-8"))
+                # (its text and HTML travel back once, in the body)
+                markup[entry] = sorted(set(converter.context.links))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
     for done, problems, used, fresh, markup in ordered_map(convert_slice, -(-len(todo) // size), jobs):
+        converted = {}
         for i, body in done:
             body.source = work[i]
-            bodies[work[i][0]] = body
+            bodies[work[i][0]] = converted[body.entry] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items() if packs else ():
             packs[site_of[entry]].put(entry, value)
             if entry in markup:
-                for namespace, part in zip((CACHE_LINKS, CACHE_TEXT, CACHE_HTML), markup[entry],
-                                           strict=True):
-                    cache.keep(namespace, entry, part)
+                body = converted[entry]
+                cache.keep(CACHE_LINKS, entry, markup[entry])
+                cache.keep(CACHE_TEXT, entry, body.text.encode("utf-8"))
+                cache.keep(CACHE_HTML, entry, body.html.encode("utf-8"))
             else:   # checked: the links, text and HTML stored are still right
                 for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                     cache.used(namespace, entry)
