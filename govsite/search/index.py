@@ -839,52 +839,56 @@ class _TermKeys:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every document's distinct keys and their weighted counts, one document after the
         other in two flat arrays, with each document's number of keys and its length. Documents
-        the cache knows are read back from it; the others are counted, a slice per process."""
+        the cache knows are read back from it; the others are counted, in slices over the
+        processes, each slice coming back as flat arrays (_Flat) that are merged here as they
+        come: the per-document work (and the spelling of words) is done where it is counted."""
         known: dict[str, bytes] = cache.known if cache else {}
         digests = cache.digests if cache else [""] * len(docs)
         todo = [i for i in range(len(docs)) if not cache or digests[i] not in known]
-        size = -(-len(todo) // max(1, jobs)) or 1
+        # A few slices per process: the merge here overlaps the counting of the next ones.
+        size = -(-len(todo) // max(1, 4 * jobs)) if jobs > 1 else len(todo) or 1
         if len(todo) > 100:
             warm_fold_table()
         if cache is not None and cache.prepare is not None and todo:
             cache.prepare([docs[i] for i in todo])   # before the processes that count them
 
-        def count_slice(n: int) -> list[tuple[Counted, bytes]]:
+        def count_slice(n: int) -> tuple[_Flat, list[bytes]]:
             keys = _TermKeys()
             counted = [keys.count(docs[i]) for i in todo[n * size:(n + 1) * size]]
-            return [(c, _pack(c) if cache else b"") for c in counted]   # packed here, in parallel
+            packed = [_pack(c) for c in counted] if cache else []   # packed here, in parallel
+            return _Flat.of(counted), packed
 
-        fresh: dict[int, Counted] = {}
-        for n, part in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
-            for i, (counted, packed) in zip(todo[n * size:(n + 1) * size], part, strict=True):
-                fresh[i] = counted
-                if cache:
-                    cache.keep(digests[i], packed)
-        # Filled in place, each document's own arrays dropped as soon as copied: the flat
-        # arrays are the only copy. Words get a number in order of appearance here, and their
-        # sorted rank once all are known.
-        sizes = np.array([len(fresh[i][0]) + len(fresh[i][2]) if i in fresh
-                          else _packed_size(known[digests[i]]) for i in range(len(docs))],
-                         dtype=np.int64)
-        found = np.empty(int(sizes.sum()), dtype=np.int64)
+        parts: list[tuple[list[int], _Flat]] = []   # (the documents' positions, their counts)
+        for n, (flat, packed) in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
+            positions = todo[n * size:(n + 1) * size]
+            if cache is not None:
+                for i, value in zip(positions, packed, strict=True):
+                    cache.keep(digests[i], value)
+            parts.append((positions, flat))
+        read_back = [i for i in range(len(docs)) if cache and digests[i] in known]
+        if read_back:
+            parts.append((read_back, _Flat.of(_unpack(known.pop(digests[i])) for i in read_back)))
+        # One numbering of the words, sorted: it depends only on the words, never on which
+        # process or cache counted them.
+        self.sorted = sorted(set().union(*(flat.words for _, flat in parts)))
+        rank = {word: n for n, word in enumerate(self.sorted)}
+        sizes = np.zeros(len(docs), dtype=np.int64)
+        lengths = np.zeros(len(docs), dtype=np.float64)
+        for positions, flat in parts:
+            sizes[positions], lengths[positions] = flat.sizes, flat.lengths
+        starts = np.concatenate(([0], np.cumsum(sizes)))
+        found = np.empty(int(starts[-1]), dtype=np.int64)
         tf = np.empty(len(found), dtype=np.int32)
-        lengths = np.empty(len(docs), dtype=np.float64)
-        appeared: dict[str, int] = {}
-        at = 0
-        for i in range(len(docs)):
-            cjk, cjk_counts, words, word_counts, lengths[i] = fresh.pop(i) if i in fresh \
-                else _unpack(known.pop(digests[i]))
-            end = at + len(cjk)
-            found[at:end], tf[at:end] = cjk, cjk_counts
-            found[end:end + len(words)] = [self.WORDS + appeared.setdefault(w, len(appeared))
-                                           for w in words]
-            tf[end:end + len(words)] = word_counts
-            at = end + len(words)
-        self.sorted = sorted(appeared)
-        rank = np.empty(len(appeared), dtype=np.int64)
-        rank[[appeared[w] for w in self.sorted]] = np.arange(len(appeared))
-        is_word = found >= self.WORDS
-        found[is_word] = self.WORDS + rank[found[is_word] - self.WORDS]
+        while parts:   # each part's arrays dropped once copied: the flat arrays are the only copy
+            positions, flat = parts.pop()
+            # Where each of the part's keys goes: its document's start, plus its place within.
+            at = np.repeat(starts[positions] - np.concatenate(([0], np.cumsum(flat.sizes)[:-1])),
+                           flat.sizes) + np.arange(len(flat.keys))
+            is_word = flat.keys >= self.WORDS
+            if is_word.any():
+                renumbered = np.array([rank[w] for w in flat.words], dtype=np.int64)
+                flat.keys[is_word] = self.WORDS + renumbered[flat.keys[is_word] - self.WORDS]
+            found[at], tf[at] = flat.keys, flat.counts
         return found, tf, sizes, lengths
 
     def count(self, doc: SearchDoc) -> Counted:
@@ -930,6 +934,36 @@ class _TermKeys:
 
     def terms(self, keys: np.ndarray) -> list[str]:
         return [_spell(key, self.sorted, self.WORDS) for key in keys.tolist()]
+
+
+@dataclass
+class _Flat:
+    """Documents' counts one after the other (Counted, flattened): their keys, words numbered
+    from WORDS up in order of appearance (`words` spells them), the counts, and each document's
+    number of keys and length. Flat arrays travel between processes in one piece each."""
+    keys: np.ndarray
+    counts: np.ndarray
+    sizes: np.ndarray
+    lengths: np.ndarray
+    words: list[str]
+
+    @classmethod
+    def of(cls, counted: Iterable[Counted]) -> _Flat:
+        keys: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        sizes: list[int] = []
+        lengths: list[int] = []
+        appeared: dict[str, int] = {}
+        for cjk, cjk_counts, words, word_counts, length in counted:
+            keys += cjk, np.array([_TermKeys.WORDS + appeared.setdefault(w, len(appeared))
+                                   for w in words], dtype=np.int64)
+            counts += cjk_counts, word_counts
+            sizes.append(len(cjk) + len(words))
+            lengths.append(length)
+        return cls(np.concatenate(keys) if keys else np.zeros(0, np.int64),
+                   np.concatenate(counts).astype(np.int32) if counts else np.zeros(0, np.int32),
+                   np.array(sizes, dtype=np.int64), np.array(lengths, dtype=np.float64),
+                   list(appeared))
 
 
 def _word_key(word: str, words: list[str], first_word: int) -> int | None:
