@@ -214,6 +214,7 @@ class Renderer:
         self.root = cluster.config.root
         self._site_values: dict[str, dict[str, Any]] = {}
         self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
+        self._ui_strings: dict[str, themes.UiStrings] = {}
         self.template_seconds: dict[str, float] = {}   # for --profile
         # The previous build's outputs that may be linked instead of made, by output path
         # ({"base", "reads", "sha256", "links"}), and what this build's outputs read (made()),
@@ -441,7 +442,8 @@ class Renderer:
         context = {
             **self.site_values(site),
             "page_url": url, "page_type": page_type, "title": title, "meta": meta,
-            "rel": rel, "t": t, "asset": lambda name: rel(assets + quote_path(name)),
+            "rel": rel, "t": t, "ui": self.ui_strings(site, strings),
+            "asset": lambda name: rel(assets + quote_path(name)),
             "preview": False,
         }
         context.update(values)
@@ -461,6 +463,13 @@ class Renderer:
                                                     self._compiled),
                                  themes.strings(self.root, config.theme, config.language))
         return self._themes[key]
+
+    def ui_strings(self, site: Site, strings: dict[str, Any]) -> themes.UiStrings:
+        """The site's UI strings as its templates look them up (themes.UiStringLookups)."""
+        key = site.config.id
+        if key not in self._ui_strings:
+            self._ui_strings[key] = themes.UiStrings(strings, site.config.language)
+        return self._ui_strings[key]
 
     def site_values(self, site: Site) -> dict[str, Any]:
         """What every page of a site shares, worked out once per site rather than per page."""

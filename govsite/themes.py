@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.ext
+import jinja2.lexer
 import yaml
 
 # Built-in themes: inside the package when installed from a wheel, at the repository root
@@ -73,6 +76,7 @@ def _environment(project: Path, theme: str, override: Path | None,
     loaders += themes
     loaders.append(jinja2.PrefixLoader({"theme": jinja2.ChoiceLoader(themes)}))
     env = jinja2.Environment(
+        extensions=[UiStringLookups],
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         undefined=jinja2.StrictUndefined,
@@ -82,6 +86,41 @@ def _environment(project: Path, theme: str, override: Path | None,
         bytecode_cache=jinja2.FileSystemBytecodeCache(str(compiled)) if compiled else None,
     )
     return env
+
+
+class UiStringLookups(jinja2.ext.Extension):
+    """`t('key')` (a literal key, nothing else) read as `ui['key']`: a lookup instead of a call
+    through Jinja's runtime (0.6 µs against 1.5 µs, and a page shows about 45 UI strings). The
+    page's `ui` is its language's strings (UiStrings); `t` stays for strings with arguments."""
+
+    def filter_stream(self, stream: jinja2.lexer.TokenStream) -> Iterator[jinja2.lexer.Token]:
+        tokens = list(stream)
+        n = 0
+        while n < len(tokens):
+            token = tokens[n]
+            if token.type == "name" and token.value == "t" and (n == 0 or tokens[n - 1].type != "dot") \
+                    and [t.type for t in tokens[n + 1:n + 4]] == ["lparen", "string", "rparen"]:
+                key = tokens[n + 2]
+                yield jinja2.lexer.Token(token.lineno, "name", "ui")
+                yield jinja2.lexer.Token(token.lineno, "lbracket", "[")
+                yield key
+                yield jinja2.lexer.Token(key.lineno, "rbracket", "]")
+                n += 4
+            else:
+                yield token
+                n += 1
+
+
+class UiStrings(dict):
+    """A language's UI strings as templates look them up (UiStringLookups): a missing one is a
+    template error naming it, as `t()` says, not an empty string on a published page."""
+
+    def __init__(self, strings: dict[str, Any], language: str):
+        super().__init__((key, str(text)) for key, text in strings.items())
+        self.language = language
+
+    def __missing__(self, key: str) -> str:
+        raise jinja2.UndefinedError(f"no UI string `{key}` for {self.language}")
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import FIXTURES
 
@@ -68,3 +69,27 @@ def test_footer_carries_the_identity_the_inspections_check(govsite, tmp_path):
                 "ColumnKeywords", "ColumnType", "ArticleTitle", "PubDate", "ContentSource"):
         assert f'<meta name="{tag}" content="' in page, tag
     assert '<meta name="PubDate" content="2024-05-08 09:30">' in page
+
+
+def test_literal_ui_strings_are_looked_up_and_a_missing_one_is_a_template_error():
+    import jinja2
+
+    from govsite.themes import UiStringLookups, UiStrings
+    env = jinja2.Environment(extensions=[UiStringLookups], undefined=jinja2.StrictUndefined)
+    source = "{{ t('home') }}|{{ t('count', n=2) }}|{{ obj.t('home') }}|{{ t(\"home\") ~ '!' }}"
+    strings = {"home": "首页", "count": "共{n}条"}
+    called: list[str] = []
+
+    def t(key, **kwargs):
+        called.append(key)
+        return strings[key].format(**kwargs)
+
+    class Obj:
+        def t(self, key):
+            return f"obj:{key}"
+
+    out = env.from_string(source).render(t=t, ui=UiStrings(strings, "zh-CN"), obj=Obj())
+    assert out == "首页|共2条|obj:home|首页!"
+    assert called == ["count"]   # the literal lookups never called t(); the one with arguments did
+    with pytest.raises(jinja2.UndefinedError, match="no UI string `nothing` for zh-CN"):
+        env.from_string("{{ t('nothing') }}").render(t=t, ui=UiStrings(strings, "zh-CN"))
