@@ -215,6 +215,7 @@ class Renderer:
         self._site_values: dict[str, dict[str, Any]] = {}
         self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
         self._ui_strings: dict[str, themes.UiStrings] = {}
+        self.fragments: dict[tuple, str] = {}   # themes.CachedFragments' store
         self.template_seconds: dict[str, float] = {}   # for --profile
         # The previous build's outputs that may be linked instead of made, by output path
         # ({"base", "reads", "sha256", "links"}), and what this build's outputs read (made()),
@@ -444,7 +445,9 @@ class Renderer:
             "page_url": url, "page_type": page_type, "title": title, "meta": meta,
             "rel": rel, "t": t, "ui": self.ui_strings(site, strings),
             "asset": lambda name: rel(assets + quote_path(name)),
-            "preview": False,
+            "preview": False, "fragments": self.fragments,
+            # What a relative link depends on: the page's folder (a 404 page's are absolute).
+            "page_folder": "" if page_type == "404" else url.rsplit("/", 1)[0],
         }
         context.update(values)
         started = time.perf_counter()

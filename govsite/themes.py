@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,9 @@ from typing import Any
 import jinja2
 import jinja2.ext
 import jinja2.lexer
+import jinja2.nodes
+import jinja2.parser
+import jinja2.runtime
 import yaml
 
 # Built-in themes: inside the package when installed from a wheel, at the repository root
@@ -76,7 +79,7 @@ def _environment(project: Path, theme: str, override: Path | None,
     loaders += themes
     loaders.append(jinja2.PrefixLoader({"theme": jinja2.ChoiceLoader(themes)}))
     env = jinja2.Environment(
-        extensions=[UiStringLookups],
+        extensions=[UiStringLookups, CachedFragments],
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
         undefined=jinja2.StrictUndefined,
@@ -109,6 +112,34 @@ class UiStringLookups(jinja2.ext.Extension):
             else:
                 yield token
                 n += 1
+
+
+class CachedFragments(jinja2.ext.Extension):
+    """`{% cached key, … %}…{% endcached %}`: the part is rendered once per build for each
+    key, then its text is reused: a theme names there everything the part shows (the page
+    header differs only by site, folder, page type and column, and was a sixth of rendering).
+    The store is the page's `fragments` (a renderer's, one build long); without it, the part
+    is rendered every time."""
+
+    tags = {"cached"}
+
+    def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
+        lineno = next(parser.stream).lineno
+        key = [parser.parse_expression()]
+        while parser.stream.skip_if("comma"):
+            key.append(parser.parse_expression())
+        body = parser.parse_statements(("name:endcached",), drop_needle=True)
+        call = self.call_method("_fragment", [jinja2.nodes.ContextReference(), jinja2.nodes.Tuple(key, "load")])
+        return jinja2.nodes.CallBlock(call, [], [], body).set_lineno(lineno)
+
+    @staticmethod
+    def _fragment(context: jinja2.runtime.Context, key: tuple, caller: Callable[[], str]) -> str:
+        store = context.get("fragments")
+        if store is None:
+            return caller()
+        if key not in store:
+            store[key] = caller()
+        return store[key]
 
 
 class UiStrings(dict):

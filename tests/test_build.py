@@ -299,3 +299,22 @@ def test_a_cache_folder_that_cannot_be_written_is_a_warning_not_a_failure(govsit
     assert result.exit_code == 0, result.output
     assert f"{blocked / 'cache'}: warning: the build cache could not be saved" in result.output
     assert "give --cache a folder govsite may write, or use --no-cache" in result.output
+
+
+def test_the_themes_cached_fragments_name_everything_they_show(tmp_path, monkeypatch):
+    # The shipped example cluster (sites, columns, folders, 404s, an English site) built with
+    # the fragment store and with every fragment rendered afresh: the same bytes, so the keys
+    # a theme gives {% cached %} leave nothing out (a header keyed without the page's folder
+    # or its column fails here).
+    from datetime import datetime
+
+    from govsite import themes
+    from govsite.build import build
+    example = Path(__file__).resolve().parent.parent
+    now = datetime.now(UTC)   # the example's pages as published today (one clock for both)
+    build(example, tmp_path / "cached", now=now, jobs=1)
+    monkeypatch.setattr(themes.CachedFragments, "_fragment",
+                        staticmethod(lambda context, key, caller: caller()))
+    themes._environment.cache_clear()   # (compiled with the extension's method bound at parse)
+    build(example, tmp_path / "fresh", now=now, jobs=1)
+    assert tree(tmp_path / "cached") == tree(tmp_path / "fresh")

@@ -93,3 +93,27 @@ def test_literal_ui_strings_are_looked_up_and_a_missing_one_is_a_template_error(
     assert called == ["count"]   # the literal lookups never called t(); the one with arguments did
     with pytest.raises(jinja2.UndefinedError, match="no UI string `nothing` for zh-CN"):
         env.from_string("{{ t('nothing') }}").render(t=t, ui=UiStrings(strings, "zh-CN"))
+
+
+def test_a_cached_fragment_is_rendered_once_per_key_and_only_with_a_store():
+    import jinja2
+
+    from govsite.themes import CachedFragments
+    env = jinja2.Environment(extensions=[CachedFragments], autoescape=True)
+    template = env.from_string('{% cached "nav", folder %}<a href="{{ link(folder) }}">{{ label }}</a>'
+                               '{% endcached %}')
+    rendered: list[str] = []
+
+    def link(folder):
+        rendered.append(folder)
+        return folder + "/"
+
+    store: dict = {}
+    pages = [template.render(folder=f, label="<首页>", link=link, fragments=store)
+             for f in ("a", "b", "a", "a")]
+    assert pages == ['<a href="a/">&lt;首页&gt;</a>', '<a href="b/">&lt;首页&gt;</a>',
+                     '<a href="a/">&lt;首页&gt;</a>', '<a href="a/">&lt;首页&gt;</a>']
+    assert rendered == ["a", "b"]   # once per key, escaped once
+    template.render(folder="a", label="x", link=link)
+    template.render(folder="a", label="x", link=link)
+    assert rendered == ["a", "b", "a", "a"]   # no store: rendered every time
