@@ -213,8 +213,7 @@ class Renderer:
         self.bodies: Mapping[str, Body] = _Tracked("bodies", bodies, self._reads)
         self.root = cluster.config.root
         self._site_values: dict[str, dict[str, Any]] = {}
-        self._themes: dict[str, tuple[jinja2.Environment, dict[str, Any]]] = {}
-        self._ui_strings: dict[str, themes.UiStrings] = {}
+        self._themes: dict[str, tuple[jinja2.Environment, themes.UiStrings]] = {}
         self.fragments: dict[tuple, str] = {}   # themes.CachedFragments' store
         self.template_seconds: dict[str, float] = {}   # for --profile
         # The previous build's outputs that may be linked instead of made, by output path
@@ -433,17 +432,14 @@ class Renderer:
             return relative(url, target)
 
         def t(key: str, **kwargs: Any) -> str:
-            text = strings.get(key)
-            if text is None:
-                raise jinja2.UndefinedError(f"no UI string `{key}` for {config.language}")
-            return str(text).format(**kwargs) if kwargs else str(text)
+            return strings[key].format(**kwargs) if kwargs else strings[key]
 
         if not any(name == "Description" for name, _ in meta):
             meta = meta + [("Description", f"{title} - {config.name}" if title else config.name)]
         context = {
             **self.site_values(site),
             "page_url": url, "page_type": page_type, "title": title, "meta": meta,
-            "rel": rel, "t": t, "ui": self.ui_strings(site, strings),
+            "rel": rel, "t": t, "ui": strings,
             "asset": lambda name: rel(assets + quote_path(name)),
             "preview": False, "fragments": self.fragments,
             # What a relative link depends on: the page's folder (a 404 page's are absolute).
@@ -456,7 +452,7 @@ class Renderer:
                                            + time.perf_counter() - started)
         return html
 
-    def theme(self, site: Site) -> tuple[jinja2.Environment, dict[str, Any]]:
+    def theme(self, site: Site) -> tuple[jinja2.Environment, themes.UiStrings]:
         """The site's template environment and UI strings, looked up once per site: finding
         them checks the file system for overrides, which has no place in a per-page loop."""
         key = site.config.id
@@ -464,15 +460,9 @@ class Renderer:
             config = site.config
             self._themes[key] = (themes.environment(self.root, config.theme, config.id,
                                                     self._compiled),
-                                 themes.strings(self.root, config.theme, config.language))
+                                 themes.UiStrings(themes.strings(self.root, config.theme,
+                                                                 config.language), config.language))
         return self._themes[key]
-
-    def ui_strings(self, site: Site, strings: dict[str, Any]) -> themes.UiStrings:
-        """The site's UI strings as its templates look them up (themes.UiStringLookups)."""
-        key = site.config.id
-        if key not in self._ui_strings:
-            self._ui_strings[key] = themes.UiStrings(strings, site.config.language)
-        return self._ui_strings[key]
 
     def site_values(self, site: Site) -> dict[str, Any]:
         """What every page of a site shares, worked out once per site rather than per page."""

@@ -1012,12 +1012,6 @@ def _pack(counted: Counted) -> bytes:
                      "\0".join(words).encode("utf-8")))
 
 
-def _packed_size(packed: bytes) -> int:
-    """How many terms a packed document holds, read from its header alone."""
-    lone, pairs, words = np.frombuffer(packed, dtype=np.int64, count=3).tolist()
-    return lone + pairs + words
-
-
 def _unpack(packed: bytes) -> Counted:
     lone, pairs, words, length, wide = np.frombuffer(packed, dtype=np.int64, count=5).tolist()
     at = 40
