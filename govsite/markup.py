@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -61,13 +63,14 @@ class Body:
     (`lead`) and without its HTML: a rebuild shows the HTML of the pages it makes again and
     counts the text of the documents it has not counted, no more. load_html() and load_text()
     read those in one go; a process that finds one missing anyway converts its source again
-    (same input, same body; a cache does not cross a fork)."""
+    (same input, same body; a cache does not cross a fork). One converted by convert_all()
+    holds neither: both wait in its Spool, read where shown or counted."""
 
-    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source", "files")
+    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source", "files", "spooled")
 
     def __init__(self, html: str | None, text: str | None, digest: str, entry: str = "",
                  source: BodySource | str | None = None, lead: str = "",
-                 files: tuple[str, ...] = ()):
+                 files: tuple[str, ...] = (), spooled: Spooled | None = None):
         self._html = html
         self._text = text       # plain text, for feeds' summaries and search
         self.lead = text[:LEAD] if text is not None else lead
@@ -75,6 +78,7 @@ class Body:
         self.entry = entry      # its cache key, for a body read back without all of it
         self.source = source    # to convert it again: a BodySource, or its key (body_source)
         self.files = files      # the attachments it links to (Resolver.used_files)
+        self.spooled = spooled  # where its HTML and text wait (Spool), if they do
 
     @classmethod
     def of(cls, html: str, text: str) -> Body:
@@ -84,30 +88,95 @@ class Body:
 
     @property
     def html(self) -> str:
-        if self._html is None:
-            self._html = self._converted().html
+        if self._html is not None:
+            return self._html
+        if self.spooled is not None:   # not kept: a page's HTML is shown once
+            return self.spooled.read()[0].decode("utf-8")
+        self._html = self._converted().html
         return self._html
 
     @property
     def text(self) -> str:
-        if self._text is None:
-            self._text = self._converted().text
+        if self._text is not None:
+            return self._text
+        if self.spooled is not None:
+            return self.spooled.read()[1].decode("utf-8")
+        self._text = self._converted().text
         return self._text
+
+    def unread(self) -> bool:
+        """Whether its HTML and text are neither held nor spooled: load_html(), load_text()."""
+        return self.spooled is None and bool(self.entry)
 
     def _converted(self) -> Body:
         assert self.source is not None and _reconvert is not None, "a body without its source"
         return _reconvert(self.source)
 
     def without_html(self) -> Body:
-        return Body("", self._text, self.digest, self.entry, self.source, self.lead, self.files)
+        return Body("", self._text, self.digest, self.entry, self.source, self.lead, self.files,
+                    self.spooled)
 
     def __getstate__(self) -> tuple:
-        # Its source stays in this process (the parent sets it on the bodies that come back).
-        return (self._html, self._text, self.lead, self.digest, self.entry, None, self.files)
+        # Its source stays in this process (the parent sets it on the bodies that come back);
+        # what is spooled goes along, as a Spool does not.
+        html, text = (self._html, self._text) if self.spooled is None else (self.html, self.text)
+        return (html, text, self.lead, self.digest, self.entry, None, self.files)
 
     def __setstate__(self, state: tuple) -> None:
         (self._html, self._text, self.lead, self.digest, self.entry, self.source,
          self.files) = state
+        self.spooled = None
+
+
+class Spool:
+    """Converted bodies' HTML and text, in files the processes that convert them write and the
+    ones that render or count them read: a build's parent holds each body's head, not a
+    gigabyte of bodies at 100,000 pages, and no body travels between processes as a string.
+    A file per slice of the work, each written by the one process that converts the slice;
+    made before the processes fork and unlinked at once (TemporaryFile), so they go when the
+    last body that reads them does, whatever happens to the build. Read with pread, not
+    mapped: the page cache holds them, not the resident memory of each process that reads."""
+
+    def __init__(self, slices: int):
+        # (no context manager: the files live as long as the bodies, not a block)
+        self._files = [tempfile.TemporaryFile(prefix="govsite-bodies-")  # noqa: SIM115
+                       for _ in range(slices)]
+        self._ends = [0] * slices
+
+    def put(self, n: int, html: str, text: str) -> Spooled:
+        """Writes a body into slice n's file (in the process converting that slice)."""
+        data = html.encode("utf-8")
+        split = len(data)
+        data += text.encode("utf-8")
+        fd = self._files[n].fileno()
+        at = self._ends[n]
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], at + written)
+        self._ends[n] = at + len(data)
+        return Spooled(self._files[n], at, split, len(data))
+
+    def spooled(self, n: int, at: int, split: int, size: int) -> Spooled:
+        """A place in slice n's file, as the process that wrote it reported it."""
+        return Spooled(self._files[n], at, split, size)
+
+
+class Spooled:
+    """Where one body waits in a Spool: its HTML's bytes, then its text's."""
+
+    __slots__ = ("file", "at", "split", "size")
+
+    def __init__(self, file: Any, at: int, split: int, size: int):
+        self.file, self.at, self.split, self.size = file, at, split, size
+
+    def read(self) -> tuple[bytes, bytes]:
+        data = os.pread(self.file.fileno(), self.size, self.at)
+        if len(data) != self.size:   # a spool is never truncated while a body reads it
+            raise OSError(f"a spooled body came back short: {len(data)} of {self.size} bytes")
+        return data[:self.split], data[self.split:]
+
+    def where(self) -> tuple[int, int, int]:
+        return self.at, self.split, self.size
 
 
 # What a body is converted from: (key, its text or None for a page's, source file, URL, first
@@ -429,11 +498,15 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     # The links of the cached bodies to check: read only when targets changed (half a head).
     links = cache.load(CACHE_LINKS, [keys[n] for n in todo if keys[n] in stored])
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
+    slices = -(-len(todo) // size)
+    spool = Spool(slices)
 
-    def convert_slice(n: int) -> tuple[list[tuple[int, Body]], list, set[str], dict, dict]:
+    def convert_slice(n: int) -> tuple[list[tuple[int, Body, tuple[int, int, int] | None]],
+                                       list, set[str], dict, dict]:
         local = Report(report.root)
         converter = Converter(cluster, local)
-        done, fresh, markup = [], {}, {}
+        done: list[tuple[int, Body, tuple[int, int, int] | None]] = []
+        fresh, markup = {}, {}
         for i in todo[n * size:(n + 1) * size]:
             (_, _, source, url, line, sanitize), entry = work[i], keys[i]
             text = _text_of(cluster, work[i], local)
@@ -441,13 +514,15 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             if cached and entry in links and \
                     converter.still_valid(links[entry], text, source, url, line):
                 done.append((i, Body(None, None, cached["digest"], entry, lead=cached["lead"],
-                                     files=tuple(cached["files"]))))
+                                     files=tuple(cached["files"])), None))
                 fresh[entry] = {**cached, "targets": targets}   # checked against these
                 continue
             problems = len(local.items)
             body = converter.convert(text, source, url, line, sanitize)
             body.entry, body.files = entry, tuple(sorted(set(converter.context.files)))
-            done.append((i, body))
+            where = spool.put(n, body.html, body.text).where()
+            body._html = body._text = None
+            done.append((i, body, where))
             if len(local.items) == problems:  # a body with a broken link is converted again
                 fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
                                 "files": list(body.files)}
@@ -455,20 +530,24 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 markup[entry] = sorted(set(converter.context.links))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
-    for done, problems, used, fresh, markup in ordered_map(convert_slice, -(-len(todo) // size), jobs):
+    for n, (done, problems, used, fresh, markup) in enumerate(ordered_map(convert_slice, slices, jobs)):
         converted = {}
-        for i, body in done:
+        for i, body, where in done:
             body.source = work[i]
+            if where is not None:
+                body.spooled = spool.spooled(n, *where)
             bodies[work[i][0]] = converted[body.entry] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items() if packs else ():
             packs[site_of[entry]].put(entry, value)
             if entry in markup:
-                body = converted[entry]
+                spooled = converted[entry].spooled
+                assert spooled is not None
+                html_bytes, text_bytes = spooled.read()
                 cache.keep(CACHE_LINKS, entry, markup[entry])
-                cache.keep(CACHE_TEXT, entry, body.text.encode("utf-8"))
-                cache.keep(CACHE_HTML, entry, body.html.encode("utf-8"))
+                cache.keep(CACHE_TEXT, entry, text_bytes)
+                cache.keep(CACHE_HTML, entry, html_bytes)
             else:   # checked: the links, text and HTML stored are still right
                 for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                     cache.used(namespace, entry)
@@ -485,14 +564,14 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
 def load_html(bodies: Mapping[str, Body], keys: Iterable[str], cache: Cache) -> None:
     """Read back in one go the HTML of the bodies these keys name, where it was left out."""
     lazy = {body.entry: body for key in keys
-            if (body := bodies.get(key)) is not None and body._html is None and body.entry}
+            if (body := bodies.get(key)) is not None and body._html is None and body.unread()}
     for entry, markup in cache.load(CACHE_HTML, lazy, _decode).items():
         lazy[entry]._html = markup
 
 
 def load_text(bodies: Iterable[Body], cache: Cache) -> None:
     """Read back in one go the text of these bodies, where it was left out."""
-    lazy = {body.entry: body for body in bodies if body._text is None and body.entry}
+    lazy = {body.entry: body for body in bodies if body._text is None and body.unread()}
     for entry, text in cache.load(CACHE_TEXT, lazy, _decode).items():
         lazy[entry]._text = text
 

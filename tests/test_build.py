@@ -318,3 +318,32 @@ def test_the_themes_cached_fragments_name_everything_they_show(tmp_path, monkeyp
     themes._environment.cache_clear()   # (compiled with the extension's method bound at parse)
     build(example, tmp_path / "fresh", now=now, jobs=1)
     assert tree(tmp_path / "cached") == tree(tmp_path / "fresh")
+
+
+def test_converted_bodies_wait_in_their_spool_and_read_back_as_converted(tmp_path):
+    # A converted body's HTML and text stay in the files the converting processes wrote (a
+    # build's parent would otherwise hold every body: a gigabyte at 100,000 pages); each reads
+    # back exactly what converting its source gives, in this process and after a fork, and a
+    # pickled one carries them along.
+    import pickle
+    from datetime import datetime
+
+    from govsite import markup
+    from govsite.build import _Stages, load_cluster
+    from govsite.diagnostics import Report
+    from govsite.parallel import ordered_map
+    report = Report(FIXTURES / "small")
+    cluster = load_cluster(FIXTURES / "small", report, datetime(2025, 1, 1, tzinfo=UTC), False,
+                           _Stages(report, False))
+    bodies = markup.convert_all(cluster, report, jobs=2)
+    assert len(bodies) >= 8
+    assert all(b._html is None and b._text is None and b.spooled is not None for b in bodies.values())
+    fresh = {key: body._converted() for key, body in bodies.items()}
+    assert {key: (b.html, b.text) for key, b in bodies.items()} == \
+        {key: (b.html, b.text) for key, b in fresh.items()}
+    assert any("<p>" in b.html for b in fresh.values())
+    keys = sorted(bodies)
+    forked = list(ordered_map(lambda n: bodies[keys[n]].html, len(keys), 2))
+    assert forked == [fresh[key].html for key in keys]
+    carried = pickle.loads(pickle.dumps(bodies[keys[0]]))
+    assert (carried.html, carried.text) == (fresh[keys[0]].html, fresh[keys[0]].text)
