@@ -10,6 +10,7 @@ allow-list: no scripts, event handlers or javascript: URLs).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import html
 import os
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import cmarkgfm
 import nh3
+from cmarkgfm import _cmark
 from cmarkgfm.cmark import Options
 
 from govsite.cache import Cache
@@ -51,6 +52,48 @@ URL_SCHEMES = {"http", "https", "mailto", "tel"}
 # strikethrough are the extensions editors expect from other tools.
 OPTIONS = Options.CMARK_OPT_UNSAFE
 EXTENSIONS = ["table", "strikethrough"]
+
+
+class _CommonMark:
+    """cmark-gfm through cmarkgfm's declarations of its C functions, but not through its
+    markdown_to_html_with_extensions(), which frees neither the document it parses nor the HTML
+    it renders (theacodes/cmarkgfm#53): 21 KB a body, and a markdown worker of a 100,000-page
+    build grew by 1.1 GB. Both are freed here, through functions the library exports that its
+    declarations leave out."""
+
+    def __init__(self) -> None:
+        lib = _cmark.lib
+        lib.cmark_gfm_core_extensions_ensure_registered()
+        self._extensions = [lib.cmark_find_syntax_extension(name.encode()) for name in EXTENSIONS]
+        native = ctypes.CDLL(_cmark.__file__)   # the library already loaded, not a second copy
+        self._node_free = native.cmark_node_free
+        self._node_free.argtypes, self._node_free.restype = [ctypes.c_void_p], None
+        # The HTML is allocated by cmark's default allocator: the C library's calloc.
+        self._free = ctypes.CDLL(None).free
+        self._free.argtypes, self._free.restype = [ctypes.c_void_p], None
+
+    def __call__(self, text: str) -> str:
+        lib, ffi = _cmark.lib, _cmark.ffi
+        parser = lib.cmark_parser_new(OPTIONS)
+        try:
+            for extension in self._extensions:
+                lib.cmark_parser_attach_syntax_extension(parser, extension)
+            data = text.encode()
+            lib.cmark_parser_feed(parser, data, len(data))
+            root = lib.cmark_parser_finish(parser)   # the caller's to free
+            try:
+                raw = lib.cmark_render_html(root, OPTIONS, lib.cmark_parser_get_syntax_extensions(parser))
+                try:
+                    return ffi.string(raw).decode()
+                finally:
+                    self._free(int(ffi.cast("uintptr_t", raw)))
+            finally:
+                self._node_free(int(ffi.cast("uintptr_t", root)))
+        finally:
+            lib.cmark_parser_free(parser)
+
+
+commonmark = _CommonMark()
 
 
 # How much of a body's text summaries (shorten(), 120 characters) and search excerpts (200)
@@ -330,8 +373,7 @@ class Converter:
         ctx = self.context
         ctx.source, ctx.url, ctx.text, ctx.first_line = source, url, text, first_line
         ctx.links, ctx.files = [], []
-        out = cmarkgfm.markdown_to_html_with_extensions(text, options=OPTIONS,
-                                                        extensions=EXTENSIONS).rstrip("\n")
+        out = commonmark(text).rstrip("\n")
         # Table alignment as a style, as sanitizing allows it (align= is obsolete HTML).
         out = ALIGN.sub(r' style="text-align: \1;"', heading_ids(self.rewriter.rewrite_tags(out)))
         self._unread_links(out)
