@@ -518,13 +518,13 @@ def test_an_edit_rebuilds_only_the_search_indexes_of_its_site_and_the_portal(bui
     project, out, cache = built
     import govsite.search.publish
     indexed: list[set[str]] = []
-    real = govsite.search.publish.build_index
+    real = govsite.search.publish.index_files
 
     def noting(docs, *args, **kwargs):
         indexed.append({doc.site for doc in docs})
         return real(docs, *args, **kwargs)
 
-    monkeypatch.setattr(govsite.search.publish, "build_index", noting)
+    monkeypatch.setattr(govsite.search.publish, "index_files", noting)
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8").replace("小麦收获过半", "小麦收割过半"),
                     encoding="utf-8")

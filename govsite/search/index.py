@@ -35,7 +35,7 @@ import mmap
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any
@@ -1034,15 +1034,16 @@ def _unpack(packed: bytes) -> Counted:
 Reuse = Callable[[str, str], "str | None"]
 
 
-def build_index(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
+def index_files(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (),
                 hot_words: Iterable[str] = (), ranking: Ranking | None = None,
                 scores: Scores | Overlaid | Range | None = None,
                 shard_bytes: int | None = None, records: int | None = None,
                 t2s_path: str = T2S_PATH, share: float = 1.0,
                 doc_digests: list[str] | None = None, reuse: Reuse | None = None,
                 made: dict[str, str] | None = None,
-                previous: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The index files, by path inside the index folder. `scores` are the documents' own, or
+                previous: Mapping[str, str] | None = None) -> Iterator[tuple[str, str]]:
+    """The index files, (path inside the index folder, content), one at a time: the portal's
+    index of a large cluster is hundreds of megabytes of JSON, written as it is made. `scores` are the documents' own, or
     computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
     is the part of the file budgets this index may use (a site's pages ÷ the cluster's).
 
@@ -1057,11 +1058,14 @@ def build_index(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (
                            doc_column(docs, "site_url"), strict=True)))
     per_file = records or max(MIN_RECORDS, -(-len(docs) // _budget(MAX_RECORD_FILES, share)))
     made = {} if made is None else made
-    files = _term_shards(scores, shard_bytes or SHARD_BYTES, _budget(MAX_TERM_FILES, share), reuse, made,
-                         previous)
-    files.update(_records(docs, [s[0] for s in sites], per_file, doc_digests, reuse, made))
-    files["meta.json"] = _json({
-        "format": FORMAT, "docs": len(docs), "shards": sum(p.startswith("t/") for p in files),
+    shards = 0
+    for name, text in _term_shards(scores, shard_bytes or SHARD_BYTES, _budget(MAX_TERM_FILES, share),
+                                   reuse, made, previous):
+        shards += 1
+        yield name, text
+    yield from _records(docs, [s[0] for s in sites], per_file, doc_digests, reuse, made).items()
+    yield "meta.json", _json({
+        "format": FORMAT, "docs": len(docs), "shards": shards,
         "records": per_file, "scale": SCALE,
         "sites": [list(s) for s in sites], "t2s": T2S_BUCKETS, "t2s_path": t2s_path,
         # Folded here once, so the client compares them with a folded query as they are.
@@ -1071,12 +1075,16 @@ def build_index(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (
                     "freshness": ranking.freshness,
                     "newest": max((date for date in doc_column(docs, "date") if date), default="")},
     })
-    return files
+
+
+def build_index(docs: Sequence[SearchDoc], *args: Any, **options: Any) -> dict[str, str]:
+    """index_files() as a dictionary, for what wants them all at once."""
+    return dict(index_files(docs, *args, **options))
 
 
 def _term_shards(scores: Scores | Overlaid | Range, shard_bytes: int, most: int, reuse: Reuse | None,
                  made: dict[str, str], previous: Mapping[str, str] | None = None
-                 ) -> dict[str, str]:
+                 ) -> Iterator[tuple[str, str]]:
     """Shards of term → [doc delta, contribution, …] in document order. numpy does the arithmetic
     for all terms at once (deltas, shard numbers, the size estimate, each shard's digest);
     Python only cuts the shards not reused into lists and dicts.
@@ -1087,12 +1095,12 @@ def _term_shards(scores: Scores | Overlaid | Range, shard_bytes: int, most: int,
     portal's 2,048, and working out all of them went over every posting of the cluster)."""
     count = scores.shard_count(shard_bytes, most, previous)
     if not count:
-        return {"t/0.json": "{}"}
+        return iter([("t/0.json", "{}")])
     if previous is not None and scores.touched is not None and reuse is not None and \
             sum(name.startswith("t/") for name in previous) == count:
         patched = _patched_shards(scores, count, previous, reuse, made)
         if patched is not None:
-            return patched
+            return iter(patched.items())
     whole = scores.whole()
     return _shards(whole, _firsts(whole.columns), count, range(count), reuse, made)
 
@@ -1141,53 +1149,51 @@ def _shard_digest(widths: np.ndarray, block: np.ndarray, names: list[str]) -> st
 
 
 def _shards(scores: Scores, starts: np.ndarray, count: int, wanted: Iterable[int],
-            reuse: Reuse | None, made: dict[str, str]) -> dict[str, str]:
-    """The `wanted` shards of `count`, from postings holding every term of each of them."""
-    columns, docs = scores.columns, scores.docs
-    present = columns[starts]
-    # 32-bit throughout: the portal's index of a 100,000-page cluster has tens of millions of
-    # postings, and each 64-bit copy of them cost half a gigabyte.
-    flat = np.empty((len(docs), 2), dtype=np.int32)
-    flat[0, 0] = docs[0]
-    np.subtract(docs[1:], docs[:-1], out=flat[1:, 0])
-    flat[starts, 0] = docs[starts]
-    flat[:, 1] = scores.values
+            reuse: Reuse | None, made: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """The `wanted` shards of `count`, from postings holding every term of each of them, one
+    at a time: the portal's index of a 100,000-page cluster has tens of millions of postings,
+    and its JSON and each copy of them gathered by shard took hundreds of megabytes at once."""
+    present = scores.columns[starts]
     # Terms grouped by shard (in term order within one), and their postings with them.
     shard_of_term = scores.hashes[present] % count
     by_shard = np.argsort(shard_of_term, kind="stable")
-    ends = np.append(starts[1:], len(docs))
+    ends = np.append(starts[1:], len(scores.docs))
     widths = (ends - starts)[by_shard]
-    posting_bounds = np.concatenate(([0], np.cumsum(widths)))
-    # Each posting's position once its term moved: the term's old start plus its rank.
-    moved = np.repeat((starts[by_shard] - posting_bounds[:-1]).astype(np.int32), widths)
-    moved += np.arange(len(docs), dtype=np.int32)
-    grouped = flat[moved]
-    del flat, moved
+    firsts = starts[by_shard]
     term_bounds = np.searchsorted(shard_of_term[by_shard], np.arange(count + 1)).tolist()
-    posting_bounds = posting_bounds.tolist()
     names = [scores.terms[c] for c in present[by_shard].tolist()]
-    files = {}
     for n in wanted:
         first, last = term_bounds[n], term_bounds[n + 1]
-        block = grouped[posting_bounds[first]:posting_bounds[last]]
+        block = _postings_block(scores, firsts[first:last], widths[first:last])
         name = f"t/{n}.json"
         made[name] = _shard_digest(widths[first:last], block, names[first:last])
         kept = reuse(name, made[name]) if reuse else None
         if kept is not None:
-            files[name] = kept
+            yield name, kept
             continue
         # Each term's postings stay a numpy view: orjson writes them as the same JSON arrays
         # without a Python int for every number.
         everything = block.ravel()
         shard: dict[str, np.ndarray | list[int]] = {}
         at = 0
-        for i in range(first, last):
-            width = 2 * (posting_bounds[i + 1] - posting_bounds[i])
+        for i, width in enumerate((2 * widths[first:last]).tolist(), first):
             postings = everything[at:at + width]
             at += width
             shard[names[i]] = postings if width <= 2 * MAX_POSTINGS else _best(postings)
-        files[name] = _json(shard)
-    return files
+        yield name, _json(shard)
+
+
+def _postings_block(scores: Scores, firsts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """The postings of some terms (each `widths` long from `firsts`), one after the other, as
+    rows [document delta, contribution]: a term's first delta is its document's number."""
+    take = spans(firsts, widths)
+    docs = scores.docs[take]
+    block = np.empty((len(take), 2), dtype=np.int32)   # 32-bit: a shard's digest is of these bytes
+    block[1:, 0] = docs[1:] - docs[:-1]
+    heads = np.cumsum(widths) - widths
+    block[heads, 0] = docs[heads]
+    block[:, 1] = scores.values[take]
+    return block
 
 
 def _best(flat: np.ndarray) -> np.ndarray:

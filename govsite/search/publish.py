@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import pickle
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter, itemgetter
 from typing import Any, overload
@@ -28,9 +28,9 @@ from govsite.search.index import (
     CountCache,
     Scores,
     SearchDoc,
-    build_index,
     doc_column,
     documents,
+    index_files,
     keyed_documents,
     t2s_files,
 )
@@ -277,14 +277,15 @@ def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchS
             return None
         return previous(site, keys.get(site.config.id))
 
-    def site_index(n: int) -> tuple[dict[str, str], dict[str, str]]:
-        """The site's index files by name (Linked where the previous build's are these), and
-        the content digests of those build_index() knew without exporting them."""
+    def site_index(n: int) -> tuple[Iterable[tuple[str, str]], dict[str, str]]:
+        """The site's index files, (name, content) as they are made (Linked where the previous
+        build's are these), and the content digests of those index_files() knew without
+        exporting them, complete once the files are."""
         site = sites[n]
         wide = is_cluster_wide(site)
         same = unchanged(site)
         if same:
-            return ({name: Linked(sha) for name, (_, _, sha) in same.items()},
+            return ([(name, Linked(sha)) for name, (_, _, sha) in same.items()],
                     {name: content for name, (_, content, _) in same.items()})
         keep = list(range(len(docs))) if wide else positions.get(site.config.id, [])
         made: dict[str, str] = {}
@@ -302,7 +303,7 @@ def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchS
             return Linked(found[2]) if found and found[1] == content and found[0] == folder + name \
                 else None
 
-        files = build_index(docs if wide else [docs[i] for i in keep], settings.synonyms, hot.get(site.config.id, ()),
+        files = index_files(docs if wide else [docs[i] for i in keep], settings.synonyms, hot.get(site.config.id, ()),
                             settings.ranking, scores if wide else scores.only(keep),
                             t2s_path=_t2s_path(site), share=1.0 if wide else len(keep) / max(1, len(docs)),
                             doc_digests=[cache.counts.digests[i] for i in keep] if cache else None,
@@ -321,8 +322,10 @@ def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchS
         folder, local = _folder(site), Report(staging.report.root)
         written: Written = {}
         digests: dict[str, str] = {}
-        for name, text in files.items():
+        linked = True
+        for name, text in files:
             rel = folder + name
+            linked = linked and isinstance(text, Linked)
             if isinstance(text, Linked):
                 digest = staging.link_previous(rel, text.sha256, ORIGIN, local)
                 if not digest:
@@ -336,8 +339,7 @@ def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchS
         # Every file, meta.json and a.json too (their content digests are their files').
         kept = {"key": key, "files": {name: (folder + name, made.get(name) or digest)
                                       for name, digest in digests.items()}} if cache and key else None
-        linked = bool(kept) and all(isinstance(text, Linked) for text in files.values()) \
-            and previous(site, key) is not None
+        linked = linked and bool(kept) and previous(site, key) is not None
         return written, kept, linked, local.items
 
     # Forking costs more than a linked index: processes only when several are worked out.
