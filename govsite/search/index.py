@@ -867,35 +867,39 @@ class _TermKeys:
         # process or cache counted them; and, each part's own being sorted, it keeps the order.
         self.sorted = sorted(set().union(*(part.words for _, part in parts)))
         rank = {word: n for n, word in enumerate(self.sorted)}
-        lengths = np.zeros(len(docs), dtype=np.float64)
-        # Each part copied into place and let go at once, and each array reordered on its own:
-        # at 100,000 pages every copy of the postings is hundreds of megabytes at the peak.
-        total = sum(len(part.keys) for _, part in parts)
-        keys = np.empty(total, dtype=np.int64)
-        docs_of = np.empty(total, dtype=np.int32)
-        tf = np.empty(total, dtype=np.int32)
-        at = 0
-        parts.reverse()
-        while parts:
-            positions, part = parts.pop()
-            end = at + len(part.keys)
-            lengths[positions] = part.lengths
+        for _, part in parts:
             is_word = part.keys >= self.WORDS
             if is_word.any():
                 renumbered = np.array([rank[w] for w in part.words], dtype=np.int64)
                 part.keys[is_word] = self.WORDS + renumbered[part.keys[is_word] - self.WORDS]
-            keys[at:end], tf[at:end] = part.keys, part.counts
-            docs_of[at:end] = np.asarray(positions, dtype=np.int32)[part.docs]
-            at = end
-            del part, is_word
-        # The counted slices hold consecutive documents, in order: runs a stable sort by key
-        # merges (timsort: 0.5 s for 30 million keys in 8 runs, 3.2 s in 100,000). Documents
-        # read back come between them, and are ordered by the document too.
-        order = np.lexsort((docs_of, keys)) if read_back and todo else np.argsort(keys, kind="stable")
-        keys = keys[order]
-        docs_of = docs_of[order]
-        tf = tf[order]
-        return keys, docs_of, tf, lengths
+        # Every key's postings get one span of the arrays, each part's in turn: the parts are
+        # moved into place, never concatenated and sorted (at 100,000 pages the sort's order
+        # and copies were a gigabyte at the parent's peak).
+        vocabulary = np.unique(np.concatenate([part.keys for _, part in parts] + [np.zeros(0, np.int64)]))
+        df = np.zeros(len(vocabulary), dtype=np.int64)
+        for _, part in parts:
+            part.keys = np.searchsorted(vocabulary, part.keys)   # distinct in a part: no add.at
+            df[part.keys] += part.widths
+        free = np.concatenate(([0], np.cumsum(df)[:-1]))   # each key's next place
+        docs_of = np.empty(int(df.sum()), dtype=np.int32)
+        tf = np.empty(len(docs_of), dtype=np.int32)
+        lengths = np.zeros(len(docs), dtype=np.float64)
+        # The counted slices hold consecutive documents, in order, and so each key's postings
+        # come in document order; the documents read back come between them, and are ordered
+        # by document afterwards.
+        parts.reverse()
+        while parts:
+            positions, part = parts.pop()
+            lengths[positions] = part.lengths
+            places = spans(free[part.keys], part.widths)
+            docs_of[places] = np.asarray(positions, dtype=np.int32)[part.docs]
+            tf[places] = part.counts
+            free[part.keys] += part.widths
+            del part, places
+        if read_back and todo:
+            order = np.lexsort((docs_of, np.repeat(np.arange(len(df)), df)))
+            docs_of, tf = docs_of[order], tf[order]
+        return np.repeat(vocabulary, df), docs_of, tf, lengths
 
     def count(self, doc: SearchDoc) -> Counted:
         """The document's distinct terms with their weighted counts, and its length."""
@@ -944,11 +948,13 @@ class _TermKeys:
 
 @dataclass
 class _Postings:
-    """Documents' counts (Counted) as postings sorted by key and then by document: the keys,
-    words numbered from WORDS up in sorted order (`words` spells them), each one's document
-    (its place among those counted) and count; and the documents' lengths. Flat arrays travel
-    between processes in one piece each."""
+    """Documents' counts (Counted) as postings sorted by key and then by document: the keys
+    (each distinct one once, with `widths`, its number of postings; words numbered from WORDS
+    up in sorted order, which `words` spells), each posting's document (its place among those
+    counted) and count; and the documents' lengths. Flat arrays travel between processes in
+    one piece each."""
     keys: np.ndarray
+    widths: np.ndarray
     docs: np.ndarray
     counts: np.ndarray
     lengths: np.ndarray
@@ -968,8 +974,8 @@ class _Postings:
             sizes.append(len(cjk) + len(words))
             lengths.append(length)
         if not keys:
-            return cls(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32),
-                       np.zeros(0, np.float64), [])
+            return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int32),
+                       np.zeros(0, np.int32), np.zeros(0, np.float64), [])
         flat, tf = np.concatenate(keys), np.concatenate(counts).astype(np.int32)
         # Words get their sorted rank instead of their number in order of appearance.
         words = sorted(appeared)
@@ -980,7 +986,10 @@ class _Postings:
         # The documents are one after the other: a stable sort by key orders them within a key.
         order = np.argsort(flat, kind="stable")
         docs = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
-        return cls(flat[order], docs, tf[order], np.array(lengths, dtype=np.float64), words)
+        flat = flat[order]
+        firsts = _firsts(flat)
+        return cls(flat[firsts], np.diff(np.append(firsts, len(flat))), docs, tf[order],
+                   np.array(lengths, dtype=np.float64), words)
 
 
 def _word_key(word: str, words: list[str], first_word: int) -> int | None:
