@@ -24,7 +24,7 @@ import os
 import pickle
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ FORMAT = 5   # entries of another format are never found: 5, sources by git blob
 LARGE = 1 << 20       # bytes from which a value is a file of its own
 FILE_MARK = "@file:"  # an entry's value that names such a file (JSON never starts with @)
 FLUSH_EVERY = 2_000   # entries kept in memory before they are written into the transaction
+FLUSH_BYTES = 32 << 20   # or bytes of them
 BUSY_SECONDS = 5.0    # how long to wait for another build that holds the cache, then do without
 SWEEP_ALWAYS = 20_000  # entries up to which every save drops the unused ones (Cache.save)
 SWEEP_SHARE = 10       # beyond, once the entries written since the last sweep are this part
@@ -114,8 +115,14 @@ def _unpacked(value: Any) -> dict[str, Any]:
 
 
 class Chunks(tuple):
-    """A large value given as consecutive buffers (bytes, numpy arrays): written to its file one
-    after the other, never joined in memory first. Read back as bytes."""
+    """A large value given as consecutive buffers (bytes, numpy arrays), or functions giving
+    buffers one after the other (made as written): written to its file in order, never joined
+    in memory first. Read back as bytes."""
+
+    def pieces(self) -> Iterator[Any]:
+        """The buffers, in order."""
+        for part in self:
+            yield from part() if callable(part) else (part,)
 
 
 class _Named(str):
@@ -136,6 +143,7 @@ class Cache:
         self.path = folder / FILENAME if folder else None
         self._db: sqlite3.Connection | None = None
         self._pending: dict[tuple[str, str], Any] = {}   # kept, not yet written
+        self._pending_bytes = 0
         self._kept: set[tuple[str, str]] = set()         # used as stored, or written
         self._retained: set[str] = set()
         self._failure: OSError | None = None              # why the cache cannot be written
@@ -233,8 +241,8 @@ class Cache:
         temporary = self.path.parent / f".{name}.tmp"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(temporary, "wb") as handle:
-            for part in data if isinstance(data, Chunks) else (data,):
-                handle.write(part)
+            for piece in data.pieces() if isinstance(data, Chunks) else (data,):
+                handle.write(piece)
         os.replace(temporary, self.path.parent / name)
         return FILE_MARK + name
 
@@ -247,9 +255,11 @@ class Cache:
                 path.unlink(missing_ok=True)
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
-        """Keep an entry: bytes as they are, anything else as JSON. Chunks are written to their
-        file at once, so that the caller may drop them (the build names the file when it saves)."""
-        if isinstance(value, Chunks):
+        """Keep an entry: bytes as they are, anything else as JSON. Chunks, and bytes of a file's
+        size, are written to their file at once, so that they are not held until the entries
+        are (a 100,000-page build's packs and records were hundreds of megabytes); the build
+        names the file when it saves."""
+        if isinstance(value, Chunks) or (isinstance(value, bytes) and len(value) >= LARGE):
             if self.path is None or self._failure is not None:
                 return
             try:
@@ -258,7 +268,8 @@ class Cache:
                 self._failure = exc
                 return
         self._pending[namespace, entry_key] = value
-        if len(self._pending) >= FLUSH_EVERY:
+        self._pending_bytes += len(value) if isinstance(value, (bytes, str)) else 0
+        if len(self._pending) >= FLUSH_EVERY or self._pending_bytes >= FLUSH_BYTES:
             self._flush()
 
     def used(self, namespace: str, entry_key: str) -> None:
@@ -315,10 +326,12 @@ class Cache:
             self._db.close()
             self._db = None
         self._pending.clear()
+        self._pending_bytes = 0
 
     def _flush(self) -> None:
         if not self._pending or self.path is None or self._failure is not None:
             self._pending.clear()
+            self._pending_bytes = 0
             return
         db = self._connection(create=True)
         try:
@@ -334,18 +347,15 @@ class Cache:
             self._has_table = True
             db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", [
                 (namespace, entry_key,
-                 value if isinstance(value, _Named) else
-                 self._write_file(value) if isinstance(value, bytes) and len(value) >= LARGE else
-                 value if isinstance(value, bytes) else orjson.dumps(value).decode("utf-8"))
+                 value if isinstance(value, (_Named, bytes)) else orjson.dumps(value).decode("utf-8"))
                 for (namespace, entry_key), value in sorted(self._pending.items())])
             self._kept.update(self._pending)
             self._written += len(self._pending)
         except sqlite3.Error as exc:
             self._failure = _unusable(exc)
-        except OSError as exc:   # a large value's file could not be written
-            self._failure = exc
         finally:
             self._pending.clear()
+            self._pending_bytes = 0
 
     def _connection(self, create: bool = False) -> sqlite3.Connection | None:
         """The build's one connection (a transaction starts with its first write). A file that

@@ -247,7 +247,10 @@ class TermState:
     out: each posting's contribution, and each distinct key's first posting and CRC-32, from
     which an edit is scored without merging anything (overlay.py)."""
     digests: list[str]
-    keys: np.ndarray      # int64 term keys (_TermKeys), sorted
+    # int64 term keys (_TermKeys), sorted, one per posting: the `keys` property, which a state
+    # score() made leaves to be worked out from `vocabulary` and `starts` if it is ever asked
+    # (the cache writes them in blocks: 328 MB at once at 100,000 pages).
+    _keys: np.ndarray | None
     docs: np.ndarray      # int32 document positions
     tf: np.ndarray        # int32 weighted counts
     lengths: np.ndarray   # float64, one per document
@@ -263,6 +266,21 @@ class TermState:
     @cached_property
     def tag(self) -> str:
         return state_tag(self.digests)
+
+    @property
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            self._keys = np.repeat(self.vocabulary, np.diff(self.starts))
+        return self._keys
+
+    def _key_blocks(self) -> Iterator[np.ndarray]:
+        if self._keys is not None:
+            yield np.ascontiguousarray(self._keys, dtype=np.int64)
+            return
+        widths = np.diff(self.starts)
+        for low in range(0, len(self.vocabulary), KEY_BLOCK):
+            block = slice(low, low + KEY_BLOCK)
+            yield np.repeat(self.vocabulary[block].astype(np.int64), widths[block])
 
     @property
     def mean(self) -> str:
@@ -298,7 +316,7 @@ class TermState:
 
     def chunks(self) -> Chunks:
         """The state as the cache writes it to a file: a header, then the arrays as they are."""
-        n = len(self.keys)
+        n = len(self.docs)
         head = orjson.dumps({"digests": self.digests, "words": self.words, "postings": n,
                              "vocabulary": len(self.vocabulary), "term_bytes": self.term_bytes,
                              "tag": self.tag})
@@ -306,7 +324,7 @@ class TermState:
         # before it searches it (a quarter of a second per search at 100,000 pages).
         pad = b" " * (-len(head) % 8)
         return Chunks((len(head).to_bytes(8, "little"), head, pad,
-                       np.ascontiguousarray(self.keys, dtype=np.int64),
+                       self._key_blocks,
                        np.ascontiguousarray(self.docs, dtype=np.int32),
                        np.ascontiguousarray(self.tf, dtype=np.int32),
                        np.ascontiguousarray(self.values, dtype=np.int32), b"\0" * (4 * (n % 2)),
@@ -406,22 +424,17 @@ def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = N
     and only those ever become strings. The arithmetic is bm25s's (a test compares them) but for
     the rounding of the collection statistics below."""
     keys = _TermKeys()
-    found, docs_of, tf, lengths = keys.sorted_postings(docs, jobs, cache)
-    if not len(found):
+    vocabulary, df, docs_of, tf, lengths = keys.sorted_postings(docs, jobs, cache)
+    if not len(docs_of):
         empty = np.zeros(0, dtype=np.int64)
         if cache is not None:
-            cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, [],
+            cache.keep_state(TermState(cache.digests, empty, docs_of, tf, lengths, [],
                                        empty.astype(np.int32), empty, np.zeros(1, np.int64), empty, 0))
         return Scores([], empty, empty, empty, empty)
     # Positions, counts and scores are 32-bit, and each array is dropped once used: at 100,000
     # pages there are tens of millions of occurrences.
-    first = np.concatenate(([True], found[1:] != found[:-1]))
-    vocabulary = found[first]
-    starts = np.append(np.flatnonzero(first), len(found)).astype(np.int64)
-    columns = np.cumsum(first, dtype=np.int32)   # in place from here: 170 MB a copy at 100,000 pages
-    columns -= 1
-    del first
-    df = np.diff(starts)
+    starts = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
+    columns = np.repeat(np.arange(len(vocabulary), dtype=np.int32), df)
     # Rounded (idf to 0.01, the average length to 3 digits) so that one edited page changes
     # only its own contributions and those of the rare terms it adds or drops: the other sites'
     # indexes keep their bytes (publish.py links them from the previous build), and a purge
@@ -438,9 +451,8 @@ def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = N
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
     if cache is not None:
-        cache.keep_state(TermState(cache.digests, found, docs_of, tf, lengths, keys.sorted, values,
+        cache.keep_state(TermState(cache.digests, None, docs_of, tf, lengths, keys.sorted, values,
                                    vocabulary, starts, hashes, _term_bytes(terms)))
-    del found
     touched = _touched(before, terms, columns, docs_of, values) \
         if kept and before is not None and not before.renumbered else None
     return Scores(terms, hashes, columns, docs_of, values, kept, moved, touched)
@@ -510,6 +522,7 @@ def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.nd
     return frozenset(differ)
 
 
+KEY_BLOCK = 1 << 16   # distinct keys whose postings' keys the cache is written at a time
 SCORE_BLOCK = 1 << 20
 
 
@@ -676,16 +689,17 @@ class _TermKeys:
         self.before: _Before | None = None   # set by an update that changed few postings
 
     def sorted_postings(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every document's keys, sorted by key and then document, with each one's document
-        and weighted count; and the documents' lengths. From the previous build's state when
-        there is one, else from every document's counts."""
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every document's postings, sorted by key and then document (count_all()). From the
+        previous build's state when there is one, else from every document's counts."""
         if cache is not None and cache.state is not None:
             state, cache.state = cache.state, None   # its hundreds of megabytes freed once merged
             updated = self.update(state, docs, jobs, cache)
             del state
             if updated is not None:
-                return updated
+                found, docs_of, tf, lengths = updated
+                firsts = _firsts(found)
+                return found[firsts], np.diff(np.append(firsts, len(found))), docs_of, tf, lengths
         return self.count_all(docs, jobs, cache)
 
     def update(self, state: TermState, docs: Sequence[SearchDoc], jobs: int, cache: CountCache
@@ -709,7 +723,8 @@ class _TermKeys:
         counter = _TermKeys()
         sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink,
                          prepare=cache.prepare)
-        f_keys, f_docs, f_tf, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
+        f_vocabulary, f_widths, f_docs, f_tf, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
+        f_keys = np.repeat(f_vocabulary, f_widths)
         f_docs = np.array(fresh, dtype=np.int32)[f_docs]   # as the state's: spliced without a copy
         # One numbering for the words of both: sorted, so the old keys keep their order.
         words = sorted(set(state.words).union(counter.sorted))
@@ -831,9 +846,10 @@ class _TermKeys:
                        frozenset(np.unique(added_docs).tolist()), then.contributed)
 
     def count_all(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every document's terms as postings sorted by key and then by document: the keys,
-        each one's document and weighted count; and each document's length. Documents the
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every document's terms as postings sorted by key and then by document: the distinct
+        keys and the postings of each, each posting's document and weighted count; and each
+        document's length. Documents the
         cache knows are read back from it; the others are counted in slices over the
         processes, each slice sorted where it was counted (_Postings), so that what is left
         here is to renumber their words and merge a few sorted runs."""
@@ -899,7 +915,7 @@ class _TermKeys:
         if read_back and todo:
             order = np.lexsort((docs_of, np.repeat(np.arange(len(df)), df)))
             docs_of, tf = docs_of[order], tf[order]
-        return np.repeat(vocabulary, df), docs_of, tf, lengths
+        return vocabulary, df, docs_of, tf, lengths
 
     def count(self, doc: SearchDoc) -> Counted:
         """The document's distinct terms with their weighted counts, and its length."""
