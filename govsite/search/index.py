@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 import mmap
 import sys
+import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -277,10 +279,11 @@ class TermState:
         if self._keys is not None:
             yield np.ascontiguousarray(self._keys, dtype=np.int64)
             return
+        # Blocks of about KEY_BLOCK postings: common characters have tens of thousands each.
         widths = np.diff(self.starts)
-        for low in range(0, len(self.vocabulary), KEY_BLOCK):
-            block = slice(low, low + KEY_BLOCK)
-            yield np.repeat(self.vocabulary[block].astype(np.int64), widths[block])
+        cuts = np.unique(np.searchsorted(self.starts, np.arange(0, int(self.starts[-1]), KEY_BLOCK)))
+        for low, high in itertools.pairwise([*cuts.tolist(), len(self.vocabulary)]):
+            yield np.repeat(self.vocabulary[low:high].astype(np.int64), widths[low:high])
 
     @property
     def mean(self) -> str:
@@ -522,7 +525,7 @@ def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.nd
     return frozenset(differ)
 
 
-KEY_BLOCK = 1 << 16   # distinct keys whose postings' keys the cache is written at a time
+KEY_BLOCK = 1 << 20   # postings whose keys the cache is written at a time, about
 SCORE_BLOCK = 1 << 20
 
 
@@ -849,10 +852,10 @@ class _TermKeys:
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every document's terms as postings sorted by key and then by document: the distinct
         keys and the postings of each, each posting's document and weighted count; and each
-        document's length. Documents the
-        cache knows are read back from it; the others are counted in slices over the
-        processes, each slice sorted where it was counted (_Postings), so that what is left
-        here is to renumber their words and merge a few sorted runs."""
+        document's length. Documents the cache knows are read back from it; the others are
+        counted in slices over the processes, each slice sorted where it was counted
+        (_Postings), so that what is left here is to renumber their words and move each
+        slice's postings into place."""
         known: dict[str, bytes] = cache.known if cache else {}
         digests = cache.digests if cache else [""] * len(docs)
         todo = [i for i in range(len(docs)) if not cache or digests[i] not in known]
@@ -870,12 +873,15 @@ class _TermKeys:
             return _Postings.of(counted), packed
 
         parts: list[tuple[list[int], _Postings]] = []   # (the documents' positions, postings)
+        # Each slice's documents and counts wait in a file until every slice is in and each
+        # key's place is known: at 100,000 pages they are 330 MB.
+        spill = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
         for n, (part, packed) in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
             positions = todo[n * size:(n + 1) * size]
             if cache is not None:
                 for i, value in zip(positions, packed, strict=True):
                     cache.keep(digests[i], value)
-            parts.append((positions, part))
+            parts.append((positions, part.spilled(spill)))
         read_back = [i for i in range(len(docs)) if cache and digests[i] in known]
         if read_back:
             parts.append((read_back, _Postings.of(_unpack(known.pop(digests[i])) for i in read_back)))
@@ -904,14 +910,16 @@ class _TermKeys:
         # come in document order; the documents read back come between them, and are ordered
         # by document afterwards.
         parts.reverse()
-        while parts:
-            positions, part = parts.pop()
-            lengths[positions] = part.lengths
-            places = spans(free[part.keys], part.widths)
-            docs_of[places] = np.asarray(positions, dtype=np.int32)[part.docs]
-            tf[places] = part.counts
-            free[part.keys] += part.widths
-            del part, places
+        with spill:
+            while parts:
+                positions, part = parts.pop()
+                part_docs, counts = part.unspilled(spill)
+                lengths[positions] = part.lengths
+                places = spans(free[part.keys], part.widths)
+                docs_of[places] = np.asarray(positions, dtype=np.int32)[part_docs]
+                tf[places] = counts
+                free[part.keys] += part.widths
+                del part, places, part_docs, counts
         if read_back and todo:
             order = np.lexsort((docs_of, np.repeat(np.arange(len(df)), df)))
             docs_of, tf = docs_of[order], tf[order]
@@ -975,6 +983,7 @@ class _Postings:
     counts: np.ndarray
     lengths: np.ndarray
     words: list[str]
+    spill: tuple[int, int] | None = None   # where the documents and counts are, once spilled
 
     @classmethod
     def of(cls, counted: Iterable[Counted]) -> _Postings:
@@ -1006,6 +1015,24 @@ class _Postings:
         firsts = _firsts(flat)
         return cls(flat[firsts], np.diff(np.append(firsts, len(flat))), docs, tf[order],
                    np.array(lengths, dtype=np.float64), words)
+
+    def spilled(self, file: Any) -> _Postings:
+        """These postings with their documents and counts (the per-posting arrays) moved to the
+        end of `file`, until unspilled()."""
+        at = file.seek(0, 2)
+        file.write(self.docs.tobytes())
+        file.write(self.counts.tobytes())
+        self.spill = (at, len(self.docs))
+        self.docs = self.counts = np.zeros(0, np.int32)
+        return self
+
+    def unspilled(self, file: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The documents and counts, from where spilled() put them (or as they are)."""
+        if self.spill is None:
+            return self.docs, self.counts
+        at, n = self.spill
+        file.seek(at)
+        return np.fromfile(file, np.int32, n), np.fromfile(file, np.int32, n)
 
 
 def _word_key(word: str, words: list[str], first_word: int) -> int | None:
