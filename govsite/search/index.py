@@ -525,7 +525,7 @@ def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.nd
     return frozenset(differ)
 
 
-KEY_BLOCK = 1 << 20   # postings whose keys the cache is written at a time, about
+KEY_BLOCK = 1 << 20   # about this many postings' keys are made and written at a time
 SCORE_BLOCK = 1 << 20
 
 
