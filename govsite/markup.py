@@ -65,12 +65,17 @@ class _CommonMark:
         lib = _cmark.lib
         lib.cmark_gfm_core_extensions_ensure_registered()
         self._extensions = [lib.cmark_find_syntax_extension(name.encode()) for name in EXTENSIONS]
-        native = ctypes.CDLL(_cmark.__file__)   # the library already loaded, not a second copy
-        self._node_free = native.cmark_node_free
-        self._node_free.argtypes, self._node_free.restype = [ctypes.c_void_p], None
+        self._node_free: Any = _leave
+        self._free: Any = _leave
+        try:   # (a build of cmarkgfm that hides the symbols leaks as cmarkgfm does)
+            native = ctypes.CDLL(_cmark.__file__)   # the library already loaded, not a second copy
+            node_free, free = native.cmark_node_free, ctypes.CDLL(None).free
+        except (AttributeError, OSError):
+            return
         # The HTML is allocated by cmark's default allocator: the C library's calloc.
-        self._free = ctypes.CDLL(None).free
-        self._free.argtypes, self._free.restype = [ctypes.c_void_p], None
+        for function in (node_free, free):
+            function.argtypes, function.restype = [ctypes.c_void_p], None
+        self._node_free, self._free = node_free, free
 
     def __call__(self, text: str) -> str:
         lib, ffi = _cmark.lib, _cmark.ffi
@@ -91,6 +96,10 @@ class _CommonMark:
                 self._node_free(int(ffi.cast("uintptr_t", root)))
         finally:
             lib.cmark_parser_free(parser)
+
+
+def _leave(address: int) -> None:
+    pass
 
 
 commonmark = _CommonMark()
