@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
@@ -96,11 +97,9 @@ def release_freed_memory() -> None:
     of large strings for its next allocations; after a cold build's parse and Markdown, the
     files' texts, that was 350 MB at 100,000 pages, which every worker forked later would
     count as its own. (glibc's malloc_trim; elsewhere nothing is done.)"""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return
-    trim(0)
+    trim = _libc("malloc_trim")
+    if trim is not None:
+        trim(0)
 
 
 M_MMAP_THRESHOLD = -3   # glibc's mallopt() parameter
@@ -112,11 +111,17 @@ def map_large_blocks() -> None:
     the size of each such block freed, up to 32 MB: the search stage's arrays of hundreds of
     megabytes then came from the heap, and freed, stayed in the process as holes between
     smaller blocks. Fixed at 1 MB, the 100,000-page build's peak fell from 2.22 to 1.87 GB."""
+    mallopt = _libc("mallopt")
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, 1 << 20)
+
+
+def _libc(name: str) -> Callable[..., Any] | None:
+    """A function of the C library, or None where it has none of that name."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        return getattr(ctypes.CDLL(None), name)
     except (AttributeError, OSError):
-        return
-    mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        return None
 
 
 def clock() -> datetime:

@@ -125,6 +125,11 @@ class Chunks(tuple):
             yield from part() if callable(part) else (part,)
 
 
+def _file_sized(value: Any) -> bool:
+    """Whether a value kept goes to a file of its own at once."""
+    return isinstance(value, Chunks) or (isinstance(value, bytes) and len(value) >= LARGE)
+
+
 class _Named(str):
     """An entry's value that names the file holding it (FILE_MARK and the file's name)."""
 
@@ -259,7 +264,7 @@ class Cache:
         size, are written to their file at once, so that they are not held until the entries
         are (a 100,000-page build's packs and records were hundreds of megabytes); the build
         names the file when it saves."""
-        if isinstance(value, Chunks) or (isinstance(value, bytes) and len(value) >= LARGE):
+        if _file_sized(value):
             if self.path is None or self._failure is not None:
                 return
             try:
@@ -410,7 +415,7 @@ class ForkedCache(Cache):
         self.log: list[tuple[str, tuple[Any, ...]]] = []
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
-        if isinstance(value, Chunks) or (isinstance(value, bytes) and len(value) >= LARGE):
+        if _file_sized(value):
             if self.path is None:
                 return
             try:

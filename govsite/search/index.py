@@ -225,6 +225,12 @@ class Scores:
                                                                strict=True)] + [np.zeros(0, np.int64)])
 
 
+def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted keys as each distinct one and how many times it comes."""
+    firsts = _firsts(keys)
+    return keys[firsts], np.diff(np.append(firsts, len(keys)))
+
+
 def spans(starts: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """The positions start, start + 1 … of every span, one span after the other."""
     return np.repeat(starts - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
@@ -701,8 +707,7 @@ class _TermKeys:
             del state
             if updated is not None:
                 found, docs_of, tf, lengths = updated
-                firsts = _firsts(found)
-                return found[firsts], np.diff(np.append(firsts, len(found))), docs_of, tf, lengths
+                return *_runs(found), docs_of, tf, lengths
         return self.count_all(docs, jobs, cache)
 
     def update(self, state: TermState, docs: Sequence[SearchDoc], jobs: int, cache: CountCache
@@ -1011,17 +1016,14 @@ class _Postings:
         # The documents are one after the other: a stable sort by key orders them within a key.
         order = np.argsort(flat, kind="stable")
         docs = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
-        flat = flat[order]
-        firsts = _firsts(flat)
-        return cls(flat[firsts], np.diff(np.append(firsts, len(flat))), docs, tf[order],
-                   np.array(lengths, dtype=np.float64), words)
+        return cls(*_runs(flat[order]), docs, tf[order], np.array(lengths, dtype=np.float64), words)
 
     def spilled(self, file: Any) -> _Postings:
         """These postings with their documents and counts (the per-posting arrays) moved to the
         end of `file`, until unspilled()."""
         at = file.seek(0, 2)
-        file.write(self.docs.tobytes())
-        file.write(self.counts.tobytes())
+        file.write(np.ascontiguousarray(self.docs, dtype=np.int32))
+        file.write(np.ascontiguousarray(self.counts, dtype=np.int32))
         self.spill = (at, len(self.docs))
         self.docs = self.counts = np.zeros(0, np.int32)
         return self
@@ -1095,9 +1097,10 @@ def index_files(docs: Sequence[SearchDoc], synonyms: Iterable[Iterable[str]] = (
                 made: dict[str, str] | None = None,
                 previous: Mapping[str, str] | None = None) -> Iterator[tuple[str, str]]:
     """The index files, (path inside the index folder, content), one at a time: the portal's
-    index of a large cluster is hundreds of megabytes of JSON, written as it is made. `scores` are the documents' own, or
-    computed here; `t2s_path` leads from the index folder to the host's t2s_files(); `share`
-    is the part of the file budgets this index may use (a site's pages ÷ the cluster's).
+    index of a large cluster is hundreds of megabytes of JSON, written as it is made. `scores`
+    are the documents' own, or computed here; `t2s_path` leads from the index folder to the
+    host's t2s_files(); `share` is the part of the file budgets this index may use (a site's
+    pages ÷ the cluster's).
 
     Term shards and record files have a content digest, computed before any JSON is (from the
     postings, or from `doc_digests`, one per document): `reuse` may supply such a file instead,
