@@ -16,10 +16,11 @@ import multiprocessing
 import os
 import pickle
 import resource
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -45,7 +46,7 @@ from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster, source_of
-from govsite.parallel import Background, default_jobs, ordered_map
+from govsite.parallel import Background, LeanProcess, default_jobs, ordered_map
 from govsite.render import Output, Renderer, Reused
 from govsite.search import DocumentBasis
 from govsite.search import settings as search_settings
@@ -239,6 +240,9 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     progress = progress or _quiet
     project = project.absolute()
     map_large_blocks()
+    # Forked first, while this process is small: a cold build's search stage runs there, not
+    # in a process that holds (and counts as its own) the whole cluster.
+    lean = LeanProcess() if jobs != 1 else None
     report = Report(project)
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
@@ -304,7 +308,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     held = bodies.held() if isinstance(bodies, snapshot.Chunked) else list(bodies)
                     for key in held:
                         bodies[key] = bodies[key].without_html()
-                    _search(cluster, bodies, search, selected, jobs, staging, store, model.documents)
+                    _search(cluster, bodies, search, selected, jobs, staging, store, model.documents,
+                            lean if jobs > 1 else None)
                 stages.done("search")
             finally:
                 for job in beside:
@@ -331,6 +336,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                                if isinstance(exc, CacheBusy) else
                                "give --cache a folder govsite may write, or use --no-cache")
     finally:
+        if lean is not None:
+            lean.close()
         store.close()   # what a failed build kept is rolled back; after a save, nothing to do
         gc.unfreeze()   # collectable again once the build is over (`govsite serve` builds often)
         gc.set_threshold(*thresholds)
@@ -580,46 +587,96 @@ SEARCH_SITE = "search site"  # site id → its index, {"key", "files"} (publish.
 
 def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
             selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
-            basis: DocumentBasis) -> None:
+            basis: DocumentBasis, lean: LeanProcess | None = None) -> None:
     """Every search file. When no indexed document, setting or site changed since the previous
     build, all of them are linked from it; otherwise only the documents not seen before are
     analysed, and only the index files whose content changed are exported (an edit touches a
-    few shards of its site's index and the portal's); the others are linked."""
+    few shards of its site's index and the portal's); the others are linked. With `lean`, the
+    indexes are made there (_lean_search) when every document's text can be sent along and
+    the cache holds no documents counted by an earlier build (there, reading the cache would
+    wait until this build saves it: everything is counted, as it would be anyway)."""
     # What it makes lives to its end (a document per page, their digests, the scores): the
     # collector's full passes over them found nothing and cost half of making the documents.
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
     try:
-        _search_files(cluster, bodies, settings, selected, jobs, staging, store, basis)
+        # Imported here, where search runs: numpy and the index code take a tenth of a second
+        # to import, which a rebuild beside render pays in its search process only.
+        from govsite.search.publish import inputs_key, searched_documents
+        docs, digests = searched_documents(cluster, bodies, store, basis)
+        key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
+        if _linked_whole(key, staging, store):
+            return
+        with_body = [n for n, doc in enumerate(docs) if doc.body is not None]
+        shipped = markup.portable([doc.body for doc in docs if doc.body is not None]) \
+            if lean is not None and not store.has(COUNTED) else None
+        if lean is None or shipped is None:
+            _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
+            return
+        heads, spools = shipped
+        # The cluster as the indexes need it (its sites), without its pages; the documents
+        # without their bodies, sent apart (their text stays in the spool files).
+        sites_only = replace(cluster, pages={}, states={}, urls={}, column_items={}, interpretations={},
+                             interprets={}, repealed_by={}, policies={}, attachments=(), resolver=None)
+        bare = [replace(doc, body=None) for doc in docs]
+        folder = store.path.parent if store.path is not None else None
+        with tempfile.TemporaryFile(prefix="govsite-kept-") as spill:
+            log, noted, problems = lean.run(_lean_search, (
+                sites_only, bare, with_body, heads, digests, key, settings, selected, jobs,
+                staging.shipped(), folder), [*spools, spill])
+            replay(store, log, spill.fileno())
+        for rel, site, origin, digest in noted:
+            staging.record(rel, site, origin, digest)
+        staging.report.items.extend(problems)
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _search_files(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
-                  selected: tuple[str, ...], jobs: int, staging: output.Staging,
-                  store: Cache, basis: DocumentBasis) -> None:
-    # Imported here, where search runs: numpy and the index code take a tenth of a second to
-    # import, which a rebuild beside render pays in its search process only.
+def _lean_search(cluster: Cluster, docs: list, with_body: list[int], bodies: list[markup.PortableBody],
+                 digests: list[str] | None, key: str, settings: search_settings.SearchSettings,
+                 selected: tuple[str, ...], jobs: int, staging: output.Staging,
+                 folder: Path | None, descriptors: list[int]) -> tuple[list, list, list]:
+    """_index_documents() in a LeanProcess: what the cache is to keep (its log, the values in
+    the spill file, the last descriptor), the files written and the problems."""
+    *spools, spill = descriptors
+    for n, body in zip(with_body, markup.restored(bodies, spools), strict=True):
+        docs[n].body = body
+    store = ForkedCache(folder, spill, reads=False)   # (nothing to read: see _search)
+    _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
+    store.close()
+    return store.log, staging.noted or [], staging.report.items
+
+
+def _linked_whole(key: str, staging: output.Staging, store: Cache) -> bool:
+    """Link every search file from the previous build, when it made them from the same inputs
+    (`key`) and still holds them all."""
+    previous = staging.previous if key else {}
+    remembered = store.load(SEARCHED, [key]).get(key) if key else None
+    if not remembered or any(previous.get(rel) != sha for rel, (_, _, sha) in remembered.items()):
+        return False
+    linked = {rel: staging.link_previous(rel, sha, origin) for rel, (_, origin, sha)
+              in remembered.items()}
+    if not all(linked.values()):
+        return False
+    for rel, (site, origin, sha) in remembered.items():
+        staging.record(rel, site, origin, sha)
+    store.used(SEARCHED, key)
+    # Unchanged, like everything they describe.
+    store.retain(COUNTED, TERM_STATE, SEARCH_SITE)
+    return True
+
+
+def _index_documents(cluster: Cluster, docs: Sequence, digests: list[str] | None, key: str,
+                     settings: search_settings.SearchSettings, selected: tuple[str, ...],
+                     jobs: int, staging: output.Staging, store: Cache) -> None:
+    """Every site's index from the documents, counting those not counted before."""
     from govsite.search.index import CountCache, TermState
-    from govsite.search.publish import SearchCache, inputs_key, searched_documents, write_indexes
-    docs, digests = searched_documents(cluster, bodies, store, basis)
-    key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
+    from govsite.search.publish import SearchCache, write_indexes
     previous = staging.previous if key else {}
 
     def still_there(rel: str, sha: str) -> bool:
         return previous.get(rel) == sha
 
-    remembered = store.load(SEARCHED, [key]).get(key) if key else None
-    if remembered and all(still_there(rel, sha) for rel, (_, _, sha) in remembered.items()):
-        linked = {rel: staging.link_previous(rel, sha, origin) for rel, (_, origin, sha)
-                  in remembered.items()}
-        if all(linked.values()):
-            for rel, (site, origin, sha) in remembered.items():
-                staging.record(rel, site, origin, sha)
-            store.used(SEARCHED, key)
-            # Unchanged, like everything they describe.
-            store.retain(COUNTED, TERM_STATE, SEARCH_SITE)
-            return
     cache = None
     if digests is not None:
         # Mapped, not read: the update drops each of its arrays from memory once merged.
@@ -687,13 +744,14 @@ class _SearchBeside:
         self._store, self._staging, self._report = store, staging, report
         reader, self._writer = multiprocessing.Pipe(duplex=False)
         self._claim: list[output.Claimed | None] = []   # what claim() returned, once it has
+        self._spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish/cancel)
 
         def claimed() -> output.Claimed | None:   # (in the process: from the parent)
             return self._claim[0] if self._claim else reader.recv()
 
         def work() -> tuple[list, list, list, float]:
             started, problems = time.perf_counter(), len(report.items)
-            forked, noting = ForkedCache(folder), staging.noting(claimed)
+            forked, noting = ForkedCache(folder, self._spill.fileno()), staging.noting(claimed)
             # One core fewer than the build's: rendering has the other.
             _search(cluster, bodies, settings, selected, max(1, jobs - 1), noting, forked, basis)
             forked.close()
@@ -714,7 +772,8 @@ class _SearchBeside:
         """Wait for it, then keep, record and report what it did; returns its own time."""
         log, noted, problems, seconds = self._job.result()
         self._writer.close()
-        replay(self._store, log)
+        with self._spill:
+            replay(self._store, log, self._spill.fileno())
         for rel, site, origin, digest in noted:
             self._staging.record(rel, site, origin, digest)
         self._report.items.extend(problems)
@@ -723,6 +782,7 @@ class _SearchBeside:
     def cancel(self) -> None:
         self._job.cancel()
         self._writer.close()
+        self._spill.close()
 
 
 def _site_outputs(renderer: Renderer, cluster: Cluster, site_id: str, report: Report):

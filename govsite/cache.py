@@ -26,7 +26,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -179,13 +179,15 @@ class Cache:
         """Keep a group's pack as it is stored, unread."""
         self.used(namespace, key(namespace, version, group))
 
-    def has(self, namespace: str, entry_key: str) -> bool:
-        """Whether an entry is stored, without reading it."""
+    def has(self, namespace: str, entry_key: str | None = None) -> bool:
+        """Whether an entry is stored (any of the namespace's, without a key), unread."""
         if self.path is None or self._failure is not None or not self.path.is_file():
             return False
         db = self._connection()
         try:
             return db is not None and self._has_table and bool(db.execute(
+                "SELECT 1 FROM entries WHERE namespace = ? LIMIT 1", [namespace]
+            ).fetchall() if entry_key is None else db.execute(
                 "SELECT 1 FROM entries WHERE namespace = ? AND key = ?",
                 [namespace, entry_key]).fetchall())
         except sqlite3.Error:
@@ -408,11 +410,19 @@ class ForkedCache(Cache):
     """The cache as a forked process uses it while its parent holds the build's connection
     (a connection does not survive a fork): it reads through one of its own, read-only, what
     earlier builds saved, and notes what it keeps and uses for the parent to do (replay()).
-    A large value is written to its file here, so that only its name travels."""
+    A large value is written to its file here, so that only its name travels; with `spill`
+    (a file's descriptor, the parent's file too) so is every other value of bytes, into that
+    file: a cold build's search stage keeps 100,000 documents' counts, 275 MB that the log
+    would otherwise hold here and then in the parent."""
 
-    def __init__(self, folder: Path | None):
+    def __init__(self, folder: Path | None, spill: int | None = None, reads: bool = True):
         super().__init__(folder)
         self.log: list[tuple[str, tuple[Any, ...]]] = []
+        self._spill = spill
+        self._spilled = 0   # bytes written to it
+        # Without `reads`, it finds nothing: a process that did not fork when its parent began
+        # writing the cache would wait for the parent's lock (SQLite's, until the save).
+        self._reads = reads
 
     def keep(self, namespace: str, entry_key: str, value: Any) -> None:
         if _file_sized(value):
@@ -422,6 +432,13 @@ class ForkedCache(Cache):
                 value = _Named(self._write_file(value))
             except OSError:   # the cache only ever saves time: the entry is left out
                 return
+        elif isinstance(value, bytes) and self._spill is not None:
+            at = self._spilled
+            written = 0
+            while written < len(value):
+                written += os.pwrite(self._spill, value[written:], at + written)
+            self._spilled += len(value)
+            value = _Spilled(at, len(value))
         self.log.append(("keep", (namespace, entry_key, value)))
 
     def used(self, namespace: str, entry_key: str) -> None:
@@ -434,7 +451,8 @@ class ForkedCache(Cache):
         raise TypeError("a forked process's cache is saved by its parent (Cache.replay)")
 
     def _connection(self, create: bool = False) -> sqlite3.Connection | None:
-        if self._db is None and self._failure is None and self.path is not None and self.path.is_file():
+        if self._db is None and self._failure is None and self._reads and self.path is not None \
+                and self.path.is_file():
             try:
                 db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                      isolation_level=None, timeout=BUSY_SECONDS)
@@ -449,7 +467,18 @@ class ForkedCache(Cache):
         self._failure = OSError("the cache could not be read")
 
 
-def replay(cache: Cache, log: list[tuple[str, tuple[Any, ...]]]) -> None:
-    """Do in `cache` what a ForkedCache noted."""
+class _Spilled(NamedTuple):
+    """Where a ForkedCache put a value in its spill file."""
+
+    at: int
+    size: int
+
+
+def replay(cache: Cache, log: list[tuple[str, tuple[Any, ...]]], spill: int | None = None) -> None:
+    """Do in `cache` what a ForkedCache noted (`spill`: the descriptor of its spill file)."""
     for method, args in log:
+        if method == "keep" and isinstance(args[2], _Spilled):
+            assert spill is not None, "a spilled value without its file"
+            at, size = args[2]
+            args = (*args[:2], os.pread(spill, size, at))
         getattr(cache, method)(*args)

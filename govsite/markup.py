@@ -231,6 +231,42 @@ class Spooled:
         return self.at, self.split, self.size
 
 
+# A body as another process takes it (portable()): its lead, digest and cache entry, and its
+# text (when held) or where it waits (the spool file's number among those sent, and the place).
+PortableBody = tuple[str, str, str, str | None, tuple[int, int, int, int] | None]
+
+
+def portable(bodies: Iterable[Body]) -> tuple[list[PortableBody], list[Any]] | None:
+    """Bodies for a process this one did not fork (restored() there), with the spool files
+    they wait in: the HTML and text a pickled Body carries stay where they are. None when one
+    of them is neither spooled nor holds its text (such a body is read back from the cache, or
+    converted again, which takes the cluster)."""
+    files: dict[int, int] = {}   # a spool file's id → its number
+    spools: list[Any] = []
+    out: list[PortableBody] = []
+    for body in bodies:
+        place = None
+        if body.spooled is not None:
+            file = body.spooled.file
+            n = files.setdefault(id(file), len(spools))
+            if n == len(spools):
+                spools.append(file)
+            place = (n, *body.spooled.where())
+        elif body._text is None:
+            return None
+        out.append((body.lead, body.digest, body.entry, body._text if place is None else None, place))
+    return out, spools
+
+
+def restored(bodies: list[PortableBody], descriptors: list[int]) -> list[Body]:
+    """portable()'s bodies, in the process it sent them to with these spool files."""
+    # Not closed with them: the descriptors are the sender's own where run() could not fork.
+    files = [open(fd, "rb", buffering=0, closefd=False) for fd in descriptors]  # noqa: SIM115
+    return [Body(None, text, digest, entry, None, lead, (),
+                 Spooled(files[place[0]], *place[1:]) if place is not None else None)
+            for lead, digest, entry, text, place in bodies]
+
+
 # What a body is converted from: (key, its text or None for a page's, source file, URL, first
 # line, whether to sanitize).
 BodySource = tuple[str, str | None, str, str, int, bool]

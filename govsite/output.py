@@ -226,6 +226,15 @@ class Staging:
         copy._claimed = claimed
         return copy
 
+    def shipped(self) -> Staging:
+        """A noting() copy for a process this one did not fork (pickled, and sent): with a
+        report of its own, and without the files recorded so far, which it would only check
+        its own against; record() here checks them all when it records what it noted."""
+        self.settle()
+        copy = self.noting()
+        copy.files, copy._folders, copy.report = {}, set(), Report(self.report.root)
+        return copy
+
     noted: list[tuple[str, str, str, str]] | None = None
 
     def record(self, rel: str, site: str, origin: str, digest: str) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
+import signal
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -103,6 +106,81 @@ def _in_background(work: Callable[[], Any], writer: Any) -> None:
         writer.send(message)
     except Exception as exc:   # a result or error that does not pickle
         writer.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+class LeanProcess:
+    """A process forked while this one is still small, to run one job for it later: a job run
+    there starts with what the job is sent, not with everything this process has come to hold
+    since (a process forked from a build holding a 100,000-page cluster starts at 900 MB, and
+    counts them as its own). The job is a function by name with its arguments, pickled, and
+    open files (their descriptors) it may read. Without fork, run() runs the job here."""
+
+    def __init__(self) -> None:
+        self._pid = 0
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return
+        self._socket, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:   # (the lean process: it never returns from here)
+            self._socket.close()
+            _lean_process(theirs)
+        theirs.close()
+        self._pid = pid
+
+    def run(self, work: Callable[..., T], args: tuple, files: list[Any]) -> T:
+        """work(*args, descriptors) there (descriptors: of `files`, in order, opened there),
+        once; returns what it returned, or raises what it raised."""
+        if not self._pid:
+            return work(*args, [file.fileno() for file in files])
+        try:
+            socket.send_fds(self._socket, [b"!"], [file.fileno() for file in files])
+            # Streamed, a frame at a time: the job's arguments (every search document of a
+            # large cluster) are never a second copy in either process.
+            with self._socket.makefile("wb") as stream:
+                pickle.dump((work, args), stream, pickle.HIGHEST_PROTOCOL)
+            with self._socket.makefile("rb") as stream:
+                ok, value = pickle.load(stream)
+        except BaseException as exc:
+            self.close(stop=True)
+            if isinstance(exc, (OSError, EOFError, pickle.UnpicklingError)):
+                raise RuntimeError(f"a lean process ended without a result ({exc})") from None
+            raise
+        self.close()
+        if not ok:
+            raise value
+        return value
+
+    def close(self, stop: bool = False) -> None:
+        """Let it go: unused, or done (it ends once its end of the connection closes), or
+        stopped at whatever it does (the build failed meanwhile)."""
+        if self._pid:
+            if stop:
+                os.kill(self._pid, signal.SIGKILL)
+            self._socket.close()
+            os.waitpid(self._pid, 0)
+            self._pid = 0
+
+
+def _lean_process(connection: socket.socket) -> None:
+    code = 0
+    try:
+        asked, descriptors, _, _ = socket.recv_fds(connection, 1, 256)
+        if asked:   # (else the parent let it go unused)
+            with connection.makefile("rb") as stream:
+                work, args = pickle.load(stream)
+            try:
+                message = (True, work(*args, descriptors))
+            except BaseException as exc:   # raised in the parent by run()
+                message = (False, exc)
+            try:
+                payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:   # a result or error that does not pickle
+                payload = pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+            connection.sendall(payload)
+    except BaseException:   # (the parent is gone, or stopped with it: nothing to tell)
+        code = 1
+    finally:
+        os._exit(code)
 
 
 class Started:

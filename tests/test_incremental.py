@@ -244,6 +244,38 @@ def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_
     assert counted == ["https://www.example.gov.cn/news/2024-05-08-meeting.html"]
 
 
+def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_it_counted(
+        tmp_path, monkeypatch):
+    # The search stage of a cold build runs in a process forked when the build began (a
+    # LeanProcess): the documents and their spooled bodies are sent there, and its files, cache
+    # entries (spilled to a file) and problems must reach the build as if it had run here.
+    from govsite.parallel import LeanProcess
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache = tmp_path / "build", tmp_path / "cache"
+    ran: list[str] = []
+    real = LeanProcess.run
+    monkeypatch.setattr(LeanProcess, "run", lambda self, work, args, files: ran.append(
+        work.__name__) or real(self, work, args, files))
+    build(project, out, now=NOW, cache=cache, jobs=2)
+    assert ran == ["_lean_search"]
+    build(project, tmp_path / "alone", now=NOW, jobs=1)
+    assert _site_files(out) == _site_files(tmp_path / "alone")
+    # What it counted is in the cache: a rebuild after one edit counts that page alone.
+    counted: list[str] = []
+    import govsite.search.index
+    count = govsite.search.index._TermKeys.count
+    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
+                        lambda self, doc: counted.append(doc.url) or count(self, doc))
+    page = project / "content/portal/news/2024-05-08-meeting.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
+    build(project, out, now=NOW, cache=cache, jobs=1)
+    assert counted == ["https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+    assert len(ran) == 1   # (a rebuild's search works from the state kept)
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_no_trace(built):
     import multiprocessing
     project, out, cache = built

@@ -330,3 +330,69 @@ def test_converting_markdown_gives_back_every_byte_the_c_library_took():
     for _ in range(300):
         commonmark(text)
     assert _malloc_in_use() - before < 300 * 1024   # a leak would be 300 times the document
+
+
+def _resident_and_read(size: int, descriptors: list[int]) -> tuple[int, bytes]:
+    """(In a lean process:) its resident size, and the first bytes of the file it was sent."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        resident = next(int(line.split()[1]) << 10 for line in status if line.startswith("VmRSS:"))
+    return resident, os.pread(descriptors[0], size, 0)
+
+
+def _refuse(descriptors: list[int]) -> None:
+    raise ValueError("no such site: `nowhere`")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_lean_process_holds_what_its_parent_held_when_made_not_what_it_took_on_since(tmp_path):
+    # A cold build's search stage runs there: forked from the build at its end, it started
+    # with the whole cluster (900 MB at 100,000 pages) and counted it as its own.
+    from govsite.parallel import LeanProcess
+    lean, failing = LeanProcess(), LeanProcess()
+    since = bytearray(300 << 20)
+    since[::4096] = b"x" * len(range(0, len(since), 4096))   # resident, page by page
+    sent = tmp_path / "sent"
+    sent.write_bytes("政务公开".encode())
+    with open(sent, "rb") as file:
+        resident, read = lean.run(_resident_and_read, (6,), [file])
+    assert read == "政务".encode()
+    own = _resident_and_read(0, [0])[0]
+    assert resident < own - (250 << 20), (resident >> 20, own >> 20)
+    with pytest.raises(ValueError, match="nowhere"):   # what the job raised, raised here
+        failing.run(_refuse, (), [])
+    LeanProcess().close()   # one never used goes quietly
+    del since
+
+
+def test_without_fork_a_lean_process_runs_its_job_here(tmp_path, monkeypatch):
+    import multiprocessing
+
+    from govsite.parallel import LeanProcess
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    sent = tmp_path / "sent"
+    sent.write_bytes(b"abc")
+    with open(sent, "rb") as file:
+        assert LeanProcess().run(_resident_and_read, (2,), [file])[1] == b"ab"
+        assert file.read() == b"abc"   # (its descriptor still open, and its own)
+
+
+def test_a_forked_cache_spills_what_it_keeps_and_the_parent_keeps_it_from_there(tmp_path):
+    # The counts of 100,000 documents (275 MB) travel as places in a file, not in the log.
+    import tempfile
+
+    from govsite.cache import Cache, ForkedCache, replay
+    with tempfile.TemporaryFile() as spill:
+        forked = ForkedCache(tmp_path, spill.fileno(), reads=False)
+        forked.keep("counts", "a", b"\x01\x02")
+        forked.keep("counts", "b", "计数".encode() * 1000)
+        forked.keep("sites", "portal", {"files": ["t/0.json"]})
+        forked.used("counts", "c")
+        assert not any(isinstance(value, bytes) for _, (*_, value) in forked.log)
+        parent = Cache(tmp_path)
+        replay(parent, forked.log, spill.fileno())
+        parent.save()
+        parent.close()
+    again = Cache(tmp_path)
+    assert again.load("counts", ["a", "b"]) == {"a": b"\x01\x02", "b": "计数".encode() * 1000}
+    assert again.load("sites", ["portal"]) == {"portal": {"files": ["t/0.json"]}}
+    again.close()
