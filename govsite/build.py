@@ -173,12 +173,12 @@ def _config(project: Path, report: Report, stages: _Stages) -> config.ClusterCon
 
 def _assembled(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
                now: datetime, preview: bool, stages: _Stages, store: Cache | None,
-               jobs: int | None) -> tuple[Cluster, frontmatter.Parsed]:
+               jobs: int | None, spool: bool = False) -> tuple[Cluster, frontmatter.Parsed]:
     # Discover, parse and assemble go on past errors so that one run reports broken front
     # matter and broken links together; files that failed to parse are known to the link
     # resolver, so they cause no second, misleading error. Nothing renders until all is clean.
     parsed = frontmatter.parse(cluster_config, found.sources, report, store,
-                               jobs or _default_jobs(len(found.sources)))
+                               jobs or _default_jobs(len(found.sources)), spool)
     stages.done("parse", stop=False)
     invalid = frozenset(s.rel for s in found.sources) - parsed.valid_sources()
     cluster = assemble.assemble(cluster_config, parsed, found.attachments, now, preview, report,
@@ -219,10 +219,13 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
                       partial(snapshot.save, store, patched.kept, kept, patched),
                       DocumentBasis(build_id, kept.build, patched.edited))
     start = len(report.items)
-    cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs)
+    # The bodies wait in files from parsing to converting (Parsed.texts), not in this process.
+    cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs,
+                                 spool=True)
     assembled_files = frozenset(cluster.resolver.used_files)
     bodies = markup.convert_all(cluster, report, jobs, store,
-                                earlier=partial(snapshot.earlier_targets, store, kept))
+                                earlier=partial(snapshot.earlier_targets, store, kept),
+                                texts=parsed.texts)
     fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, found.digests,
                           report.items[start:], snapshot.window(parsed.pages, now),
                           assembled_files, build_id)

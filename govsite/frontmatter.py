@@ -11,7 +11,8 @@ import functools
 import hashlib
 import re
 import sys
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from govsite.model import (
     Withdrawal,
 )
 from govsite.parallel import ordered_map
+from govsite.spool import Spool, Spooled
 from govsite.yamlfile import Node
 
 COLUMN_KEYS = ("title", "type", "description", "keywords", "column_type", "link", "collect",
@@ -90,6 +92,8 @@ class Parsed:
     columns: tuple[Column, ...]
     intros: tuple[tuple[str, SiteIntro], ...]
     pages: tuple[Page, ...]
+    # Page key → where its body waits, for pages parsed with `spool` (their own body is None).
+    texts: dict[str, Spooled] = field(default_factory=dict)
 
     def valid_sources(self) -> frozenset[str]:
         """Content-relative paths of the files that parsed cleanly."""
@@ -102,10 +106,12 @@ PARSED = "parsed page"   # cache namespace: a site → its pages by source and s
 
 
 def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
-          cache: Cache | None = None, jobs: int = 1) -> Parsed:
+          cache: Cache | None = None, jobs: int = 1, spool: bool = False) -> Parsed:
     """Parse columns first: a page's kind defaults from its column's type. With a `cache`, a
     page whose file, column and site time zone are unchanged is read back instead of parsed.
-    The other pages are parsed on `jobs` processes, each slice's problems coming back with it."""
+    The other pages are parsed on `jobs` processes, each slice's problems coming back with it.
+    With `spool`, their bodies stay in files (Parsed.texts) for the processes that convert
+    them: at 100,000 pages, 350 MB of text the parent held, and every Markdown worker with it."""
     columns: dict[tuple[str, str], Column] = {}
     intros: list[tuple[str, SiteIntro]] = []
     missing: set[str] = set()
@@ -157,29 +163,38 @@ def parse(config: ClusterConfig, sources: tuple[Source, ...], report: Report,
         else:
             todo.append((n, source, column, key))
     size = max(1, -(-len(todo) // (jobs * 4)))
+    slices = -(-len(todo) // size)
+    bodies = Spool(slices, "govsite-pages-") if spool and todo else None
 
-    def parse_slice(part: int) -> tuple[list[tuple[int, Page, bool]], list]:
+    def parse_slice(part: int) -> tuple[list[tuple[int, Page, bool, tuple[int, int, int] | None]], list]:
         local = Report(report.root)
         done = []
         for n, source, column, key in todo[part * size:(part + 1) * size]:
             problems = len(local.items)
             page = _page(config, source, column, local)
             if page:
+                where = None
+                if bodies is not None and page.body is not None:
+                    where = bodies.put(part, "", page.body).where()
+                    object.__setattr__(page, "body", None)   # (made just now: seen by no one)
                 # Only a page that parsed without a word is kept: a hit then owes no diagnostics.
-                done.append((n, page, bool(key) and len(local.items) == problems))
+                done.append((n, page, bool(key) and len(local.items) == problems, where))
         return done, local.items
 
     keys = {n: key for n, _, _, key in todo}
-    for done, problems in ordered_map(parse_slice, -(-len(todo) // size), jobs):
+    texts: dict[str, Spooled] = {}
+    for part, (done, problems) in enumerate(ordered_map(parse_slice, slices, jobs)):
         report.items.extend(problems)
-        for n, page, keep in done:
+        for n, page, keep, where in done:
             pages[n] = page
+            if bodies is not None and where is not None:
+                texts[page.key] = bodies.spooled(part, *where)
             if keep:
-                packs[page.site].put(keys[n], replace(page, body=None))
+                packs[page.site].put(keys[n], page if page.body is None else replace(page, body=None))
     for pack in packs.values():
         pack.save()
     return Parsed(tuple(columns[k] for k in sorted(columns)), tuple(intros),
-                  tuple(pages[n] for n in sorted(pages)))
+                  tuple(pages[n] for n in sorted(pages)), texts)
 
 
 def _cache_key(config: ClusterConfig, source: Source, column: Column) -> str:
@@ -198,11 +213,16 @@ def parser_digest() -> str:
     return digest.hexdigest()
 
 
-def read_body(page: Page, root: Path, report: Report) -> str | None:
-    """A page's body: as parsed, or else (a page read back from the cache) the end of its
-    source file from its first line; None (reported) when the file changed since it was found."""
+def read_body(page: Page, root: Path, report: Report,
+              texts: Mapping[str, Spooled] | None = None) -> str | None:
+    """A page's body: as parsed (on the page, or in `texts`: Parsed.texts), or else (a page
+    read back from the cache) the end of its source file from its first line; None (reported)
+    when the file changed since it was found."""
     if page.body is not None:
         return page.body
+    spooled = texts.get(page.key) if texts else None
+    if spooled is not None:
+        return spooled.read()[1].decode("utf-8")
     text = read_text(str(root / page.source), page.digest, report)
     return None if text is None else "\n".join(text.split("\n")[page.body_line - 1:])
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import html
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from govsite.diagnostics import Report
 from govsite.frontmatter import read_body
 from govsite.model import WITHDRAWN, Cluster, Link, Site
 from govsite.parallel import ordered_map
+from govsite.spool import Spool, Spooled
 from govsite.urls import relative
 
 EXTERNAL = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//)")
@@ -178,57 +177,6 @@ class Body:
         (self._html, self._text, self.lead, self.digest, self.entry, self.source,
          self.files) = state
         self.spooled = None
-
-
-class Spool:
-    """Converted bodies' HTML and text, in files the processes that convert them write and the
-    ones that render or count them read: a build's parent holds each body's head, not a
-    gigabyte of bodies at 100,000 pages, and no body travels between processes as a string.
-    A file per slice of the work, each written by the one process that converts the slice;
-    made before the processes fork and unlinked at once (TemporaryFile), so they go when the
-    last body that reads them does, whatever happens to the build. Read with pread, not
-    mapped: the page cache holds them, not the resident memory of each process that reads."""
-
-    def __init__(self, slices: int):
-        # (no context manager: the files live as long as the bodies, not a block)
-        self._files = [tempfile.TemporaryFile(prefix="govsite-bodies-")  # noqa: SIM115
-                       for _ in range(slices)]
-        self._ends = [0] * slices
-
-    def put(self, n: int, html: str, text: str) -> Spooled:
-        """Writes a body into slice n's file (in the process converting that slice)."""
-        data = html.encode("utf-8")
-        split = len(data)
-        data += text.encode("utf-8")
-        fd = self._files[n].fileno()
-        at = self._ends[n]
-        written = 0
-        while written < len(data):
-            written += os.pwrite(fd, data[written:], at + written)
-        self._ends[n] = at + len(data)
-        return Spooled(self._files[n], at, split, len(data))
-
-    def spooled(self, n: int, at: int, split: int, size: int) -> Spooled:
-        """A place in slice n's file, as the process that wrote it reported it."""
-        return Spooled(self._files[n], at, split, size)
-
-
-class Spooled:
-    """Where one body waits in a Spool: its HTML's bytes, then its text's."""
-
-    __slots__ = ("file", "at", "split", "size")
-
-    def __init__(self, file: Any, at: int, split: int, size: int):
-        self.file, self.at, self.split, self.size = file, at, split, size
-
-    def read(self) -> tuple[bytes, bytes]:
-        data = os.pread(self.file.fileno(), self.size, self.at)
-        if len(data) != self.size:   # a spool is never truncated while a body reads it
-            raise OSError(f"a spooled body came back short: {len(data)} of {self.size} bytes")
-        return data[:self.split], data[self.split:]
-
-    def where(self) -> tuple[int, int, int]:
-        return self.at, self.split, self.size
 
 
 # A body as another process takes it (portable()): its lead, digest and cache entry, and its
@@ -521,21 +469,23 @@ def reconverting(cluster: Cluster, root: Path) -> None:
     _reconvert = reconvert
 
 
-def _text_of(cluster: Cluster, item: BodySource, report: Report) -> str:
+def _text_of(cluster: Cluster, item: BodySource, report: Report,
+             texts: Mapping[str, Spooled] | None = None) -> str:
     if item[1] is not None:
         return item[1]
     # (A file that changed since it was found is reported: the build stops after this stage.)
-    return read_body(cluster.pages[item[0]], cluster.config.root, report) or ""
+    return read_body(cluster.pages[item[0]], cluster.config.root, report, texts) or ""
 
 
 def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 cache: Cache | None = None, only: frozenset[str] | None = None,
-                earlier: Callable[[], tuple[str, Mapping[str, Any]] | None] | None = None
-                ) -> dict[str, Body]:
+                earlier: Callable[[], tuple[str, Mapping[str, Any]] | None] | None = None,
+                texts: Mapping[str, Spooled] | None = None) -> dict[str, Body]:
     """Every body in the cluster (body_sources), or the bodies of the keys in `only`.
     Converted in slices on `jobs` processes; each slice's problems and linked attachments come
     back with its bodies, so the result is the same for any number of jobs. `earlier` gives
-    the previous build's link targets and their digest (Resolver.digest), if known."""
+    the previous build's link targets and their digest (Resolver.digest), if known; `texts`,
+    where pages' bodies wait when they are not on the pages (frontmatter.Parsed.texts)."""
     work = body_sources(cluster, only)
     # What a body's cache key names it by: a page's body is the end of its source file from
     # its first line (in the key), so the file's digest stands for its text (hashing every
@@ -586,7 +536,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
     links = cache.load(CACHE_LINKS, [keys[n] for n in todo if keys[n] in stored])
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
     slices = -(-len(todo) // size)
-    spool = Spool(slices)
+    spool = Spool(slices, "govsite-bodies-")
 
     def convert_slice(n: int) -> tuple[list[tuple[int, Body, tuple[int, int, int] | None]],
                                        list, set[str], dict, dict]:
@@ -596,7 +546,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         fresh, markup = {}, {}
         for i in todo[n * size:(n + 1) * size]:
             (_, _, source, url, line, sanitize), entry = work[i], keys[i]
-            text = _text_of(cluster, work[i], local)
+            text = _text_of(cluster, work[i], local, texts)
             cached = stored.get(entry)
             if cached and entry in links and \
                     converter.still_valid(links[entry], text, source, url, line):

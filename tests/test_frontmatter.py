@@ -467,3 +467,34 @@ def test_a_large_cluster_is_digested_on_several_processes_in_the_same_order(tmp_
     assert digests["portal/news/0501.md"] == hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
     assert problems == ["content/portal/news/gone.md: error: file cannot be read: "
                         "No such file or directory — check that govsite may read it"]
+
+
+def test_spooled_bodies_wait_in_files_and_convert_as_bodies_on_the_pages_do(tmp_path):
+    # A build parses with `spool`: 100,000 pages' Markdown (350 MB) stayed in the parent, and in
+    # every Markdown worker forked from it, until converted.
+    import shutil
+
+    from conftest import FIXTURES
+
+    from govsite import assemble, markup
+    from govsite.build import clock
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", root)
+    report = Report(root)
+    cfg = config.load(root, report)
+    assert cfg is not None
+    found = discover.find_sources(cfg, report)
+    held, spooled = (frontmatter.parse(cfg, found.sources, report, jobs=2, spool=spool)
+                     for spool in (False, True))
+    assert held.pages and not held.texts
+    assert all(page.body is None for page in spooled.pages)
+    assert {key: text.read()[1].decode() for key, text in spooled.texts.items()} == \
+        {page.key: page.body for page in held.pages}
+    for page in held.pages:   # converted from what was parsed, not read again
+        (root / page.source).write_text("---\ntitle: 改了\n---\n改了。\n", encoding="utf-8")
+    converted = []
+    for parsed in (held, spooled):
+        cluster = assemble.assemble(cfg, parsed, found.attachments, clock(), False, report, frozenset())
+        bodies = markup.convert_all(cluster, report, jobs=2, texts=parsed.texts)
+        converted.append({key: (body.html, body.text) for key, body in bodies.items()})
+    assert converted[0] == converted[1] and len(converted[0]) > 5
