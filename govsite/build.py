@@ -482,6 +482,16 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
                                         "sha256": digest, "links": sorted(targets)}
         return written, links, local.items, renderer.template_seconds, remembered
 
+    def site_done(site_id: str) -> None:
+        """What the cache keeps of a site whose every output is made, kept now: held until
+        the end, every site's was 150 MB at 100,000 pages."""
+        pack = packs.pop(site_id, None)
+        if pack is not None:
+            pack.save()
+        if site_id in made and store.path is not None:
+            store.keep(WHOLE, site_id, _whole_record(renderer, cluster, site_id, made.pop(site_id)))
+
+    last_task = {site_id: n for n, (site_id, _, _) in enumerate(tasks)}   # (each site's in a run)
     # Forking costs more than it saves when little is made again (one edit: a page, its lists).
     workers = jobs if len(to_make) >= PARALLEL_FROM else 1
     for done, (written, links, problems, seconds, remembered) in enumerate(
@@ -507,12 +517,12 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
                 made[site].add(rel, origin, digest, remembered.get(rel))
         guard.add(links)
         report.items.extend(problems)
-    for pack in packs.values():
-        pack.save()
+        if last_task[tasks[done - 1][0]] == done - 1:
+            site_done(tasks[done - 1][0])
+    for site_id in list(packs) + list(made):   # (sites without a task of their own)
+        site_done(site_id)
     if store.path is not None:
         store.keep(READS, "cluster", orjson.dumps(renderer.tokens(reads)))
-        for site_id, outputs in made.items():
-            store.keep(WHOLE, site_id, _whole_record(renderer, cluster, site_id, outputs))
     return pages
 
 

@@ -1374,5 +1374,5 @@ def test_a_site_record_written_again_keeps_what_the_bodies_it_did_not_read_link_
     settings = config.load(project, Report(project))
     kept = snapshot._load(snapshot.index(store, settings, False), store, settings, now)
     assert kept is not None and isinstance(kept.bodies, snapshot.KeptBodies)
-    assert snapshot._parts(kept, {"rsj"})["rsj"]["files"] == expected
+    assert dict(snapshot._parts(kept, {"rsj"}))["rsj"]["files"] == expected
     assert not any(key.startswith("rsj/service/") for key in kept.bodies.held())
