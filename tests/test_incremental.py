@@ -233,15 +233,21 @@ def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_
     assert _site_files(out) == _site_files(tmp_path / "clean")
     # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
     # the counts of the page it counted and counts only the page edited since.
+    assert _counted_after_one_edit(project, out, cache, monkeypatch) == [
+        "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+
+
+def _counted_after_one_edit(project: Path, out: Path, cache: Path, monkeypatch) -> list[str]:
+    """The documents a rebuild counts after a sentence is added to one page."""
     counted: list[str] = []
     import govsite.search.index
     count = govsite.search.index._TermKeys.count
     monkeypatch.setattr(govsite.search.index._TermKeys, "count",
                         lambda self, doc: counted.append(doc.url) or count(self, doc))
-    other = project / "content/portal/news/2024-05-08-meeting.md"
-    other.write_text(other.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
+    page = project / "content/portal/news/2024-05-08-meeting.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
     build(project, out, now=NOW, cache=cache, jobs=1)
-    assert counted == ["https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+    return counted
 
 
 def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_it_counted(
@@ -262,15 +268,8 @@ def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_
     build(project, tmp_path / "alone", now=NOW, jobs=1)
     assert _site_files(out) == _site_files(tmp_path / "alone")
     # What it counted is in the cache: a rebuild after one edit counts that page alone.
-    counted: list[str] = []
-    import govsite.search.index
-    count = govsite.search.index._TermKeys.count
-    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
-                        lambda self, doc: counted.append(doc.url) or count(self, doc))
-    page = project / "content/portal/news/2024-05-08-meeting.md"
-    page.write_text(page.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
-    build(project, out, now=NOW, cache=cache, jobs=1)
-    assert counted == ["https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+    assert _counted_after_one_edit(project, out, cache, monkeypatch) == [
+        "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
     assert len(ran) == 1   # (a rebuild's search works from the state kept)
     build(project, tmp_path / "clean", now=NOW)
     assert _site_files(out) == _site_files(tmp_path / "clean")
