@@ -491,7 +491,8 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
         if site_id in made and store.path is not None:
             store.keep(WHOLE, site_id, _whole_record(renderer, cluster, site_id, made.pop(site_id)))
 
-    last_task = {site_id: n for n, (site_id, _, _) in enumerate(tasks)}   # (each site's in a run)
+    # Every selected site has a task, its tasks one run: its last one done, it is made.
+    last_task = {site_id: n for n, (site_id, _, _) in enumerate(tasks)}
     # Forking costs more than it saves when little is made again (one edit: a page, its lists).
     workers = jobs if len(to_make) >= PARALLEL_FROM else 1
     for done, (written, links, problems, seconds, remembered) in enumerate(
@@ -519,8 +520,6 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
         report.items.extend(problems)
         if last_task[tasks[done - 1][0]] == done - 1:
             site_done(tasks[done - 1][0])
-    for site_id in list(packs) + list(made):   # (sites without a task of their own)
-        site_done(site_id)
     if store.path is not None:
         store.keep(READS, "cluster", orjson.dumps(renderer.tokens(reads)))
     return pages
@@ -620,8 +619,8 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
         key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
         if _linked_whole(key, staging, store):
             return
-        with_body = [n for n, doc in enumerate(docs) if doc.body is not None]
-        shipped = markup.portable([doc.body for doc in docs if doc.body is not None]) \
+        bodies_of = {n: doc.body for n, doc in enumerate(docs) if doc.body is not None}
+        shipped = markup.portable(bodies_of.values()) \
             if lean is not None and not store.has(COUNTED) else None
         if lean is None or shipped is None:
             _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
@@ -635,7 +634,7 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
         folder = store.path.parent if store.path is not None else None
         with tempfile.TemporaryFile(prefix="govsite-kept-") as spill:
             log, noted, problems = lean.run(_lean_search, (
-                sites_only, bare, with_body, heads, digests, key, settings, selected, jobs,
+                sites_only, bare, list(bodies_of), heads, digests, key, settings, selected, jobs,
                 staging.shipped(), folder), [*spools, spill])
             replay(store, log, spill.fileno())
         for rel, site, origin, digest in noted:

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from govsite import __version__
+from govsite.spool import write_at
 
 FILENAME = "build-cache.sqlite"
 FORMAT = 5   # entries of another format are never found: 5, sources by git blob id
@@ -433,12 +434,8 @@ class ForkedCache(Cache):
             except OSError:   # the cache only ever saves time: the entry is left out
                 return
         elif isinstance(value, bytes) and self._spill is not None:
-            at = self._spilled
-            written = 0
-            while written < len(value):
-                written += os.pwrite(self._spill, value[written:], at + written)
-            self._spilled += len(value)
-            value = _Spilled(at, len(value))
+            write_at(self._spill, value, self._spilled)
+            value, self._spilled = _Spilled(self._spilled, len(value)), self._spilled + len(value)
         self.log.append(("keep", (namespace, entry_key, value)))
 
     def used(self, namespace: str, entry_key: str) -> None:

@@ -29,11 +29,8 @@ class Spool:
         data = html.encode("utf-8")
         split = len(data)
         data += text.encode("utf-8")
-        fd = self._files[n].fileno()
         at = self._ends[n]
-        written = 0
-        while written < len(data):
-            written += os.pwrite(fd, data[written:], at + written)
+        write_at(self._files[n].fileno(), data, at)
         self._ends[n] = at + len(data)
         return Spooled(self._files[n], at, split, len(data))
 
@@ -58,3 +55,10 @@ class Spooled:
 
     def where(self) -> tuple[int, int, int]:
         return self.at, self.split, self.size
+
+
+def write_at(fd: int, data: bytes, at: int) -> None:
+    """All of `data` into the file at offset `at` (pwrite may write less than asked)."""
+    written = 0
+    while written < len(data):
+        written += os.pwrite(fd, data[written:], at + written)
