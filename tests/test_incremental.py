@@ -906,7 +906,7 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
     assert isinstance(stored, mmap.mmap)
     back = TermState.from_bytes(stored)
     assert back is not None and back.mapped is stored
-    for array in (back.keys, back.docs, back.tf):
+    for array in (back.docs, back.tf, back.values):
         back.release(array)
     # Let go of, not lost: read again from the file when used.
     for name in ("keys", "docs", "tf", "lengths", "values", "vocabulary", "starts", "hashes"):

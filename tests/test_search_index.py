@@ -351,6 +351,45 @@ def test_counts_read_back_from_the_cache_score_exactly_as_counted_ones():
             assert getattr(reread, field).tolist() == getattr(fresh, field).tolist()
 
 
+def test_a_states_posting_keys_are_answered_from_its_spans_and_not_stored():
+    # At 100,000 pages a key per posting was 328 MB written to the cache and mapped in by
+    # every edit; the state keeps its distinct keys and where each one's postings start.
+    import numpy as np
+
+    from govsite.search.index import CountCache, TermState, score
+    from govsite.search.publish import document_digests
+    docs = _docs()
+    counted = CountCache(document_digests(docs), {})
+    score(docs, cache=counted)
+    state = counted.state_out
+    assert state is not None
+    every = np.repeat(state.vocabulary, np.diff(state.starts))
+    n = len(every)
+    stored = b"".join(bytes(part) for part in state.chunks().pieces())
+    head = int.from_bytes(stored[:8], "little")
+    arrays = len(stored) - (8 + head + -head % 8)
+    v = len(state.vocabulary)
+    # Per posting its document, count and contribution (32-bit each); per document its
+    # length; per distinct key the key, its start and its CRC-32: no key per posting.
+    assert arrays == 12 * n + 4 * (n % 2) + 8 * len(state.digests) + 8 * (3 * v + 1)
+    back = TermState.from_bytes(stored)
+    assert back is not None and np.array_equal(back.keys, every)
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        positions = np.sort(rng.choice(n, size=int(rng.integers(0, n)), replace=False))
+        assert np.array_equal(back.keys_at(positions), every[positions])
+        low, high = sorted(rng.integers(0, n + 1, size=2).tolist())
+        assert np.array_equal(back.keys_in(low, high), every[low:high])
+    for at, key in enumerate(back.vocabulary.tolist()):
+        assert back.key_span(key) == (int(np.searchsorted(every, key)),
+                                      int(np.searchsorted(every, key, "right")))
+    missing = int(back.vocabulary[-1]) + 1
+    assert back.key_span(missing) == (n, n)
+    asked = np.array([int(back.vocabulary[0]), missing, int(back.vocabulary[3])])
+    assert back.key_counts(asked).tolist() == [
+        int(np.sum(every == key)) for key in asked.tolist()]
+
+
 @pytest.mark.parametrize("one_by_one", [20_000, 0])
 def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afresh(one_by_one,
                                                                                   monkeypatch):
@@ -362,7 +401,6 @@ def test_scores_updated_from_the_previous_builds_state_equal_scores_counted_afre
     from govsite.search.index import CountCache, TermState, score
     from govsite.search.publish import document_digests
     monkeypatch.setattr(govsite.search.index, "PLACE_ONE_BY_ONE", one_by_one)   # both ways
-    monkeypatch.setattr(govsite.search.index, "KEY_BLOCK", 5)   # keys written in many blocks
     docs = _docs()
     first = CountCache(document_digests(docs), {})
     score(docs, cache=first)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import itertools
 import math
 import mmap
 import sys
@@ -255,9 +254,10 @@ class TermState:
     out: each posting's contribution, and each distinct key's first posting and CRC-32, from
     which an edit is scored without merging anything (overlay.py)."""
     digests: list[str]
-    # int64 term keys (_TermKeys), sorted, one per posting: the `keys` property, which a state
-    # score() made leaves to be worked out from `vocabulary` and `starts` if it is ever asked
-    # (the cache writes them in blocks: 328 MB at once at 100,000 pages).
+    # int64 term keys (_TermKeys), sorted, one per posting: the `keys` property, worked out
+    # from `vocabulary` and `starts` if it is ever asked for whole. Neither the cache nor an
+    # edit holds one per posting (at 100,000 pages, 328 MB on disk and mapped in): keys_at()
+    # and keys_in() answer from the spans.
     _keys: np.ndarray | None
     docs: np.ndarray      # int32 document positions
     tf: np.ndarray        # int32 weighted counts
@@ -281,15 +281,34 @@ class TermState:
             self._keys = np.repeat(self.vocabulary, np.diff(self.starts))
         return self._keys
 
-    def _key_blocks(self) -> Iterator[np.ndarray]:
-        if self._keys is not None:
-            yield np.ascontiguousarray(self._keys, dtype=np.int64)
-            return
-        # Blocks of about KEY_BLOCK postings: common characters have tens of thousands each.
-        widths = np.diff(self.starts)
-        cuts = np.unique(np.searchsorted(self.starts, np.arange(0, int(self.starts[-1]), KEY_BLOCK)))
-        for low, high in itertools.pairwise([*cuts.tolist(), len(self.vocabulary)]):
-            yield np.repeat(self.vocabulary[low:high].astype(np.int64), widths[low:high])
+    @property
+    def postings(self) -> int:
+        return int(self.starts[-1])
+
+    def keys_at(self, positions: np.ndarray) -> np.ndarray:
+        """The keys of the postings at these positions, which are in ascending order."""
+        return np.repeat(self.vocabulary, np.diff(np.searchsorted(positions, self.starts)))
+
+    def keys_in(self, low: int, high: int) -> np.ndarray:
+        """The keys of postings low … high - 1."""
+        first = int(np.searchsorted(self.starts, low, "right")) - 1
+        last = int(np.searchsorted(self.starts, high, "left"))
+        widths = np.diff(np.clip(self.starts[first:last + 1], low, high))
+        return np.repeat(self.vocabulary[first:last], widths)
+
+    def key_span(self, key: int) -> tuple[int, int]:
+        """The postings of a key (first, end): an empty span where it would be if it has none."""
+        at = int(np.searchsorted(self.vocabulary, key))
+        held = at < len(self.vocabulary) and int(self.vocabulary[at]) == key
+        return int(self.starts[at]), int(self.starts[at + 1] if held else self.starts[at])
+
+    def key_counts(self, keys: np.ndarray) -> np.ndarray:
+        """The number of postings of each of these keys."""
+        at = np.minimum(np.searchsorted(self.vocabulary, keys), max(len(self.vocabulary) - 1, 0))
+        if not len(self.vocabulary):
+            return np.zeros(len(keys), dtype=np.int64)
+        held = self.vocabulary[at] == keys
+        return np.where(held, self.starts[at + 1] - self.starts[at], 0)
 
     @property
     def mean(self) -> str:
@@ -299,7 +318,8 @@ class TermState:
         """Drop from memory the pages of one of the arrays, once merged (_splice): they stay in
         the file, and are read again if used again. At 100,000 pages the previous build's
         arrays are 700 MB, and an update held them all beside the new ones."""
-        if self.mapped is None or not hasattr(mmap, "MADV_DONTNEED") or not array.nbytes:
+        if self.mapped is None or not hasattr(mmap, "MADV_DONTNEED") or \
+                not isinstance(array, np.ndarray) or not array.nbytes:
             return
         base = np.frombuffer(self.mapped, dtype=np.uint8).ctypes.data
         start = array.ctypes.data - base
@@ -333,7 +353,6 @@ class TermState:
         # before it searches it (a quarter of a second per search at 100,000 pages).
         pad = b" " * (-len(head) % 8)
         return Chunks((len(head).to_bytes(8, "little"), head, pad,
-                       self._key_blocks,
                        np.ascontiguousarray(self.docs, dtype=np.int32),
                        np.ascontiguousarray(self.tf, dtype=np.int32),
                        np.ascontiguousarray(self.values, dtype=np.int32), b"\0" * (4 * (n % 2)),
@@ -352,7 +371,7 @@ class TermState:
             n, docs, v = head["postings"], len(head["digests"]), head["vocabulary"]
             at = 8 + size + (-size % 8)
             arrays = []
-            for dtype, count in ((np.int64, n), (np.int32, n), (np.int32, n), (np.int32, n),
+            for dtype, count in ((np.int32, n), (np.int32, n), (np.int32, n),
                                  (None, n % 2), (np.float64, docs), (np.int64, v),
                                  (np.int64, v + 1), (np.int64, v)):
                 if dtype is None:   # the padding after the 32-bit arrays
@@ -364,14 +383,14 @@ class TermState:
                 return None
             if not arrays[0].flags.aligned:   # bytes that do not start on a word: one copy, once
                 arrays = [a.copy() for a in arrays]
-            keys, positions, tf, values, lengths, vocabulary, starts, hashes = arrays
-            state = cls(head["digests"], keys, positions, tf, lengths, head["words"], values,
+            positions, tf, values, lengths, vocabulary, starts, hashes = arrays
+            state = cls(head["digests"], None, positions, tf, lengths, head["words"], values,
                         vocabulary, starts, hashes, head["term_bytes"],
-                        data if isinstance(data, mmap.mmap) and keys.base is not None else None)
+                        data if isinstance(data, mmap.mmap) and positions.base is not None else None)
             state.__dict__["tag"] = head["tag"]
             # An edit's indexes read these all over (an edited site's postings are spread
             # through every term), the counts hardly: mapped in at once, not a fault a page.
-            state.populate(keys, positions, values, vocabulary, starts, hashes)
+            state.populate(positions, values, vocabulary, starts, hashes)
             return state
         except (ValueError, KeyError, TypeError):
             return None
@@ -542,7 +561,6 @@ def _touched(before: _Before, terms: list[str], columns: np.ndarray, docs: np.nd
     return frozenset(differ)
 
 
-KEY_BLOCK = 1 << 20   # about this many postings' keys are made and written at a time
 SCORE_BLOCK = 1 << 20
 
 
@@ -613,16 +631,30 @@ def _places_in_old(state: TermState, kept: np.ndarray, dropped: np.ndarray, word
             word = words[key - words_from]
             at = bisect.bisect_left(old_words, word)
             if at == len(old_words) or old_words[at] != word:   # a word the old state lacks
-                places.append(int(np.searchsorted(state.keys, words_from + at)))
+                places.append(state.key_span(words_from + at)[0])
                 continue
             key = words_from + at
-        low = int(np.searchsorted(state.keys, key, "left"))
-        high = int(np.searchsorted(state.keys, key, "right"))
+        low, high = state.key_span(key)
         places.append(low + int(np.searchsorted(state.docs[low:high], doc)))
     return np.array(places, dtype=np.int64)
 
 
-def _splice(arrays: list[tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]],
+class _PostingKeys:
+    """A state's key of every posting, as _splice() reads an array: a slice at a time."""
+
+    dtype = np.dtype(np.int64)
+
+    def __init__(self, state: TermState):
+        self.state = state
+
+    def __len__(self) -> int:
+        return self.state.postings
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        return self.state.keys_in(span.start, span.stop)
+
+
+def _splice(arrays: list[tuple[Any, np.ndarray, Callable[[np.ndarray], np.ndarray] | None]],
             removed: np.ndarray, places: np.ndarray,
             done: Callable[[np.ndarray], None] | None = None) -> list[np.ndarray]:
     """np.insert(np.delete(old, removed), …, new) for parallel arrays in one copy each: the old
@@ -652,7 +684,7 @@ def _splice(arrays: list[tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np
     total = size - len(removed_list) + len(place_list)
     out = []
     for old, new, convert in arrays:
-        result = np.empty(total, dtype=np.result_type(old, new))
+        result = np.empty(total, dtype=np.result_type(old.dtype, new.dtype))
         at = 0
         for a, b in pieces:
             if a < 0:
@@ -777,7 +809,7 @@ class _TermKeys:
                 return segment
 
             keys, positions, tf = _splice(
-                [(state.keys, f_keys, rewritten if old_rank is not None else None),
+                [(_PostingKeys(state), f_keys, rewritten if old_rank is not None else None),
                  (state.docs, f_docs,
                   renumbered if moved else None),
                  (state.tf, f_tf, None)], removed, places, state.release)
@@ -819,7 +851,7 @@ class _TermKeys:
         update lets go of those arrays (TermState.release): the document frequency then of
         every term they hold or held, and what each of their previous postings contributed.
         `dropped` are positions in the state's arrays, `added` keys in the merged numbering."""
-        removed = state.keys[dropped]
+        removed = state.keys_at(dropped)
         wanted = set(np.unique(removed).tolist())
         for key in np.unique(added).tolist():
             if key < self.WORDS:
@@ -827,7 +859,7 @@ class _TermKeys:
             elif (old := _word_key(merged_words[key - self.WORDS], state.words, self.WORDS)) is not None:
                 wanted.add(old)
         asked = np.array(sorted(wanted), dtype=np.int64)
-        counts = np.searchsorted(state.keys, asked, "right") - np.searchsorted(state.keys, asked)
+        counts = state.key_counts(asked)
         df = dict(zip(asked.tolist(), counts.tolist(), strict=True))
         # The dropped postings' contributions as score() worked them out in the previous build.
         docs, values = state.docs[dropped], state.values[dropped]

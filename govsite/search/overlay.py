@@ -245,7 +245,7 @@ class Overlaid:
 
     @property
     def postings(self) -> int:
-        return len(self.state.keys) + sum(len(self.current[p][0]) - len(self.in_state[p][0])
+        return self.state.postings + sum(len(self.current[p][0]) - len(self.in_state[p][0])
                                           for p in self.overlay)
 
     def shard_count(self, shard_bytes: int, most: int, previous: Mapping[str, str] | None) -> int:
@@ -296,12 +296,11 @@ class Overlaid:
             hidden[overlaid] = True
             shown = ~hidden[docs]
             taken, docs = taken[shown], docs[shown]
-        keys = state.keys[taken]
-        order = keys << SLOT
+        order = state.keys_at(taken) << SLOT
         values = state.values[taken]
         for term in self.idf_moved:   # the state's contributions of these moved
             key = self._order(term)[0]   # a word the state holds: its key
-            low, high = np.searchsorted(keys, key), np.searchsorted(keys, key, "right")
+            low, high = np.searchsorted(order, key << SLOT), np.searchsorted(order, key << SLOT, "right")
             values[low:high] = self._contributions(term, state.tf[taken[low:high]], docs[low:high])
         # The overlaid documents' postings, each put in its place; a word the state lacks goes
         # just before the state's word it sorts before (and after other new words before it).
@@ -424,7 +423,7 @@ def _state_versions(state: TermState, positions: Iterable[int], cache: CountCach
         taken = np.flatnonzero(wanted[state.docs])
         for p in missing:
             versions[p] = ({}, float(state.lengths[p]))
-        for doc, key, tf in zip(state.docs[taken].tolist(), state.keys[taken].tolist(),
+        for doc, key, tf in zip(state.docs[taken].tolist(), state.keys_at(taken).tolist(),
                                 state.tf[taken].tolist(), strict=True):
             versions[doc][0][key if key < WORDS else state.words[key - WORDS]] = tf
     return versions
