@@ -173,10 +173,10 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
     worked_out: list[tuple[int, int]] = []   # (shards worked out, of how many)
     real_shards = index._shards
 
-    def noting(scores, starts, count, wanted, reuse, made):
+    def noting(scores, count, wanted, reuse, made):
         wanted = list(wanted)
         worked_out.append((len(wanted), count))
-        return real_shards(scores, starts, count, wanted, reuse, made)
+        return real_shards(scores, count, wanted, reuse, made)
 
     monkeypatch.setattr(index, "_shards", noting)
     patched_rounds = range_patched = 0

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
 import mmap
 import sys
@@ -157,7 +158,8 @@ class Scores:
     then by page: what an index ships, for all pages or for one site's."""
     terms: list[str]            # by column number
     hashes: np.ndarray          # CRC-32 of each term (shard_of), by column number
-    columns: np.ndarray
+    # Each posting's column, or None where `starts` says the same (the `columns` property).
+    _columns: np.ndarray | None
     docs: np.ndarray
     values: np.ndarray          # contribution × SCALE, rounded, at least 1
     # Whether every document counted in the previous build has the contributions it had then,
@@ -167,6 +169,47 @@ class Scores:
     # When `kept` and no document moved in the numbering: every term whose postings may differ
     # from the previous build's, those a changed document holds or held. Else None.
     touched: frozenset[str] | None = None
+    # Where each column's postings start, and their end: what score() knows, which spares
+    # the cluster's scores a column per posting (164 MB at 100,000 pages, in the search
+    # process and every index worker forked from it).
+    starts: np.ndarray | None = None
+
+    @property
+    def columns(self) -> np.ndarray:
+        if self._columns is not None:
+            return self._columns
+        assert self.starts is not None
+        return self._columns_of(np.arange(len(self.docs)))
+
+    def _columns_of(self, taken: np.ndarray) -> np.ndarray:
+        """The columns of the postings at these positions (ascending), from `starts`."""
+        assert self.starts is not None
+        counts = np.diff(np.searchsorted(taken, self.starts))
+        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
+    def _taken(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | slice]:
+        """The columns of the postings `mask` selects, and what selects them."""
+        if self._columns is not None:
+            return self._columns[mask], mask
+        taken = np.flatnonzero(mask)
+        return self._columns_of(taken), taken
+
+    def term_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """The columns that have postings, and where each one's postings start."""
+        if self._columns is not None:
+            firsts = _firsts(self._columns)
+            return self._columns[firsts], firsts
+        assert self.starts is not None
+        present = np.flatnonzero(np.diff(self.starts) > 0)
+        return present, self.starts[present]
+
+    def _spans_of(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where the postings of these columns (ascending) start, and how many each has."""
+        if self._columns is not None:
+            low = np.searchsorted(self._columns, terms)
+            return low, np.searchsorted(self._columns, terms, "right") - low
+        assert self.starts is not None
+        return self.starts[terms], self.starts[terms + 1] - self.starts[terms]
 
     def only(self, keep: list[int]) -> Scores:
         """The scores of some pages (positions, ascending), renumbered 0, 1, 2 … in order. A
@@ -177,16 +220,16 @@ class Scores:
         index (publish.site_key() found it), their postings differ from it only in terms a
         changed document holds or held, and an index can be patched like the portal's."""
         if keep and keep[-1] - keep[0] + 1 == len(keep):   # a site's pages are one URL range
-            mask = (self.docs >= keep[0]) & (self.docs <= keep[-1])
-            return Scores(self.terms, self.hashes, self.columns[mask], self.docs[mask] - keep[0],
-                          self.values[mask], touched=self.touched)
+            columns, taken = self._taken((self.docs >= keep[0]) & (self.docs <= keep[-1]))
+            return Scores(self.terms, self.hashes, columns, self.docs[taken] - keep[0],
+                          self.values[taken], touched=self.touched)
         # Sized for pages without any term too (a title of punctuation, an empty body).
         size = max(int(self.docs.max(initial=-1)), max(keep, default=-1)) + 1
         renumber = np.full(size, -1, dtype=np.int64)
         renumber[keep] = np.arange(len(keep))
-        mask = renumber[self.docs] >= 0
-        return Scores(self.terms, self.hashes, self.columns[mask], renumber[self.docs[mask]],
-                      self.values[mask], touched=self.touched)
+        columns, taken = self._taken(renumber[self.docs] >= 0)
+        return Scores(self.terms, self.hashes, columns, renumber[self.docs[taken]],
+                      self.values[taken], touched=self.touched)
 
     def whole(self) -> Scores:
         """The scores as arrays (an overlay.Overlaid works them out once asked)."""
@@ -199,7 +242,7 @@ class Scores:
     def size(self) -> int:
         """About the bytes of JSON of an index of these scores' term shards (_term_shards): four a
         number, and each term quoted."""
-        present = self.columns[_firsts(self.columns)]
+        present = self.term_spans()[0]
         return 8 * len(self.docs) + _term_bytes(self.terms[c] for c in present.tolist())
 
     def shard_count(self, shard_bytes: int, most: int, previous: Mapping[str, str] | None) -> int:
@@ -208,20 +251,17 @@ class Scores:
 
     def in_shards(self, shards: list[int], count: int) -> Scores:
         """Every posting of every term in some of `count` shards (sorted), in the same order."""
-        terms = np.flatnonzero(np.isin(self.hashes % count, shards))
-        low = np.searchsorted(self.columns, terms)
-        widths = np.searchsorted(self.columns, terms, "right") - low
+        low, widths = self._spans_of(np.flatnonzero(np.isin(self.hashes % count, shards)))
         take = spans(low, widths)
-        return Scores(self.terms, self.hashes, self.columns[take], self.docs[take],
+        columns = self._columns[take] if self._columns is not None else self._columns_of(take)
+        return Scores(self.terms, self.hashes, columns, self.docs[take],
                       self.values[take])
 
     def holders(self) -> np.ndarray:
         """The documents holding a term whose idf moved (`moved`)."""
-        moved = np.array(sorted(self.moved), dtype=np.int64)
-        starts = np.searchsorted(self.columns, moved)
-        ends = np.searchsorted(self.columns, moved, "right")
-        return np.concatenate([self.docs[a:b] for a, b in zip(starts.tolist(), ends.tolist(),
-                                                               strict=True)] + [np.zeros(0, np.int64)])
+        starts, widths = self._spans_of(np.array(sorted(self.moved), dtype=np.int64))
+        return np.concatenate([self.docs[a:a + n] for a, n in zip(starts.tolist(), widths.tolist(),
+                                                                   strict=True)] + [np.zeros(0, np.int64)])
 
 
 def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +310,14 @@ class TermState:
     term_bytes: int       # what the terms add to an index's size estimate (Scores.size)
     # The cache file's memory map the arrays are views of, when read from one (from_bytes).
     mapped: mmap.mmap | None = None
+    # Works the contributions out over `tf` (score()), once chunks() has written the counts
+    # or it is asked (values_now): until then `values` is `tf`.
+    later: Callable[[], np.ndarray] | None = None
+
+    def values_now(self) -> np.ndarray:
+        if self.later is not None:
+            self.values, self.later = self.later(), None
+        return self.values
 
     @cached_property
     def tag(self) -> str:
@@ -355,7 +403,8 @@ class TermState:
         return Chunks((len(head).to_bytes(8, "little"), head, pad,
                        np.ascontiguousarray(self.docs, dtype=np.int32),
                        np.ascontiguousarray(self.tf, dtype=np.int32),
-                       np.ascontiguousarray(self.values, dtype=np.int32), b"\0" * (4 * (n % 2)),
+                       lambda: (np.ascontiguousarray(self.values_now(), dtype=np.int32),),
+                       b"\0" * (4 * (n % 2)),
                        np.ascontiguousarray(self.lengths, dtype=np.float64),
                        np.ascontiguousarray(self.vocabulary, dtype=np.int64),
                        np.ascontiguousarray(self.starts, dtype=np.int64),
@@ -471,23 +520,33 @@ def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = N
     norm = _norm(lengths, mean)
     kept, moved = _moved(keys.before, len(docs), mean, vocabulary, df, idf)
     before = keys.before
-    values = np.empty(len(tf), dtype=np.int32)
-    for start in range(0, len(tf), SCORE_BLOCK):   # in blocks: float temporaries stay small
-        block = slice(start, start + SCORE_BLOCK)
-        values[block] = _contributions(_spread(idf, starts, block.start, min(block.stop, len(tf))),
-                                       tf[block], norm[docs_of[block]])
+    # A state written out at once (state_sink) has its counts written before its
+    # contributions are worked out over them: 164 MB fewer at 100,000 pages, at the peak.
+    over_counts = cache is not None and cache.state_sink is not None
+    values = tf if over_counts else np.empty(len(tf), dtype=np.int32)
+
+    def contribute(counts: np.ndarray = tf) -> np.ndarray:
+        for start in range(0, len(counts), SCORE_BLOCK):   # in blocks: float temporaries stay small
+            block = slice(start, start + SCORE_BLOCK)
+            values[block] = _contributions(_spread(idf, starts, block.start, min(block.stop, len(counts))),
+                                           counts[block], norm[docs_of[block]])
+        return values
+
+    if not over_counts:
+        contribute()
     terms = keys.terms(vocabulary)
     hashes = np.array([zlib.crc32(term.encode("utf-8")) for term in terms], dtype=np.int64)
     if cache is not None:
-        cache.keep_state(TermState(cache.digests, None, docs_of, tf, lengths, keys.sorted, values,
-                                   vocabulary, starts, hashes, _term_bytes(terms)))
-    # Each posting's term (its column) only once the counts are kept or dropped: at 100,000
-    # pages, 164 MB fewer at once at the search stage's peak.
-    del tf
-    columns = np.repeat(np.arange(len(vocabulary), dtype=np.int32), df)
-    touched = _touched(before, terms, columns, docs_of, values) \
-        if kept and before is not None and not before.renumbered else None
-    return Scores(terms, hashes, columns, docs_of, values, kept, moved, touched)
+        state = TermState(cache.digests, None, docs_of, tf, lengths, keys.sorted, values,
+                          vocabulary, starts, hashes, _term_bytes(terms),
+                          later=contribute if over_counts else None)
+        cache.keep_state(state)
+        state.values_now()   # (when the sink did not write it: a cache without a folder)
+        del state
+    del tf, contribute
+    touched = _touched(before, terms, np.repeat(np.arange(len(vocabulary), dtype=np.int32), df),
+                       docs_of, values) if kept and before is not None and not before.renumbered else None
+    return Scores(terms, hashes, None, docs_of, values, kept, moved, touched, starts)
 
 
 def _spread(per_term: np.ndarray, starts: np.ndarray, first: int, end: int) -> np.ndarray:
@@ -700,6 +759,7 @@ def _splice(arrays: list[tuple[Any, np.ndarray, Callable[[np.ndarray], np.ndarra
 
 
 PLACE_ONE_BY_ONE = 20_000   # new postings placed by binary search each, at most
+PLACE_BLOCK = 1 << 20       # counted postings moved into place at a time
 
 
 def _merge_places(keys: np.ndarray, docs: np.ndarray, new_keys: np.ndarray,
@@ -963,9 +1023,17 @@ class _TermKeys:
                 positions, part = parts.pop()
                 part_docs, counts = part.unspilled(spill)
                 lengths[positions] = part.lengths
-                places = spans(free[part.keys], part.widths)
-                docs_of[places] = np.asarray(positions, dtype=np.int32)[part_docs]
-                tf[places] = counts
+                numbers = np.asarray(positions, dtype=np.int32)
+                # A block of keys at a time: the places of a whole slice's postings, and
+                # their temporaries, were 120 MB at 100,000 pages, at the process's peak.
+                ends = np.cumsum(part.widths)
+                cuts = np.searchsorted(ends, np.arange(PLACE_BLOCK, int(ends[-1]) if len(ends) else 0,
+                                                       PLACE_BLOCK), "right").tolist()
+                for low, high in itertools.pairwise([0, *cuts, len(part.keys)]):
+                    first = int(ends[low - 1]) if low else 0
+                    places = spans(free[part.keys[low:high]], part.widths[low:high])
+                    docs_of[places] = numbers[part_docs[first:first + len(places)]]
+                    tf[places] = counts[first:first + len(places)]
                 free[part.keys] += part.widths
                 del part, places, part_docs, counts
         if read_back and todo:
@@ -1199,8 +1267,7 @@ def _term_shards(scores: Scores | Overlaid | Range, shard_bytes: int, most: int,
         patched = _patched_shards(scores, count, previous, reuse, made)
         if patched is not None:
             return iter(patched.items())
-    whole = scores.whole()
-    return _shards(whole, _firsts(whole.columns), count, range(count), reuse, made)
+    return _shards(scores.whole(), count, range(count), reuse, made)
 
 
 def _patched_shards(scores: Scores | Overlaid | Range, count: int, previous: Mapping[str, str], reuse: Reuse,
@@ -1224,7 +1291,7 @@ def _patched_shards(scores: Scores | Overlaid | Range, count: int, previous: Map
     # are what working out every shard would give), in the same order.
     part = scores.in_shards(changed, count)
     if len(part.docs):
-        files.update(_shards(part, _firsts(part.columns), count, changed, reuse, made))
+        files.update(_shards(part, count, changed, reuse, made))
     for n in changed:   # a shard no term is left in
         if f"t/{n}.json" not in files:
             files[f"t/{n}.json"] = _empty_shard(n, reuse, made)
@@ -1246,12 +1313,12 @@ def _shard_digest(widths: np.ndarray, block: np.ndarray, names: list[str]) -> st
     return digest.hexdigest()
 
 
-def _shards(scores: Scores, starts: np.ndarray, count: int, wanted: Iterable[int],
+def _shards(scores: Scores, count: int, wanted: Iterable[int],
             reuse: Reuse | None, made: dict[str, str]) -> Iterator[tuple[str, str]]:
     """The `wanted` shards of `count`, from postings holding every term of each of them, one
     at a time: the portal's index of a 100,000-page cluster has tens of millions of postings,
     and its JSON and each copy of them gathered by shard took hundreds of megabytes at once."""
-    present = scores.columns[starts]
+    present, starts = scores.term_spans()
     # Terms grouped by shard (in term order within one), and their postings with them.
     shard_of_term = scores.hashes[present] % count
     by_shard = np.argsort(shard_of_term, kind="stable")
