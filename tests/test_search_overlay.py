@@ -202,3 +202,37 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
             files[name], made[name] = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
     assert range_patched, "a site none of whose pages changed was patched from its Range"
+
+
+def test_a_ranges_postings_are_gathered_slice_by_slice_from_a_mapped_state(tmp_path, monkeypatch):
+    # An edit gathers its site's postings in one pass over the state's arrays, each slice of
+    # the cache's file let go of once read: what it gathers is what the arrays hold, and the
+    # arrays read the same afterwards.
+    import mmap
+
+    from govsite.cache import Cache
+    from govsite.search.index import TermState
+    n = 70_001
+    rng = np.random.default_rng(3)
+    vocabulary = np.arange(0, 3 * 5_000, 3, dtype=np.int64)
+    starts = np.concatenate(([0], np.sort(rng.choice(np.arange(1, n), len(vocabulary) - 1,
+                                                     replace=False)), [n])).astype(np.int64)
+    docs = rng.integers(0, 400, n).astype(np.int32)
+    values = rng.integers(1, 1000, n).astype(np.int32)
+    state = TermState(["d" * 64] * 400, None, docs, values % 5, np.ones(400), [], values,
+                      vocabulary, starts, vocabulary % 97, 0)
+    cache = Cache(tmp_path)
+    cache.keep("search terms", "cluster", state.chunks())
+    cache.save()
+    stored = Cache(tmp_path).load("search terms", ["cluster"], mapped=True)["cluster"]
+    assert isinstance(stored, mmap.mmap)
+    back = TermState.from_bytes(stored)
+    assert back is not None and back.mapped is stored
+    monkeypatch.setattr(overlay, "POSTINGS_SLICE", 4096)   # many slices, each let go of
+    for first, last in ((0, 399), (120, 180), (399, 399)):
+        taken, got_docs, got_values = overlay._postings_of(back, first, last)
+        expected = np.flatnonzero((docs >= first) & (docs <= last))
+        assert np.array_equal(taken, expected)
+        assert np.array_equal(got_docs, docs[expected]) and got_docs.dtype == np.int64
+        assert np.array_equal(got_values, values[expected])
+    assert np.array_equal(back.docs, docs) and np.array_equal(back.values, values)

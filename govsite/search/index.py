@@ -437,9 +437,9 @@ class TermState:
                         vocabulary, starts, hashes, head["term_bytes"],
                         data if isinstance(data, mmap.mmap) and positions.base is not None else None)
             state.__dict__["tag"] = head["tag"]
-            # An edit's indexes read these all over (an edited site's postings are spread
-            # through every term), the counts hardly: mapped in at once, not a fault a page.
-            state.populate(positions, values, vocabulary, starts, hashes)
+            # Searched all over: mapped in at once, not a fault a page. The postings' arrays
+            # are mapped in where they are read (an edit's pass over them, an update's merge).
+            state.populate(vocabulary, starts, hashes)
             return state
         except (ValueError, KeyError, TypeError):
             return None
@@ -849,6 +849,7 @@ class _TermKeys:
         f_keys[is_word] = self.WORDS + new_rank[f_keys[is_word] - self.WORDS]
         order = np.lexsort((f_docs, f_keys))
         f_keys, f_docs, f_tf = f_keys[order], f_docs[order], f_tf[order]
+        state.populate(state.docs)   # (read whole from here on)
         removed = np.flatnonzero(dropped[state.docs]) if dropped.any() else np.zeros(0, np.int64)
         if len(f_keys) + len(removed) <= PLACE_ONE_BY_ONE:
             # An edit: the arrays are copied once, segment by segment around the few postings
