@@ -179,15 +179,14 @@ class Scores:
         if self._columns is not None:
             return self._columns
         assert self.starts is not None
-        return self._columns_of(np.arange(len(self.docs)))
+        return np.repeat(np.arange(len(self.starts) - 1, dtype=np.int32), np.diff(self.starts))
 
     def _columns_of(self, taken: np.ndarray) -> np.ndarray:
         """The columns of the postings at these positions (ascending), from `starts`."""
         assert self.starts is not None
-        counts = np.diff(np.searchsorted(taken, self.starts))
-        return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+        return of_spans(np.arange(len(self.starts) - 1, dtype=np.int32), self.starts, taken)
 
-    def _taken(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | slice]:
+    def _taken(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The columns of the postings `mask` selects, and what selects them."""
         if self._columns is not None:
             return self._columns[mask], mask
@@ -270,6 +269,12 @@ def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys[firsts], np.diff(np.append(firsts, len(keys)))
 
 
+def of_spans(per_span: np.ndarray, starts: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The value of each position's span (per_span), for positions in ascending order among
+    spans that start at `starts` (its last item is where the last one ends)."""
+    return np.repeat(per_span, np.diff(np.searchsorted(positions, starts)))
+
+
 def spans(starts: np.ndarray, widths: np.ndarray) -> np.ndarray:
     """The positions start, start + 1 … of every span, one span after the other."""
     return np.repeat(starts - np.cumsum(widths) + widths, widths) + np.arange(int(widths.sum()))
@@ -335,7 +340,7 @@ class TermState:
 
     def keys_at(self, positions: np.ndarray) -> np.ndarray:
         """The keys of the postings at these positions, which are in ascending order."""
-        return np.repeat(self.vocabulary, np.diff(np.searchsorted(positions, self.starts)))
+        return of_spans(self.vocabulary, self.starts, positions)
 
     def keys_in(self, low: int, high: int) -> np.ndarray:
         """The keys of postings low … high - 1."""
@@ -352,9 +357,9 @@ class TermState:
 
     def key_counts(self, keys: np.ndarray) -> np.ndarray:
         """The number of postings of each of these keys."""
-        at = np.minimum(np.searchsorted(self.vocabulary, keys), max(len(self.vocabulary) - 1, 0))
         if not len(self.vocabulary):
             return np.zeros(len(keys), dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.vocabulary, keys), len(self.vocabulary) - 1)
         held = self.vocabulary[at] == keys
         return np.where(held, self.starts[at + 1] - self.starts[at], 0)
 
