@@ -40,6 +40,23 @@ type: news
 """
 
 
+def mapped_state(folder: Path, state):
+    """A search term state as a build reads it back: kept in a build cache in `folder`, then
+    loaded as a memory map of the cache's file (the arrays are views of that file)."""
+    import mmap
+
+    from govsite.cache import Cache
+    from govsite.search.index import TermState
+    cache = Cache(folder)
+    cache.keep("search terms", "cluster", state.chunks())
+    cache.save()
+    stored = Cache(folder).load("search terms", ["cluster"], mapped=True)["cluster"]
+    assert isinstance(stored, mmap.mmap)
+    back = TermState.from_bytes(stored)
+    assert back is not None and back.mapped is stored
+    return back
+
+
 def write_project(root: Path, files: dict[str, str]) -> Path:
     """Write files (path → text, dedented) under root; a minimal valid cluster fills the gaps."""
     defaults = {"sites.yaml": MINIMAL_SITES, "content/portal/news/_index.md": NEWS_COLUMN}

@@ -888,9 +888,8 @@ def test_a_damaged_pack_reads_as_empty(tmp_path):
 def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go(tmp_path):
     # The update merges the previous build's postings and then drops their pages from memory
     # (TermState.release): at 100,000 pages they are 700 MB, held beside the merged ones.
-    import mmap
-
     import numpy as np
+    from conftest import mapped_state
 
     from govsite.search.index import TermState
     n = 300_001   # odd: the 32-bit arrays are padded for the 64-bit ones after them
@@ -899,13 +898,7 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
                       np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
                       np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
                       keys % 1000, 5 * n)
-    cache = Cache(tmp_path)
-    cache.keep("search terms", "cluster", state.chunks())
-    cache.save()
-    stored = Cache(tmp_path).load("search terms", ["cluster"], mapped=True)["cluster"]
-    assert isinstance(stored, mmap.mmap)
-    back = TermState.from_bytes(stored)
-    assert back is not None and back.mapped is stored
+    back = mapped_state(tmp_path, state)
     for array in (back.docs, back.tf, back.values):
         back.release(array)
     # Let go of, not lost: read again from the file when used.

@@ -208,9 +208,8 @@ def test_a_ranges_postings_are_gathered_slice_by_slice_from_a_mapped_state(tmp_p
     # An edit gathers its site's postings in one pass over the state's arrays, each slice of
     # the cache's file let go of once read: what it gathers is what the arrays hold, and the
     # arrays read the same afterwards.
-    import mmap
+    from conftest import mapped_state
 
-    from govsite.cache import Cache
     from govsite.search.index import TermState
     n = 70_001
     rng = np.random.default_rng(3)
@@ -221,13 +220,7 @@ def test_a_ranges_postings_are_gathered_slice_by_slice_from_a_mapped_state(tmp_p
     values = rng.integers(1, 1000, n).astype(np.int32)
     state = TermState(["d" * 64] * 400, None, docs, values % 5, np.ones(400), [], values,
                       vocabulary, starts, vocabulary % 97, 0)
-    cache = Cache(tmp_path)
-    cache.keep("search terms", "cluster", state.chunks())
-    cache.save()
-    stored = Cache(tmp_path).load("search terms", ["cluster"], mapped=True)["cluster"]
-    assert isinstance(stored, mmap.mmap)
-    back = TermState.from_bytes(stored)
-    assert back is not None and back.mapped is stored
+    back = mapped_state(tmp_path, state)
     monkeypatch.setattr(overlay, "POSTINGS_SLICE", 4096)   # many slices, each let go of
     for first, last in ((0, 399), (120, 180), (399, 399)):
         taken, got_docs, got_values = overlay._postings_of(back, first, last)
