@@ -344,10 +344,7 @@ class TermState:
 
     def keys_in(self, low: int, high: int) -> np.ndarray:
         """The keys of postings low … high - 1."""
-        first = int(np.searchsorted(self.starts, low, "right")) - 1
-        last = int(np.searchsorted(self.starts, high, "left"))
-        widths = np.diff(np.clip(self.starts[first:last + 1], low, high))
-        return np.repeat(self.vocabulary[first:last], widths)
+        return _spread(self.vocabulary, self.starts, low, high)
 
     def key_span(self, key: int) -> tuple[int, int]:
         """The postings of a key (first, end): an empty span where it would be if it has none."""
