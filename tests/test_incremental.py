@@ -241,9 +241,9 @@ def _counted_after_one_edit(project: Path, out: Path, cache: Path, monkeypatch) 
     """The documents a rebuild counts after a sentence is added to one page."""
     counted: list[str] = []
     import govsite.search.index
-    count = govsite.search.index._TermKeys.count
-    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
-                        lambda self, doc: counted.append(doc.url) or count(self, doc))
+    count = govsite.search.index._TermKeys.count_many
+    monkeypatch.setattr(govsite.search.index._TermKeys, "count_many",
+                        lambda self, docs: counted.extend(d.url for d in docs) or count(self, docs))
     page = project / "content/portal/news/2024-05-08-meeting.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n会后补记。\n", encoding="utf-8")
     build(project, out, now=NOW, cache=cache, jobs=1)
@@ -620,12 +620,12 @@ def test_only_changed_files_are_parsed_and_counted_again(built, monkeypatch):
     import govsite.frontmatter
     import govsite.search.index
     parsed, counted = [], []
-    parse_page, count = govsite.frontmatter._page, govsite.search.index._TermKeys.count
+    parse_page, count = govsite.frontmatter._page, govsite.search.index._TermKeys.count_many
     monkeypatch.setattr(govsite.frontmatter, "_page",
                         lambda config, source, *rest: parsed.append(source.rel)
                         or parse_page(config, source, *rest))
-    monkeypatch.setattr(govsite.search.index._TermKeys, "count",
-                        lambda self, doc: counted.append(doc.url) or count(self, doc))
+    monkeypatch.setattr(govsite.search.index._TermKeys, "count_many",
+                        lambda self, docs: counted.extend(d.url for d in docs) or count(self, docs))
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新的一段。\n", encoding="utf-8")
     build(project, out, now=NOW, cache=cache)

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from functools import partial
 
+import numpy as np
 import pytest
 from conftest import EPOCH, FIXTURES
 
@@ -740,6 +741,56 @@ def test_an_edit_touches_only_the_terms_whose_postings_it_changed():
     assert {"孑孓"} <= scores.touched < held, "the new word, and not every term of the page"
     unchanged = held - scores.touched
     assert unchanged, unchanged
+
+
+def test_documents_counted_together_count_as_each_alone_and_as_the_query_tokenizer_reads(
+        monkeypatch):
+    # count_many() counts a batch of documents in one set of arrays: no bigram may span two
+    # texts, no count leak between documents, and each document's terms must be those tokens()
+    # (the query side) finds, a title's counted three times, a document number's eight.
+    from collections import Counter
+
+    import govsite.search.index as index
+    from govsite.search.analysis import number_terms, tokens
+    from govsite.search.index import SearchDoc, _spell, _TermKeys
+
+    def doc(n: int, title: str, body: str, issuer: str = "", number: str = "") -> SearchDoc:
+        return SearchDoc(f"https://x.gov.cn/{n}.html", title, body, "x", "某市", "https://x.gov.cn/",
+                         "新闻", "news", "", "", number, issuer)
+
+    docs = [doc(0, "关于印发营商环境", "营商环境优化 Housing housing 2024年", "市政府办公室",
+                "国发〔2019〕1号"),
+            doc(1, "", "丽", ""),                              # nothing but one lone character
+            doc(2, "市場監管", "條例 policies 政策", "", "市政办发〔2023〕12号"),   # traditional
+            doc(3, "English only", "Housing subsidies for housing", "Office"),
+            doc(4, "环境", "", "办"),                          # texts that end and start in Chinese
+            doc(5, "", "", ""),
+            doc(6, "国务院令第722号", "中华人民共和国国务院令第722号", "国务院")]
+    monkeypatch.setattr(index, "COUNT_BATCH", 3)   # batches that end mid-list, and a short last one
+    together = _TermKeys()
+    batched = together.count_many(docs)
+    for one, counted in zip(docs, batched, strict=True):
+        alone = _TermKeys()
+        by_itself = alone.count(one)
+        cjk, cjk_counts, words, word_counts, length = counted
+        assert np.array_equal(cjk, by_itself[0]) and np.array_equal(cjk_counts, by_itself[1])
+        assert dict(zip(words, word_counts.tolist(), strict=True)) == \
+            dict(zip(by_itself[2], by_itself[3].tolist(), strict=True))
+        assert length == by_itself[4]
+        spelled = Counter({_spell(key, [], _TermKeys.WORDS): count
+                           for key, count in zip(cjk.tolist(), cjk_counts.tolist(), strict=True)})
+        spelled.update(dict(zip(words, word_counts.tolist(), strict=True)))
+        expected = Counter()
+        for _ in range(3):
+            expected.update(tokens(one.title))
+        expected.update(tokens(one.text))
+        expected.update(tokens(one.issuer))
+        for _ in range(8):
+            expected.update(number_terms(f"{one.doc_number} {one.title}"))
+        assert spelled == expected, one.url
+        assert length == sum(expected.values())
+    assert batched[4][0].tolist() == [ord("办"), (ord("环") << 21) | ord("境")], \
+        "环境 and 办 are two texts: 境办 is no term"
 
 
 def test_a_packed_count_survives_counts_beyond_sixteen_bits():

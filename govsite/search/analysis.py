@@ -186,6 +186,8 @@ def number_terms(text: str, t2s: Mapping[str, str] | None = None, query: bool = 
 
 def _numbers(text: str, t2s: Mapping[str, str] | None) -> list[tuple[str, str]]:
     folded = fold(text, t2s)
+    if "号" not in folded:   # (each pattern ends in it; most titles have none)
+        return []
     found = [(m.group(1), f"{m.group(2)}-{int(m.group(3))}号") for m in DOC_NUMBER.finditer(folded)]
     found += [(m.group(1), f"{int(m.group(2))}号") for m in ORDER_NUMBER.finditer(folded)]
     found += [("令", f"{int(m.group(1))}号") for m in BARE_ORDER.finditer(folded)]
