@@ -4,6 +4,7 @@ cache writes exactly the bytes a clean build writes; changes.json names what cha
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -934,6 +935,25 @@ def test_templates_compiled_by_one_build_are_not_compiled_again_by_the_next(buil
     build(project, out, now=NOW, cache=cache)
     assert compiled == [str(base)]
     assert "<!-- 新模板 -->" in (out / "www.example.gov.cn/index.html").read_text(encoding="utf-8")
+
+
+def test_a_template_saved_between_two_builds_of_one_process_shows_in_the_second(built):
+    # `govsite serve` builds again in the same process when a template is saved. Templates are
+    # not checked for changes as each page asks for them (themes._drop_stale): each build checks
+    # them once, so the second build must render the saved template, not the one loaded before.
+    project, out, cache = built
+    base = project / "themes/default/templates/base.html"
+    base.parent.mkdir(parents=True)
+    shutil.copy(themes.BUILTIN / "default/templates/base.html", base)
+    themes._environment.cache_clear()   # as in a new process, which finds the theme folder
+    build(project, out, now=NOW, cache=cache)
+    base.write_text(base.read_text(encoding="utf-8").replace("</body>", "<!-- 保存后 --></body>"),
+                    encoding="utf-8")
+    later = base.stat().st_mtime + 1   # (a save within the clock's resolution is still a save)
+    os.utime(base, (later, later))
+    build(project, out, now=NOW, cache=cache)
+    assert "<!-- 保存后 -->" in (out / "www.example.gov.cn/index.html").read_text(encoding="utf-8")
+    assert "<!-- 保存后 -->" in (out / "county.example.gov.cn/index.html").read_text(encoding="utf-8")
 
 
 def test_edits_scored_as_an_overlay_of_the_search_state_build_as_a_clean_build(tmp_path,
