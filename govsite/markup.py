@@ -290,6 +290,7 @@ RAW_TAG = re.compile(r"<(?:a|img)\b[^>]*>", re.I)
 RAW_LINK = re.compile(r"""(\b(?:href|src)\s*=\s*)(["'])(.*?)\2""", re.I | re.S)
 HEADING = re.compile(r"<h([1-6])>(.*?)</h\1>", re.S)
 ID = re.compile(r"""\bid\s*=\s*["']([^"']*)["']""", re.I)
+MAY_BE_ID = re.compile(r"""[iI\u0130\u0131][dD]\s*=\s*["']""")   # (what re.I lets "i" be too)
 OWN_ID = re.compile(r"\s*\{:?\s*#([^\s{}#]+)\s*\}\s*$")
 ALIGN = re.compile(r' align="(left|center|right)"')
 TAG = re.compile(r"<[^>]+>")
@@ -303,7 +304,10 @@ def heading_ids(fragment: str) -> str:
     if "<h" not in fragment:
         return fragment
     own_ids = (OWN_ID.search(inner) for _, inner in HEADING.findall(fragment))
-    used = set(ID.findall(fragment)) | {own.group(1) for own in own_ids if own}
+    # (ID, case-blind and at a word's start, is slow to scan with: a third of a body's cost.
+    # MAY_BE_ID finds any place it could match, and most bodies have none.)
+    used = set(ID.findall(fragment) if MAY_BE_ID.search(fragment) else ()) \
+        | {own.group(1) for own in own_ids if own}
 
     def add_id(match: re.Match[str]) -> str:
         level, inner = match.group(1), match.group(2)
@@ -412,7 +416,9 @@ def scrollable_tables(fragment: str) -> str:
 def plain_text(fragment: str) -> str:
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", fragment, flags=re.S | re.I)
     text = re.sub(r"<[^>]+>", " ", text)
-    return re.sub(r"\s+", " ", html.unescape(text)).strip()
+    # What re.sub(r"\s+", " ", …).strip() makes (the same characters are whitespace to both),
+    # three times as fast.
+    return " ".join(html.unescape(text).split())
 
 
 def body_sources(cluster: Cluster, only: frozenset[str] | None = None) -> list[BodySource]:

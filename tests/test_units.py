@@ -396,3 +396,20 @@ def test_a_forked_cache_spills_what_it_keeps_and_the_parent_keeps_it_from_there(
     assert again.load("counts", ["a", "b"]) == {"a": b"\x01\x02", "b": "计数".encode() * 1000}
     assert again.load("sites", ["portal"]) == {"portal": {"files": ["t/0.json"]}}
     again.close()
+
+
+def test_a_heading_id_steps_around_ids_written_in_raw_html_however_spelled():
+    # heading_ids skips its slow scan for ids when nothing in the fragment could be one: an id
+    # written in upper case, with single quotes or spaces round "=", must still be seen.
+    from govsite.markup import heading_ids
+    for raw in ('<p id="办理流程">', "<p ID='办理流程'>", '<div class="x" Id = "办理流程">'):
+        fragment = f"{raw}说明</p><h2>办理流程</h2>"
+        assert '<h2 id="办理流程_1">' in heading_ids(fragment), raw
+    assert '<h2 id="办理流程">' in heading_ids("<p>video=\"x\" 办理流程</p><h2>办理流程</h2>")
+
+
+def test_plain_text_makes_every_run_of_whitespace_one_space():
+    from govsite.markup import plain_text
+    fragment = ("<p>\u3000\u3000第一条\u00a0 本办法&nbsp;适用于\t全市。</p>\n\n<ul>\n<li>一</li>\n"
+                "<li>二\u2003三</li></ul><script>var a = 1;</script>\n")
+    assert plain_text(fragment) == "第一条 本办法 适用于 全市。 一 二 三"
