@@ -413,3 +413,36 @@ def test_plain_text_makes_every_run_of_whitespace_one_space():
     fragment = ("<p>\u3000\u3000第一条\u00a0 本办法&nbsp;适用于\t全市。</p>\n\n<ul>\n<li>一</li>\n"
                 "<li>二\u2003三</li></ul><script>var a = 1;</script>\n")
     assert plain_text(fragment) == "第一条 本办法 适用于 全市。 一 二 三"
+
+
+def test_a_relative_link_is_what_urlsplit_and_relpath_make_of_it():
+    # urls._relative takes a short way for plain paths on the page's own host: it must give
+    # what the general way (urlsplit, posixpath.relpath) gives, for plain and odd URLs alike.
+    import posixpath
+    import random
+    from urllib.parse import urlsplit
+
+    from govsite.urls import _relative
+
+    def general(from_folder: str, to_url: str) -> str:
+        source, target = urlsplit(from_folder + "/"), urlsplit(to_url)
+        if (source.scheme, source.netloc) != (target.scheme, target.netloc):
+            return to_url
+        path = target.path + ("index.html" if target.path.endswith("/") else "")
+        rel = posixpath.relpath(path, source.path.rsplit("/", 1)[0] or "/")
+        return rel + (f"#{target.fragment}" if target.fragment else "")
+
+    rng = random.Random(3)
+    hosts = ["https://a.gov.cn", "https://b.gov.cn", "http://a.gov.cn", "HTTPS://a.gov.cn",
+             "https://a.gov.cn:8443"]
+    segments = ["news", "zwgk", "政策", "a b", "x.html", "", ".", "..", "%E6%94%BF", "a?b=1",
+                "#top", "q\tr", "index.html"]
+    for _ in range(5000):
+        folder = rng.choice(hosts) + "".join("/" + rng.choice(segments) for _ in range(rng.randint(0, 3)))
+        target = rng.choice(hosts) + "/" + "/".join(rng.choice(segments)
+                                                    for _ in range(rng.randint(0, 4)))
+        target += rng.choice(["", "", "/", "#sec", "#", "#a#b"])
+        assert _relative.__wrapped__(folder, target) == general(folder, target), (folder, target)
+    assert _relative("https://a.gov.cn/news", "https://a.gov.cn/zwgk/x.html#第一条") == \
+        "../zwgk/x.html#第一条"
+    assert _relative("https://a.gov.cn", "https://a.gov.cn/") == "index.html"
