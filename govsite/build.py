@@ -296,6 +296,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     job.claimed(claimed)
                 if only:
                     staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
+                # Otherwise the search stage starts now: a cold build's runs in the lean process
+                # while this one renders, each filling the other's idle moments on the cores.
+                searching = None if beside else _search(
+                    cluster, bodies, search, selected, jobs, staging, store, model.documents,
+                    lean if jobs > 1 else None)
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
                                        staging, guard, report, jobs, progress,
                                        result.template_seconds, store, model.edited)
@@ -305,14 +310,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     _write_cluster_files(cluster, staging)   # (while it still works)
                     stages.timings["search, beside render"] = beside[0].finish()
                     stages.memory["search, beside render"] = peak_memory()
-                else:
-                    # Search reads only the text: the HTML, most of a body's memory, goes now
-                    # (of a kept model's bodies, those read so far: the others have none).
-                    held = bodies.held() if isinstance(bodies, snapshot.Chunked) else list(bodies)
-                    for key in held:
-                        bodies[key] = bodies[key].without_html()
-                    _search(cluster, bodies, search, selected, jobs, staging, store, model.documents,
-                            lean if jobs > 1 else None)
+                elif searching is not None:
+                    searching()
                 stages.done("search")
             finally:
                 for job in beside:
@@ -324,6 +323,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             schemes = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
             staging.commit(lambda rel: f"{schemes.get(rel.split('/', 1)[0], 'https')}://{quote_path(rel)}")
         except BaseException:
+            if lean is not None:   # stopped first: a search it runs writes into the staging folder
+                lean.close(stop=True)
             staging.discard()
             raise
         if not report.errors(strict):
@@ -599,14 +600,15 @@ SEARCH_SITE = "search site"  # site id → its index, {"key", "files"} (publish.
 
 def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
             selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
-            basis: DocumentBasis, lean: LeanProcess | None = None) -> None:
+            basis: DocumentBasis, lean: LeanProcess | None = None) -> Callable[[], None] | None:
     """Every search file. When no indexed document, setting or site changed since the previous
     build, all of them are linked from it; otherwise only the documents not seen before are
     analysed, and only the index files whose content changed are exported (an edit touches a
     few shards of its site's index and the portal's); the others are linked. With `lean`, the
     indexes are made there (_lean_search) when every document's text can be sent along and
     the cache holds no documents counted by an earlier build (there, reading the cache would
-    wait until this build saves it: everything is counted, as it would be anyway)."""
+    wait until this build saves it: everything is counted, as it would be anyway): started
+    now, they are waited for by what this returns. Otherwise they are made before it returns."""
     # What it makes lives to its end (a document per page, their digests, the scores): the
     # collector's full passes over them found nothing and cost half of making the documents.
     thresholds = gc.get_threshold()
@@ -618,13 +620,13 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
         docs, digests = searched_documents(cluster, bodies, store, basis)
         key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
         if _linked_whole(key, staging, store):
-            return
+            return None
         bodies_of = {n: doc.body for n, doc in enumerate(docs) if doc.body is not None}
         shipped = markup.portable(bodies_of.values()) \
             if lean is not None and not store.has(COUNTED) else None
         if lean is None or shipped is None:
             _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
-            return
+            return None
         heads, spools = shipped
         # The cluster as the indexes need it (its sites), without its pages; the documents
         # without their bodies, sent apart (their text stays in the spool files).
@@ -632,16 +634,24 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
                              interprets={}, repealed_by={}, policies={}, attachments=(), resolver=None)
         bare = [replace(doc, body=None) for doc in docs]
         folder = store.path.parent if store.path is not None else None
-        with tempfile.TemporaryFile(prefix="govsite-kept-") as spill:
-            log, noted, problems = lean.run(_lean_search, (
-                sites_only, bare, list(bodies_of), heads, digests, key, settings, selected, jobs,
-                staging.shipped(), folder), [*spools, spill])
+        spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
+        try:
+            lean.start(_lean_search, (sites_only, bare, list(bodies_of), heads, digests, key, settings,
+                                      selected, jobs, staging.shipped(), folder), [*spools, spill])
+        except BaseException:
+            spill.close()
+            raise
+    finally:
+        gc.set_threshold(*thresholds)
+
+    def finish() -> None:
+        with spill:
+            log, noted, problems = lean.result()
             replay(store, log, spill.fileno())
         for rel, site, origin, digest in noted:
             staging.record(rel, site, origin, digest)
         staging.report.items.extend(problems)
-    finally:
-        gc.set_threshold(*thresholds)
+    return finish
 
 
 def _lean_search(cluster: Cluster, docs: list, with_body: list[int], bodies: list[markup.PortableBody],

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -117,6 +118,9 @@ class LeanProcess:
 
     def __init__(self) -> None:
         self._pid = 0
+        # A job started and its result not yet asked for (True), or, without fork, the job
+        # itself, run when its result is asked for.
+        self._pending: bool | Callable[[], Any] | None = None
         if "fork" not in multiprocessing.get_all_start_methods():
             return
         self._socket, theirs = socket.socketpair()
@@ -130,14 +134,34 @@ class LeanProcess:
     def run(self, work: Callable[..., T], args: tuple, files: list[Any]) -> T:
         """work(*args, descriptors) there (descriptors: of `files`, in order, opened there),
         once; returns what it returned, or raises what it raised."""
+        self.start(work, args, files)
+        return self.result()
+
+    def start(self, work: Callable[..., Any], args: tuple, files: list[Any]) -> None:
+        """run()'s first half: the job is sent, and works there while this process goes on
+        until it asks for the result()."""
         if not self._pid:
-            return work(*args, [file.fileno() for file in files])
+            self._pending = partial(work, *args, [file.fileno() for file in files])
+            return
         try:
             socket.send_fds(self._socket, [b"!"], [file.fileno() for file in files])
             # Streamed, a frame at a time: the job's arguments (every search document of a
             # large cluster) are never a second copy in either process.
             with self._socket.makefile("wb") as stream:
                 pickle.dump((work, args), stream, pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:
+            self.close(stop=True)
+            if isinstance(exc, OSError):
+                raise RuntimeError(f"a lean process ended without a result ({exc})") from None
+            raise
+        self._pending = True
+
+    def result(self) -> Any:
+        """What the job started returned, once it has; or what it raised, raised here."""
+        pending, self._pending = self._pending, None
+        if callable(pending):   # (no fork: it runs here, now)
+            return pending()
+        try:
             with self._socket.makefile("rb") as stream:
                 ok, value = pickle.load(stream)
         except BaseException as exc:
@@ -152,13 +176,15 @@ class LeanProcess:
 
     def close(self, stop: bool = False) -> None:
         """Let it go: unused, or done (it ends once its end of the connection closes), or
-        stopped at whatever it does (the build failed meanwhile)."""
+        stopped at whatever it does (the build failed meanwhile, or gave up on a job started
+        and never asked for its result)."""
         if self._pid:
-            if stop:
+            if stop or self._pending:
                 os.kill(self._pid, signal.SIGKILL)
             self._socket.close()
             os.waitpid(self._pid, 0)
             self._pid = 0
+        self._pending = None
 
 
 def _lean_process(connection: socket.socket) -> None:

@@ -254,24 +254,28 @@ def _counted_after_one_edit(project: Path, out: Path, cache: Path, monkeypatch) 
 def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_it_counted(
         tmp_path, monkeypatch):
     # The search stage of a cold build runs in a process forked when the build began (a
-    # LeanProcess): the documents and their spooled bodies are sent there, and its files, cache
-    # entries (spilled to a file) and problems must reach the build as if it had run here.
+    # LeanProcess), started before rendering and waited for after it: the documents and their
+    # spooled bodies are sent there, and its files, cache entries (spilled to a file) and
+    # problems must reach the build as if it had run here.
+    import govsite.build
     from govsite.parallel import LeanProcess
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
     out, cache = tmp_path / "build", tmp_path / "cache"
     ran: list[str] = []
-    real = LeanProcess.run
-    monkeypatch.setattr(LeanProcess, "run", lambda self, work, args, files: ran.append(
-        work.__name__) or real(self, work, args, files))
+    start, render = LeanProcess.start, govsite.build._render
+    monkeypatch.setattr(LeanProcess, "start", lambda self, work, args, files: ran.append(
+        work.__name__) or start(self, work, args, files))
+    monkeypatch.setattr(govsite.build, "_render", lambda *args: ran.append("render") or render(*args))
     build(project, out, now=NOW, cache=cache, jobs=2)
-    assert ran == ["_lean_search"]
+    assert ran == ["_lean_search", "render"]
+    ran.remove("render")
     build(project, tmp_path / "alone", now=NOW, jobs=1)
     assert _site_files(out) == _site_files(tmp_path / "alone")
     # What it counted is in the cache: a rebuild after one edit counts that page alone.
     assert _counted_after_one_edit(project, out, cache, monkeypatch) == [
         "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
-    assert len(ran) == 1   # (a rebuild's search works from the state kept)
+    assert ran.count("_lean_search") == 1   # (a rebuild's search works from the state kept)
     build(project, tmp_path / "clean", now=NOW)
     assert _site_files(out) == _site_files(tmp_path / "clean")
 
@@ -284,6 +288,26 @@ def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_n
     assert tree(out) == before
     assert not multiprocessing.active_children()
     assert not list(out.parent.glob(f".{out.name}.staging-*"))
+
+
+def test_a_cold_build_that_fails_while_rendering_stops_its_search_and_leaves_no_trace(tmp_path):
+    # A cold build's search runs in its lean process while the pages render: a template
+    # mistake found then must stop it before the staging folder goes, and leave no process.
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out = tmp_path / "build"
+    path = project / "themes/sites/county/templates/partials/footer.html"
+    path.parent.mkdir(parents=True)
+    path.write_text("{{ no_such_value }}")
+    from govsite.diagnostics import BuildFailed
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    before = set(children.read_text().split()) if children.exists() else set()
+    with pytest.raises(BuildFailed):
+        build(project, out, now=NOW, cache=tmp_path / "cache", jobs=2)
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.staging-*"))
+    if children.exists():   # (other tests' processes may linger: none of this build's)
+        assert set(children.read_text().split()) <= before
 
 
 def test_unchanged_pages_are_linked_from_the_previous_build_not_rendered_again(built):
