@@ -446,3 +446,38 @@ def test_a_relative_link_is_what_urlsplit_and_relpath_make_of_it():
     assert _relative("https://a.gov.cn/news", "https://a.gov.cn/zwgk/x.html#第一条") == \
         "../zwgk/x.html#第一条"
     assert _relative("https://a.gov.cn", "https://a.gov.cn/") == "index.html"
+
+
+def test_the_output_guard_reads_a_link_as_urljoin_and_urlsplit_would():
+    # OutputGuard._resolve takes short ways for relative paths and plain absolute links: each
+    # must name the file (or nothing, for another host's) that the general reading names.
+    import random
+    from html import unescape
+    from types import SimpleNamespace
+    from urllib.parse import urljoin, urlsplit
+
+    from govsite.check.guard import OutputGuard
+    from govsite.urls import output_path
+
+    sites = [SimpleNamespace(url=url) for url in ("https://www.a.gov.cn/", "http://b.gov.cn/")]
+    guard = OutputGuard(SimpleNamespace(config=SimpleNamespace(sites=sites)))
+
+    def general(folder: str, raw: str) -> str:
+        host = folder.split("/", 1)[0]
+        target = urlsplit(urljoin(f"{guard.hosts.get(host, 'https')}://{folder}/", unescape(raw)))
+        if target.netloc in guard.hosts and target.scheme in ("http", "https"):
+            return output_path(target._replace(query="", fragment="").geturl())
+        return ""
+
+    rng = random.Random(5)
+    hosts = ["www.a.gov.cn", "b.gov.cn", "c.gov.cn", "www.a.gov.cn:8443", "u@b.gov.cn",
+             "www.a.gov.cn.evil.cn", "b&#46;gov.cn", "WWW.A.GOV.CN"]
+    schemes = ["https://", "http://", "HTTPS://", "//", "", "mailto:", "ftp://"]
+    paths = ["", "/", "/news/", "/news/x.html", "/a/../b.html", "/政策.html", "/a%20b.pdf",
+             "/x.html?id=1&amp;p=2", "/x.html#top", "/p\tq.html", "news/x.html", "../up.html"]
+    for _ in range(5000):
+        folder = rng.choice(["www.a.gov.cn", "b.gov.cn/news", "www.a.gov.cn/zwgk/2024"])
+        raw = rng.choice(schemes) + (rng.choice(hosts) if rng.random() < 0.8 else "") + rng.choice(paths)
+        assert guard._resolve(folder, raw) == general(folder, raw), (folder, raw)
+    assert guard._resolve("www.a.gov.cn/news", "https://www.a.gov.cn/zwgk/x.html") == "www.a.gov.cn/zwgk/x.html"
+    assert guard._resolve("www.a.gov.cn/news", "https://zfwzgl.www.gov.cn/jiucuo.html?url=x") == ""

@@ -17,6 +17,8 @@ from govsite.diagnostics import Report
 from govsite.model import DRAFT, EXPIRED, SCHEDULED, Cluster
 from govsite.urls import output_path, output_path_from, quote_path
 
+_ORIGIN = re.compile(r"https?://([A-Za-z0-9.-]+)(?=[/?#]|$)")
+_PLAIN_ABSOLUTE = re.compile(r"https?://[A-Za-z0-9.-]+(?:/[A-Za-z0-9_.~/-]*)?")
 LINK = re.compile(r'<(?:a|link|img|script|source|iframe)\b[^>]*?\s(?:href|src)="([^"]*)"')
 
 
@@ -25,23 +27,27 @@ class OutputGuard:
         self.cluster = cluster
         self.hosts = {urlsplit(s.url).netloc: urlsplit(s.url).scheme for s in cluster.config.sites}
         self.links: dict[str, tuple[str, str]] = {}   # target file → (a page linking, its source)
-        self._resolved: dict[tuple[str, str], str] = {}
+        self._resolved: dict[str, dict[str, str]] = {}   # folder → link as written → target
 
     def saw(self, rel: str, data: str | bytes, origin: str) -> None:
         self.add(self.links_in(rel, data, origin))
 
     def links_in(self, rel: str, data: str | bytes, origin: str) -> dict[str, tuple[str, str]]:
         """Target file → (this page, its source) for each link of a page on the cluster's hosts."""
-        found: dict[str, tuple[str, str]] = {}
         if not rel.endswith(".html") or not isinstance(data, str):
-            return found
+            return {}
         folder = rel.rsplit("/", 1)[0]
+        resolved = self._resolved.get(folder)
+        if resolved is None:
+            resolved = self._resolved[folder] = {}
+        targets = []
         for raw in LINK.findall(data):
-            target = self._resolved.get((folder, raw), "?")
-            if target == "?":
-                target = self._resolved[(folder, raw)] = self._resolve(folder, raw)
-            if target:
-                note(found, target, (rel, origin))
+            target = resolved.get(raw)
+            if target is None:
+                target = resolved[raw] = self._resolve(folder, raw)
+            targets.append(target)
+        found = dict.fromkeys(targets, (rel, origin))   # (one page: the same place for each)
+        found.pop("", None)   # (links elsewhere)
         return found
 
     def _resolve(self, folder: str, raw: str) -> str:
@@ -51,6 +57,15 @@ class OutputGuard:
         joined = output_path_from(folder, raw) if host in self.hosts else None
         if joined is not None:
             return joined
+        # Absolute links are each page's own (its canonical URL, the 找错 link naming it): too
+        # many to memoise, and urljoin and urlsplit cost more than the rest of a page's links.
+        # Another host's is let go, a plain one to a host of the cluster is its file; anything
+        # urlsplit would read apart (an entity, a port, a query) goes the general way.
+        origin = _ORIGIN.match(raw)
+        if origin is not None and origin.group(1) not in self.hosts:
+            return ""
+        if origin is not None and _PLAIN_ABSOLUTE.fullmatch(raw):
+            return output_path(raw)
         target = urlsplit(urljoin(f"{self.hosts.get(host, 'https')}://{folder}/", unescape(raw)))
         if target.netloc in self.hosts and target.scheme in ("http", "https"):
             return output_path(target._replace(query="", fragment="").geturl())
