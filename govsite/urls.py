@@ -97,8 +97,9 @@ def _relative(from_folder: str, to_url: str) -> str:
 
 
 def _relpath(path: list[str], start: list[str]) -> str:
-    """posixpath.relpath of two absolute paths without dot segments or empty ones, as split
-    at their slashes."""
+    """posixpath.relpath of two absolute paths without dot segments, as split at their
+    slashes (the empty parts a double or final slash leaves are dropped, as relpath drops
+    them)."""
     path = [part for part in path if part]
     start = [part for part in start if part]
     common = 0

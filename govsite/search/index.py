@@ -1062,7 +1062,8 @@ class _TermKeys:
         """count() of each document, worked out COUNT_BATCH documents at a time: a document's
         own numpy calls (a dozen, on arrays of a few thousand terms) cost more than their
         arithmetic, and at 100,000 pages counting one by one was a fifth of a cold build's CPU
-        time. Words are numbered in the order count() would meet them, document by document."""
+        time. Words are numbered in the order a batch meets them (any order does: see
+        _Postings.of, which ranks them by their spelling)."""
         return [counted for start in range(0, len(docs), COUNT_BATCH)
                 for counted in self._count_batch(docs[start:start + COUNT_BATCH])]
 
@@ -1070,12 +1071,11 @@ class _TermKeys:
         # A document's title, body and issuer, in turn; the times each of their terms counts.
         folded = [fold(text) for doc in docs for text in (doc.title, full_text(doc), doc.issuer)]
         weight = np.array((WEIGHTS["title"], 1, 1) * len(docs), dtype=np.int64)
-        # Each new word stemmed once, in the order met (which numbers it: see _Postings.of).
+        # Each word stemmed and numbered once, as first met.
         words = [WORD.findall(text) for text in folded]
         met = list(itertools.chain.from_iterable(words))
         for word in dict.fromkeys(met):
-            if word not in self.raw:
-                self._stemmed(word)
+            self._stemmed(word)
         numbers = [[self._word(term) for term in numbers_of(doc)] for doc in docs]
         # Every text one after the other, a NUL between: no bigram spans two of them.
         points = np.frombuffer("\0".join(folded).encode("utf-32-le"), dtype=np.uint32)
