@@ -290,9 +290,26 @@ def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_n
     assert not list(out.parent.glob(f".{out.name}.staging-*"))
 
 
-def test_a_cold_build_that_fails_while_rendering_stops_its_search_and_leaves_no_trace(tmp_path):
+def _search_writing_on(*args):
+    """A lean search that keeps writing into the staging folder, as a large cluster's does
+    for a minute: in the lean process, in place of govsite.build._lean_search (see below)."""
+    staging = args[9]
+    for n in range(100_000):
+        staging.put(f"www.example.gov.cn/search/late-{n % 50}.json", "{}", "test")
+    raise AssertionError("a search that should have been stopped")
+
+
+def test_a_cold_build_that_fails_while_rendering_stops_its_search_and_leaves_no_trace(
+        tmp_path, monkeypatch):
     # A cold build's search runs in its lean process while the pages render: a template
-    # mistake found then must stop it before the staging folder goes, and leave no process.
+    # mistake found then must stop it before the staging folder goes (a search still writing
+    # there would leave it behind), and leave no process.
+    import govsite.build
+    # Sent by name (pickled as govsite.build._lean_search), found under that name in the lean
+    # process, which was forked from this one with the name pointing here.
+    monkeypatch.setattr(_search_writing_on, "__module__", "govsite.build")
+    monkeypatch.setattr(_search_writing_on, "__qualname__", "_lean_search")
+    monkeypatch.setattr(govsite.build, "_lean_search", _search_writing_on)
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
     out = tmp_path / "build"
