@@ -163,10 +163,6 @@ class Body:
         assert self.source is not None and _reconvert is not None, "a body without its source"
         return _reconvert(self.source)
 
-    def without_html(self) -> Body:
-        return Body("", self._text, self.digest, self.entry, self.source, self.lead, self.files,
-                    self.spooled)
-
     def __getstate__(self) -> tuple:
         # Its source stays in this process (the parent sets it on the bodies that come back);
         # what is spooled goes along, as a Spool does not.

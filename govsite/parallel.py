@@ -7,6 +7,7 @@ search scores) without pickling it; only each item's result travels back.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -143,17 +144,12 @@ class LeanProcess:
         if not self._pid:
             self._pending = partial(work, *args, [file.fileno() for file in files])
             return
-        try:
+        with self._talking():
             socket.send_fds(self._socket, [b"!"], [file.fileno() for file in files])
             # Streamed, a frame at a time: the job's arguments (every search document of a
             # large cluster) are never a second copy in either process.
             with self._socket.makefile("wb") as stream:
                 pickle.dump((work, args), stream, pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:
-            self.close(stop=True)
-            if isinstance(exc, OSError):
-                raise RuntimeError(f"a lean process ended without a result ({exc})") from None
-            raise
         self._pending = True
 
     def result(self) -> Any:
@@ -161,18 +157,24 @@ class LeanProcess:
         pending, self._pending = self._pending, None
         if callable(pending):   # (no fork: it runs here, now)
             return pending()
+        with self._talking(), self._socket.makefile("rb") as stream:
+            ok, value = pickle.load(stream)
+        self.close()
+        if not ok:
+            raise value
+        return value
+
+    @contextlib.contextmanager
+    def _talking(self) -> Iterator[None]:
+        """Sending it a job or reading its result: should that fail, the process is stopped,
+        and a connection that ended is said as such."""
         try:
-            with self._socket.makefile("rb") as stream:
-                ok, value = pickle.load(stream)
+            yield
         except BaseException as exc:
             self.close(stop=True)
             if isinstance(exc, (OSError, EOFError, pickle.UnpicklingError)):
                 raise RuntimeError(f"a lean process ended without a result ({exc})") from None
             raise
-        self.close()
-        if not ok:
-            raise value
-        return value
 
     def close(self, stop: bool = False) -> None:
         """Let it go: unused, or done (it ends once its end of the connection closes), or
