@@ -17,6 +17,7 @@ import http.server
 import json
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -387,21 +388,35 @@ def _type(path: Path) -> str:
 
 def serve(project: Path, port: int, jobs: int | None, echo: Callable[[str], None]) -> None:
     preview = Preview(project, jobs, echo)
+    # Stopped by a process manager or a closed terminal as by Ctrl-C: either way the preview's
+    # build folder (the whole cluster's output) is removed, not left in the temporary folder.
+    for stopping in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stopping, _interrupt)
+    try:
+        _serve(preview, port, echo)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        preview.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(preview: Preview, port: int, echo: Callable[[str], None]) -> None:
     # The port first: a port in use is reported before any time is spent building.
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler(preview))
     saves, stop_watching = watch(preview)
-    preview.rebuild()
     stop = threading.Event()
-    threading.Thread(target=rebuild_on_change, args=(preview, saves, stop), daemon=True).start()
-    echo(f"previewing {len(preview.hosts)} hosts at http://127.0.0.1:{server.server_address[1]}/ "
-         "(drafts and scheduled pages included; Ctrl-C stops)")
-    sys.stdout.flush()
     try:
+        preview.rebuild()
+        threading.Thread(target=rebuild_on_change, args=(preview, saves, stop), daemon=True).start()
+        echo(f"previewing {len(preview.hosts)} hosts at http://127.0.0.1:{server.server_address[1]}/ "
+             "(drafts and scheduled pages included; Ctrl-C stops)")
+        sys.stdout.flush()
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         stop.set()
         stop_watching()
         server.server_close()
-        preview.close()

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -26,9 +27,11 @@ def preview(tmp_path: Path):
     log.clear()
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
+    temporary = tmp_path / "tmp"   # the server's own: what it leaves there is seen
+    temporary.mkdir()
     child = subprocess.Popen([sys.executable, "-m", "govsite", "serve", "--project", str(project),
                               "--port", "0"], stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH})
+                             env={**os.environ, "SOURCE_DATE_EPOCH": EPOCH, "TMPDIR": str(temporary)})
     try:
         base = ""
         assert child.stderr is not None
@@ -39,7 +42,7 @@ def preview(tmp_path: Path):
                 break
         assert base, "the server did not start"
         threading.Thread(target=lambda: log.extend(child.stderr or ()), daemon=True).start()
-        yield project, base
+        yield project, base, child
     finally:
         child.terminate()
         child.wait(timeout=10)
@@ -68,7 +71,7 @@ def wait_for(base: str, version: int, timeout: float = 15) -> dict:
 
 
 def test_preview_serves_every_site_with_drafts_and_reloads_after_a_save(preview):
-    project, base = preview
+    project, base, _ = preview
     code, home = get(base + "www.example.gov.cn/")
     assert code == 200 and "/_govsite/live.js" in home
     # Links to the other host stay in the preview.
@@ -83,7 +86,7 @@ def test_preview_serves_every_site_with_drafts_and_reloads_after_a_save(preview)
 
 
 def test_a_build_error_shows_in_the_preview_and_the_server_keeps_the_last_good_build(preview):
-    project, base = preview
+    project, base, _ = preview
     before = status(base)["version"]
     page = project / "content/county/news/2024-05-07-harvest.md"
     good = page.read_text(encoding="utf-8")
@@ -100,8 +103,19 @@ def test_a_build_error_shows_in_the_preview_and_the_server_keeps_the_last_good_b
     assert "修好了" in get(base + "county.example.gov.cn/news/2024-05-07-harvest.html")[1]
 
 
+@pytest.mark.parametrize("stopping", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_stopped_server_removes_its_preview_build(preview, tmp_path, stopping):
+    _, base, child = preview
+    # The preview's build is in the server's temporary folder while it runs.
+    assert [p.name for p in (tmp_path / "tmp").glob("govsite-preview-*/build/www.example.gov.cn")]
+    child.send_signal(stopping)
+    assert child.wait(timeout=10) == 0
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 def test_a_missing_page_gets_the_sites_404(preview):
-    _, base = preview
+    _, base, _ = preview
     code, body = get(base + "www.example.gov.cn/no-such-page.html")
     assert code == 404 and "<html" in body
 
@@ -109,7 +123,7 @@ def test_a_missing_page_gets_the_sites_404(preview):
 def test_a_page_asking_for_news_is_answered_when_the_next_build_finishes(preview):
     # The page's script asks with the build generation it has seen; the server holds the
     # request until a later build finishes, so the page reloads at once instead of polling.
-    project, base = preview
+    project, base, _ = preview
     seen = status(base)
     started = time.monotonic()
     page = project / "content/county/news/2024-05-07-harvest.md"
@@ -122,7 +136,7 @@ def test_a_page_asking_for_news_is_answered_when_the_next_build_finishes(preview
 
 def test_the_open_page_reloads_itself_after_a_save(preview, browser):
     # What an editor sees: the page in the browser shows the saved text without a keystroke.
-    project, base = preview
+    project, base, _ = preview
     page = browser.new_page()
     try:
         url = base + "county.example.gov.cn/news/2024-05-07-harvest.html"
@@ -157,7 +171,7 @@ HARVEST = "/county.example.gov.cn/news/2024-05-07-harvest.html"
 def test_a_saved_page_is_shown_before_the_rebuild_and_its_page_reloads_once(preview):
     # A save to one page's text is rendered against the last build at once (one generation),
     # then the rebuild follows (a second); the page itself only changed in the first.
-    project, base = preview
+    project, base, _ = preview
     seen = _status(base, -1, HARVEST)
     others = _status(base, -1, "/county.example.gov.cn/news/")
     source = project / "content/county/news/2024-05-07-harvest.md"
@@ -176,7 +190,7 @@ def test_a_saved_page_is_shown_before_the_rebuild_and_its_page_reloads_once(prev
 
 
 def test_a_save_that_moves_a_page_in_its_lists_waits_for_the_rebuild(preview):
-    project, base = preview
+    project, base, _ = preview
     seen = _status(base, -1, HARVEST)
     source = project / "content/county/news/2024-05-07-harvest.md"
     source.write_text(source.read_text(encoding="utf-8").replace("date: 2024-05-07", "date: 2024-05-06"),
