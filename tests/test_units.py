@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 
 from govsite import output
@@ -241,6 +242,17 @@ def test_a_spare_is_known_by_the_note_left_in_it_and_by_its_manifest_when_that_d
     _stage(tmp_path, {"h/y.html": "c"}, linked=("h/y.html",))
     assert (build / "h/y.html").read_text() == "c"
     assert len(read) == 2 and read[0] == build
+
+
+@pytest.mark.parametrize("files", [0, 1, 2, 7, 12])
+def test_the_manifest_written_a_batch_at_a_time_is_the_json_of_the_whole(monkeypatch, files):
+    monkeypatch.setattr(output, "MANIFEST_BATCH", 3)   # batches of 3: one, several, a part
+    ordered = sorted((f"s{n % 2}.example/页面/{n}.html", (f"s{n % 2}", "page", f"{n:064x}"))
+                     for n in range(files))
+    whole = {"files": {rel: {"sha256": digest, "site": site} for rel, (site, _, digest) in ordered},
+             "version": 1}
+    assert b"".join(output._manifest_lines(ordered)) == \
+        orjson.dumps(whole, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def test_a_build_is_known_by_its_digests_file_or_else_by_its_manifest(tmp_path):
