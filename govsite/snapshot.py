@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from govsite import assemble, frontmatter, markup, model
-from govsite.cache import Cache, unpickled
+from govsite.cache import Cache, pickled, unpickled
 from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Diagnostic, Report
@@ -360,7 +360,7 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
         if name in names and store.has(MODEL, name):   # (unless something took it away)
             store.used(MODEL, name)
         else:
-            store.keep(MODEL, name, pickle.dumps(part, pickle.HIGHEST_PROTOCOL))
+            store.keep(MODEL, name, pickled(part))
     for site, name in fingerprints.items():
         if site not in wanted:
             store.used(MODEL, name)
@@ -368,21 +368,19 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     if known and known.targets == resolver.digest and store.has(MODEL, TARGETS):
         store.used(MODEL, TARGETS)
     else:
-        store.keep(MODEL, TARGETS, pickle.dumps((resolver.digest, resolver.targets),
-                                                pickle.HIGHEST_PROTOCOL))
-    store.keep(MODEL, INDEX, pickle.dumps(Index(kept.key, kept.sources, fingerprints,
-                                                resolver.digest, kept.build),
-                                          pickle.HIGHEST_PROTOCOL))
+        store.keep(MODEL, TARGETS, pickled((resolver.digest, resolver.targets)))
+    store.keep(MODEL, INDEX, pickled(Index(kept.key, kept.sources, fingerprints, resolver.digest,
+                                           kept.build)))
     if patched_on and patched_on.joins_kept:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return
     cluster = kept.cluster
-    store.keep(MODEL, CLUSTER, pickle.dumps({
+    store.keep(MODEL, CLUSTER, pickled({
         "key": kept.key, "cluster": replace(cluster, pages={}),
         "runs": _runs(key.split("/", 1)[0] for key in cluster.pages),
         "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
         "findings": kept.findings, "window": kept.window,
-        "assembled_files": kept.assembled_files}, pickle.HIGHEST_PROTOCOL))
+        "assembled_files": kept.assembled_files}))
 
 
 def _fingerprint(kept: Kept, site: str, part: dict[str, Any]) -> str:

@@ -809,6 +809,28 @@ def test_a_large_cache_value_is_a_file_of_its_own_kept_only_while_an_entry_names
     assert len(files()) == 1 and not files() & kept, "the replaced and the failed files are gone"
 
 
+def test_a_record_pickled_through_a_file_is_kept_and_read_back_as_pickle_would_write_it(tmp_path):
+    # The kept model's large records are pickled into a temporary file, never held as bytes:
+    # what the cache keeps is what pickle.dumps would have given, small or large.
+    import pickle
+
+    import govsite.cache
+    from govsite.cache import Cache, Chunks, pickled
+
+    small, large = {"页面": list(range(10))}, {"urls": [f"https://例子/{n}.html" for n in range(80_000)]}
+    assert pickled(small) == pickle.dumps(small, pickle.HIGHEST_PROTOCOL)
+    made = pickled(large)
+    assert isinstance(made, Chunks), "a large record goes to a file of its own"
+    cache = Cache(tmp_path)
+    cache.keep("model", "small", pickled(small))
+    cache.keep("model", "large", made)
+    cache.save()
+    stored = Cache(tmp_path).load("model", ["small", "large"])
+    assert len(pickle.dumps(large, pickle.HIGHEST_PROTOCOL)) > govsite.cache.LARGE
+    assert stored == {"small": pickle.dumps(small, pickle.HIGHEST_PROTOCOL),
+                      "large": pickle.dumps(large, pickle.HIGHEST_PROTOCOL)}
+
+
 def test_a_large_cache_drops_unused_entries_once_those_written_since_are_a_tenth_of_it(
         tmp_path, monkeypatch):
     # Finding the unused entries reads every key (half a second at 100,000 pages) for the few
