@@ -357,7 +357,8 @@ MANIFEST_BATCH = 5_000   # manifest entries made into JSON at a time
 def _manifest_lines(ordered: list[tuple[str, tuple[str, str, str]]]) -> Iterator[bytes]:
     """The manifest, {"files": {path: {"sha256", "site"}}, "version": 1}, as orjson writes it
     indented by two (the bytes every earlier build wrote), made a batch of files at a time:
-    made whole, its entries and their JSON were 60 MB at 100,000 pages, at the build's peak."""
+    made whole (145,000 dictionaries, then their JSON), it and changes.json took the parent at
+    the end of a 100,000-page build from 717 to 801 MB, the build's peak; now to 758 MB."""
     if not ordered:
         yield orjson.dumps({"files": {}, "version": 1}, option=orjson.OPT_INDENT_2) + b"\n"
         return

@@ -1204,6 +1204,7 @@ class _Postings:
         self.keys = self.widths = np.zeros(0, np.int64)
 
     def unspilled_keys(self, file: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The keys and widths, from where spill_keys() put them (or as they are)."""
         if self.keys_spill is None:
             return self.keys, self.widths
         at, n = self.keys_spill
