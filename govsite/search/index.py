@@ -1187,38 +1187,42 @@ class _Postings:
     def spilled(self, file: Any) -> _Postings:
         """These postings with their documents and counts (the per-posting arrays) moved to the
         end of `file`, until unspilled()."""
-        at = file.seek(0, 2)
-        file.write(np.ascontiguousarray(self.docs, dtype=np.int32))
-        file.write(np.ascontiguousarray(self.counts, dtype=np.int32))
-        self.spill = (at, len(self.docs))
+        self.spill = _spill(file, self.docs, self.counts)
         self.docs = self.counts = np.zeros(0, np.int32)
         return self
 
     def spill_keys(self, file: Any) -> None:
         """The keys and widths moved to the end of `file` too, as 32-bit numbers (keys are a
         vocabulary's positions by then), until unspilled_keys()."""
-        at = file.seek(0, 2)
-        file.write(np.ascontiguousarray(self.keys, dtype=np.int32))
-        file.write(np.ascontiguousarray(self.widths, dtype=np.int32))
-        self.keys_spill = (at, len(self.keys))
+        self.keys_spill = _spill(file, self.keys, self.widths)
         self.keys = self.widths = np.zeros(0, np.int64)
 
     def unspilled_keys(self, file: Any) -> tuple[np.ndarray, np.ndarray]:
         """The keys and widths, from where spill_keys() put them (or as they are)."""
         if self.keys_spill is None:
             return self.keys, self.widths
-        at, n = self.keys_spill
-        file.seek(at)
-        return (np.fromfile(file, np.int32, n).astype(np.int64),
-                np.fromfile(file, np.int32, n).astype(np.int64))
+        keys, widths = _unspill(file, self.keys_spill)
+        return keys.astype(np.int64), widths.astype(np.int64)
 
     def unspilled(self, file: Any) -> tuple[np.ndarray, np.ndarray]:
         """The documents and counts, from where spilled() put them (or as they are)."""
         if self.spill is None:
             return self.docs, self.counts
-        at, n = self.spill
-        file.seek(at)
-        return np.fromfile(file, np.int32, n), np.fromfile(file, np.int32, n)
+        return _unspill(file, self.spill)
+
+
+def _spill(file: Any, first: np.ndarray, second: np.ndarray) -> tuple[int, int]:
+    """Two arrays of one length written at the end of `file` as 32-bit numbers: where they are."""
+    at = file.seek(0, 2)
+    file.write(np.ascontiguousarray(first, dtype=np.int32))
+    file.write(np.ascontiguousarray(second, dtype=np.int32))
+    return at, len(first)
+
+
+def _unspill(file: Any, where: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    at, n = where
+    file.seek(at)
+    return np.fromfile(file, np.int32, n), np.fromfile(file, np.int32, n)
 
 
 def _word_key(word: str, words: list[str], first_word: int) -> int | None:
