@@ -616,7 +616,7 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
     try:
         # Imported here, where search runs: numpy and the index code take a tenth of a second
         # to import, which a rebuild beside render pays in its search process only.
-        from govsite.search.publish import inputs_key, searched_documents
+        from govsite.search.publish import file_documents, inputs_key, searched_documents
         docs, digests = searched_documents(cluster, bodies, store, basis)
         key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
         if _linked_whole(key, staging, store):
@@ -630,24 +630,27 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
             _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
             return None
         heads, spools = shipped
-        # The cluster as the indexes need it (its sites), without its pages; the documents
-        # without their bodies, sent apart (their text stays in the spool files).
+        # The cluster as the indexes need it (its sites), without its pages; the documents in
+        # a file, without their bodies (their text stays in the spool files).
         sites_only = replace(cluster, pages={}, states={}, urls={}, column_items={}, interpretations={},
                              interprets={}, repealed_by={}, policies={}, attachments=(), resolver=None)
-        bare = [replace(doc, body=None) for doc in docs]
         folder = store.path.parent if store.path is not None else None
+        docs_file = tempfile.TemporaryFile(prefix="govsite-docs-")  # noqa: SIM115 (closed by finish)
         spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
         try:
-            lean.start(_lean_search, (sites_only, bare, list(bodies_of), heads, digests, key, settings,
-                                      selected, jobs, staging.shipped(), folder), [*spools, spill])
+            filed = file_documents(docs, dict(zip(bodies_of, heads, strict=True)), docs_file)
+            del docs, bodies_of, heads
+            lean.start(_lean_search, (sites_only, filed, digests, key, settings, selected, jobs,
+                                      staging.shipped(), folder), [docs_file, *spools, spill])
         except BaseException:
+            docs_file.close()
             spill.close()
             raise
     finally:
         gc.set_threshold(*thresholds)
 
     def finish() -> None:
-        with spill:
+        with spill, docs_file:
             log, noted, problems = lean.result()
             replay(store, log, spill.fileno())
         for rel, site, origin, digest in noted:
@@ -656,21 +659,17 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
     return finish
 
 
-def _lean_search(cluster: Cluster, docs: list, with_body: list[int], bodies: list[markup.PortableBody],
-                 digests: list[str] | None, key: str, settings: search_settings.SearchSettings,
-                 selected: tuple[str, ...], jobs: int, staging: output.Staging,
-                 folder: Path | None, descriptors: list[int]) -> tuple[list, list, list]:
-    """_index_documents() in a LeanProcess: what the cache is to keep (its log, the values in
-    the spill file, the last descriptor), the files written and the problems."""
-    *spools, spill = descriptors
-    for n, body in zip(with_body, markup.restored(bodies, spools), strict=True):
-        docs[n].body = body
-    # Sent in lists, emptied once read: the arguments live as long as the job (25 MB at
-    # 100,000 pages, through the search stage's peak).
-    bodies.clear()
-    with_body.clear()
+def _lean_search(cluster: Cluster, filed: Any, digests: list[str] | None, key: str,
+                 settings: search_settings.SearchSettings, selected: tuple[str, ...], jobs: int,
+                 staging: output.Staging, folder: Path | None, descriptors: list[int]) -> tuple[list, list, list]:
+    """_index_documents() in a LeanProcess, of the documents in the first file (publish.FiledDocs,
+    its bodies in the spool files after it): what the cache is to keep (its log, the values
+    in the spill file, the last descriptor), the files written and the problems."""
+    from govsite.search.publish import FiledDocs
+    docs_file, *spools, spill = descriptors
     store = ForkedCache(folder, spill, reads=False)   # (nothing to read: see _search)
-    _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
+    _index_documents(cluster, FiledDocs(docs_file, filed, spools), digests, key, settings, selected,
+                     jobs, staging, store)
     store.close()
     return store.log, staging.noted or [], staging.report.items
 
@@ -721,7 +720,7 @@ def _index_documents(cluster: Cluster, docs: Sequence, digests: list[str] | None
                             sink=partial(store.keep, COUNTED), state=state,
                             state_sink=lambda new: store.keep(TERM_STATE, "cluster", new.chunks()),
                             prepare=lambda docs: markup.load_text(
-                                [doc.body for doc in docs if doc.body is not None], store),
+                                (doc.body for doc in docs if doc.body is not None), store),
                             overlaid=dict(overlay.get("documents", [])) if state else {},
                             overlay_sink=lambda tag, laid: store.keep(TERM_STATE, "overlay", orjson.dumps(
                                 {"state": tag, "documents": sorted(laid.items())})),

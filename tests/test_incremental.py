@@ -293,7 +293,7 @@ def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_n
 def _search_writing_on(*args):
     """A lean search that keeps writing into the staging folder, as a large cluster's does
     for a minute: in the lean process, in place of govsite.build._lean_search (see below)."""
-    staging = args[9]
+    staging = args[7]
     for n in range(100_000):
         staging.put(f"www.example.gov.cn/search/late-{n % 50}.json", "{}", "test")
     raise AssertionError("a search that should have been stopped")
@@ -1428,6 +1428,60 @@ def test_kept_documents_are_made_when_used_and_their_fields_read_without_making_
     assert doc_column(kept, "title") == ["标题0", "标题1", "新标题"] and kept[2] is edited
     assert doc_column(kept, "text") == ["正文0", "正文1", "新正文"]   # (from the bodies)
     assert list(kept) == [docs[0], docs[1], edited]
+
+
+def test_filed_documents_read_back_a_chunk_at_a_time_with_their_spooled_bodies(
+        tmp_path, monkeypatch):
+    # A cold build's documents go to its lean search process in a file (publish.FiledDocs),
+    # read back a chunk at a time where used, their bodies' text still in the spool files.
+    import tempfile
+
+    import govsite.search.publish as publish
+    from govsite import markup
+    from govsite.search.index import SearchDoc, doc_column, full_text
+    from govsite.spool import Spool
+
+    monkeypatch.setattr(publish, "DOCS_PER_CHUNK", 4)
+    spool = Spool(2)
+    docs = []
+    for n in range(11):
+        body = markup.Body(None, None, f"d{n}", f"e{n}", lead=f"正文{n}"[:3],
+                           spooled=spool.put(n % 2, f"<p>正文{n}</p>", f"正文{n}，全文。"))
+        docs.append(SearchDoc(f"https://s/{n}.html", f"标题{n}", body.lead, f"s{n % 3}", "某县",
+                              "https://s/", "要闻", "news", f"2024-01-{n + 1:02}", "", "", "",
+                              f"d{n}", body if n != 5 else None))
+    shipped = markup.portable(doc.body for doc in docs if doc.body is not None)
+    assert shipped is not None
+    heads, spools = shipped
+    with tempfile.TemporaryFile() as file:
+        filed = publish.file_documents(docs, dict(zip([n for n in range(11) if n != 5], heads,
+                                                      strict=True)), file)
+        assert len(filed[0]) == 3   # 11 documents, 4 to a chunk
+        read = publish.FiledDocs(file.fileno(), filed, [f.fileno() for f in spools])
+        fields = lambda doc: (doc.url, doc.title, doc.text, doc.site, doc.date)   # noqa: E731
+        assert len(read) == 11 and [fields(d) for d in read] == [fields(d) for d in docs]
+        assert [fields(d) for d in read[3:9]] == [fields(d) for d in docs[3:9]]   # across chunks
+        assert fields(read[-1]) == fields(docs[10]) and read[5].body is None
+        assert [full_text(d) for d in read] == [full_text(d) for d in docs]   # from the spool
+        assert doc_column(read, "site") == [f"s{n % 3}" for n in range(11)]
+        assert doc_column(read, "title") == [d.title for d in docs]   # (not a held column)
+        with pytest.raises(IndexError):
+            read[11]
+
+
+def test_a_cold_build_s_lean_search_is_sent_its_documents_in_a_file(tmp_path, monkeypatch):
+    import pickle
+
+    from govsite.parallel import LeanProcess
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    sent: list[bytes] = []
+    start = LeanProcess.start
+    monkeypatch.setattr(LeanProcess, "start", lambda self, work, args, files: sent.append(
+        pickle.dumps(args)) or start(self, work, args, files))
+    build(project, tmp_path / "build", now=NOW, cache=tmp_path / "cache", jobs=2)
+    assert len(sent) == 1 and b"SearchDoc" not in sent[0] and b"https://www.example.gov.cn/news/" \
+        not in sent[0]
 
 
 def test_an_edit_s_search_makes_only_the_documents_it_reads(built, monkeypatch):

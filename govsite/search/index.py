@@ -467,7 +467,7 @@ class CountCache:
     state_sink: Callable[[TermState], None] | None = None
     # Told the documents about to be counted, before any process starts (the build reads
     # their bodies' text from its cache then: SearchDoc.body).
-    prepare: Callable[[list[SearchDoc]], None] | None = None
+    prepare: Callable[[Iterable[SearchDoc]], None] | None = None
     # The previous build's documents that differed from `state` (position → digest), when it
     # scored them as an overlay of it (overlay.py); and this build's, for the next one.
     overlaid: dict[int, str] = field(default_factory=dict)
@@ -985,7 +985,7 @@ class _TermKeys:
         if len(todo) > 100:
             warm_fold_table()
         if cache is not None and cache.prepare is not None and todo:
-            cache.prepare([docs[i] for i in todo])   # before the processes that count them
+            cache.prepare(docs[i] for i in todo)   # before the processes that count them
 
         def count_slice(n: int) -> tuple[_Postings, list[bytes]]:
             keys = _TermKeys()

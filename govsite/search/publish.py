@@ -9,15 +9,16 @@
 from __future__ import annotations
 
 import itertools
+import os
 import pickle
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter, itemgetter
 from typing import Any, overload
 from urllib.parse import urlsplit
 
-from govsite import output
+from govsite import markup, output
 from govsite.cache import Cache, unpickled
 from govsite.cache import key as cache_key
 from govsite.diagnostics import Report
@@ -97,6 +98,82 @@ class KeptDocs(Sequence[SearchDoc]):
         for n, doc in self._set.items():
             found[n] = getattr(doc, name)
         return found
+
+
+DOCS_PER_CHUNK = 512   # documents written and read back together (FiledDocs)
+# The fields asked of every document at once (index.doc_column): held, not read back.
+FILED_COLUMNS = ("site", "site_name", "site_url", "kind", "date", "validity")
+Filed = tuple[list[tuple[int, int]], dict[str, list[Any]]]   # (each chunk's place, the columns)
+
+
+def file_documents(docs: Sequence[SearchDoc], heads: Mapping[int, markup.PortableBody],
+                   file: Any) -> Filed:
+    """The documents written into `file` (new and empty) a chunk at a time, each without its
+    body but with how that travels (`heads`, by position: markup.portable()): what FiledDocs
+    reads them back from, with the file and the bodies' spool files."""
+    places: list[tuple[int, int]] = []
+    at = 0
+    for start in range(0, len(docs), DOCS_PER_CHUNK):
+        chunk = [(replace(doc, body=None), heads.get(n))
+                 for n, doc in enumerate(docs[start:start + DOCS_PER_CHUNK], start)]
+        data = pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)
+        file.write(data)
+        places.append((at, len(data)))
+        at += len(data)
+    file.flush()
+    return places, {name: doc_column(docs, name) for name in FILED_COLUMNS}
+
+
+class FiledDocs(Sequence[SearchDoc]):
+    """file_documents()'s documents, read back a chunk at a time where they are used. The
+    process that indexes a cold build's documents (build._lean_search) holds one chunk and a
+    few columns, not every document: at 100,000 pages those were 190 MB beside the postings it
+    works out, in it and in every process it forks to count terms or write an index. Read with
+    pread: the processes forked from it share the file's descriptor."""
+
+    def __init__(self, fd: int, filed: Filed, spools: list[int]):
+        self._fd, (self._places, self._columns), self._spools = fd, filed, spools
+        self._size = len(self._columns[FILED_COLUMNS[0]])
+        self._at, self._chunk = -1, list[SearchDoc]()
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, n: int) -> SearchDoc: ...
+
+    @overload
+    def __getitem__(self, n: slice) -> list[SearchDoc]: ...
+
+    def __getitem__(self, n: int | slice) -> SearchDoc | list[SearchDoc]:
+        if isinstance(n, slice):
+            return [self[i] for i in range(*n.indices(self._size))]
+        if n < 0:
+            n += self._size
+        if not 0 <= n < self._size:
+            raise IndexError(n)
+        at = n // DOCS_PER_CHUNK
+        if at != self._at:
+            self._at, self._chunk = at, self._read(at)
+        return self._chunk[n - at * DOCS_PER_CHUNK]
+
+    def _read(self, at: int) -> list[SearchDoc]:
+        start, size = self._places[at]
+        data = os.pread(self._fd, size, start)
+        if len(data) != size:   # the file is the sender's, never truncated while it waits
+            raise OSError(f"a chunk of search documents came back short: {len(data)} of {size} bytes")
+        pairs = pickle.loads(data)
+        bodies = iter(markup.restored([head for _, head in pairs if head is not None], self._spools))
+        for doc, head in pairs:
+            if head is not None:
+                doc.body = next(bodies)
+        return [doc for doc, _ in pairs]
+
+    def column(self, name: str) -> list[Any]:
+        """One field of every document (index.doc_column)."""
+        if name in self._columns:
+            return list(self._columns[name])
+        return [getattr(doc, name) for doc in self]
 
 
 def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
