@@ -410,6 +410,34 @@ def test_a_forked_cache_spills_what_it_keeps_and_the_parent_keeps_it_from_there(
     again.close()
 
 
+def test_a_forked_cache_spills_its_notes_a_batch_at_a_time_and_the_parent_replays_them_in_order(
+        tmp_path, monkeypatch):
+    # 200,000 notes (a count kept and used per document) travel as batches in the spill
+    # file, not as a log the parent reads back whole.
+    import tempfile
+
+    import govsite.cache
+    from govsite.cache import Cache, ForkedCache, replay
+    monkeypatch.setattr(govsite.cache, "LOG_BATCH", 3)
+    with tempfile.TemporaryFile() as spill:
+        forked = ForkedCache(tmp_path, spill.fileno(), reads=False)
+        for n in range(10):
+            forked.keep("counts", f"k{n}", f"计数{n}".encode())
+            forked.used("counts", f"k{n}")
+        forked.keep("sites", "portal", {"files": ["t/0.json"]})
+        forked.keep("sites", "portal", {"files": ["t/1.json"]})   # the later one stands
+        assert [method for method, _ in forked.log] == ["batch"] * 7 + ["keep"]
+        parent = Cache(tmp_path)
+        replay(parent, forked.log, spill.fileno())
+        parent.save()
+        parent.close()
+    again = Cache(tmp_path)
+    assert again.load("counts", [f"k{n}" for n in range(10)]) == {
+        f"k{n}": f"计数{n}".encode() for n in range(10)}
+    assert again.load("sites", ["portal"]) == {"portal": {"files": ["t/1.json"]}}
+    again.close()
+
+
 def test_a_heading_id_steps_around_ids_written_in_raw_html_however_spelled():
     # heading_ids skips its slow scan for ids when nothing in the fragment could be one: an id
     # written in upper case, with single quotes or spaces round "=", must still be seen.
