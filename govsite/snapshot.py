@@ -18,6 +18,7 @@ cluster from the sources as before. Either way the model is the one a clean buil
 from __future__ import annotations
 
 import bisect
+import copy
 import functools
 import gc
 import hashlib
@@ -318,6 +319,10 @@ def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime)
     parts = {site: _record(store, name) for site, name in kept_index.fingerprints.items()}
     if not all(isinstance(part, dict) for part in parts.values()):
         return None
+    targets = earlier_targets(store, kept_index)   # (kept apart: see save())
+    if targets is None or joins["cluster"].resolver is None:
+        return None
+    joins["cluster"].resolver.targets = targets[1]
     cluster = replace(joins["cluster"], config=config,   # pages in the order assemble() gave
                       pages=KeptPages(*_chunked(parts, "pages", joins["runs"])),
                       sites={s: Site(config.site(s), site.intro, site.columns)
@@ -375,8 +380,14 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return
     cluster = kept.cluster
+    # Its link targets are kept once, in TARGETS, and joined to it again when it is read: a
+    # second copy here made this record's pickling (its memo of every object) the largest of
+    # the build's end, +48 MB at 100,000 pages, where the parent's memory peaks.
+    apart = copy.copy(cluster.resolver)
+    if apart is not None:
+        apart.targets = {}
     store.keep(MODEL, CLUSTER, pickled({
-        "key": kept.key, "cluster": replace(cluster, pages={}),
+        "key": kept.key, "cluster": replace(cluster, pages={}, resolver=apart),
         "runs": _runs(key.split("/", 1)[0] for key in cluster.pages),
         "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
         "findings": kept.findings, "window": kept.window,
