@@ -469,6 +469,10 @@ class Range:
         widths = high - low
         take = index.spans(low, widths)
         docs = state.docs[take]
+        # Copied: the pages of the state's file they were read from, scattered over most of it,
+        # go from memory (TermState.release), here and once the contributions are read below;
+        # an edit at 100,000 pages held 135 MB of them through the rest of its search.
+        state.release(state.docs)
         inside = (docs >= self.first) & (docs <= self.last)
         take, docs = take[inside], docs[inside].astype(np.int64)
         of = np.repeat(np.arange(len(picked)), widths)[inside]   # each posting's term, in picked
@@ -515,8 +519,10 @@ class Range:
             terms.append(_spelled(term, state))
             term_hashes.append(_hash(term, state))
         state_terms(len(present))
-        return Scores(terms, np.array(term_hashes, dtype=np.int64), _joined(parts_columns, np.int64),
-                      _joined(parts_docs, np.int64) - self.first, _joined(parts_values, np.int32))
+        gathered = Scores(terms, np.array(term_hashes, dtype=np.int64), _joined(parts_columns, np.int64),
+                          _joined(parts_docs, np.int64) - self.first, _joined(parts_values, np.int32))
+        state.release(state.values)
+        return gathered
 
     def whole(self) -> Scores:
         return self._whole
