@@ -617,16 +617,21 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
         # Imported here, where search runs: numpy and the index code take a tenth of a second
         # to import, which a rebuild beside render pays in its search process only.
         from govsite.search.publish import file_documents, inputs_key, searched_documents
-        docs, digests = searched_documents(cluster, bodies, store, basis)
+        # Documents sent to a lean process go without their text's start, which is read there
+        # from the bodies' spool files: made here, 100,000 of them were 79 MB at once.
+        shipping = lean is not None and not store.has(COUNTED)
+        docs, digests = searched_documents(cluster, bodies, store, basis, leads=not shipping)
         key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
         if _linked_whole(key, staging, store):
             return None
         # (Only a lean process is sent the bodies: listing them makes every document, which a
         # rebuild's kept documents (publish.KeptDocs) otherwise put off, 0.5 s at 100,000 pages.)
         bodies_of = {n: doc.body for n, doc in enumerate(docs) if doc.body is not None} \
-            if lean is not None and not store.has(COUNTED) else {}
+            if shipping else {}
         shipped = markup.portable(bodies_of.values()) if bodies_of else None
         if lean is None or shipped is None:
+            for doc in docs if shipping else ():   # not sent after all
+                doc.text = doc.text or (doc.body.lead if doc.body is not None else "")
             _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
             return None
         heads, spools = shipped

@@ -117,14 +117,15 @@ class Body:
     (same input, same body; a cache does not cross a fork). One converted by convert_all()
     holds neither: both wait in its Spool, read where shown or counted."""
 
-    __slots__ = ("_html", "_text", "lead", "digest", "entry", "source", "files", "spooled")
+    __slots__ = ("_html", "_text", "_lead", "digest", "entry", "source", "files", "spooled")
 
     def __init__(self, html: str | None, text: str | None, digest: str, entry: str = "",
-                 source: BodySource | str | None = None, lead: str = "",
+                 source: BodySource | str | None = None, lead: str | None = "",
                  files: tuple[str, ...] = (), spooled: Spooled | None = None):
         self._html = html
         self._text = text       # plain text, for feeds' summaries and search
-        self.lead = text[:LEAD] if text is not None else lead
+        # None: read from the spool when asked (a spooled body's, in a cold build: see lead).
+        self._lead = text[:LEAD] if text is not None else lead
         self.digest = digest    # of both: what a rendered output that shows it remembers of it
         self.entry = entry      # its cache key, for a body read back without all of it
         self.source = source    # to convert it again: a BodySource, or its key (body_source)
@@ -155,6 +156,24 @@ class Body:
         self._text = self._converted().text
         return self._text
 
+    @property
+    def lead(self) -> str:
+        """The start of its text. A spooled body's is read from its spool file each time it is
+        asked, not held: a cold build's parent held 100,000 of them to its end (79 MB at
+        100,000 pages, and as much again in the UTF-8 copy pickling leaves in each), and
+        asks for them only to keep them in the cache and to send the search documents on."""
+        if self._lead is not None:
+            return self._lead
+        if self.spooled is not None:
+            return self.spooled.lead(LEAD)
+        self._lead = self.text[:LEAD]
+        return self._lead
+
+    def spool_lead(self) -> None:
+        """Let go of its lead, read from the spool from now on (lead)."""
+        if self.spooled is not None:
+            self._lead = None
+
     def unread(self) -> bool:
         """Whether its HTML and text are neither held nor spooled: load_html(), load_text()."""
         return self.spooled is None and bool(self.entry)
@@ -170,14 +189,15 @@ class Body:
         return (html, text, self.lead, self.digest, self.entry, None, self.files)
 
     def __setstate__(self, state: tuple) -> None:
-        (self._html, self._text, self.lead, self.digest, self.entry, self.source,
+        (self._html, self._text, self._lead, self.digest, self.entry, self.source,
          self.files) = state
         self.spooled = None
 
 
-# A body as another process takes it (portable()): its lead, digest and cache entry, and its
-# text (when held) or where it waits (the spool file's number among those sent, and the place).
-PortableBody = tuple[str, str, str, str | None, tuple[int, int, int, int] | None]
+# A body as another process takes it (portable()): its lead (None: read from its spool there),
+# digest and cache entry, and its text (when held) or where it waits (the spool file's number
+# among those sent, and the place).
+PortableBody = tuple[str | None, str, str, str | None, tuple[int, int, int, int] | None]
 
 
 def portable(bodies: Iterable[Body]) -> tuple[list[PortableBody], list[Any]] | None:
@@ -198,7 +218,8 @@ def portable(bodies: Iterable[Body]) -> tuple[list[PortableBody], list[Any]] | N
             place = (n, *body.spooled.where())
         elif body._text is None:
             return None
-        out.append((body.lead, body.digest, body.entry, body._text if place is None else None, place))
+        out.append((body._lead if place is not None else body.lead, body.digest, body.entry,
+                    body._text if place is None else None, place))
     return out, spools
 
 
@@ -575,6 +596,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             body.source = work[i]
             if where is not None:
                 body.spooled = spool.spooled(n, *where)
+                body.spool_lead()   # (its head below keeps it until the cache has it)
             bodies[work[i][0]] = converted[body.entry] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)

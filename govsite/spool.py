@@ -53,6 +53,13 @@ class Spooled:
             raise OSError(f"a spooled body came back short: {len(data)} of {self.size} bytes")
         return data[:self.split], data[self.split:]
 
+    def lead(self, characters: int) -> str:
+        """The first `characters` of its text, reading only as many bytes as they can take."""
+        data = os.pread(self.file.fileno(), min(self.size - self.split, 4 * characters),
+                        self.at + self.split)
+        # (a character cut at the end of what was read is beyond the ones asked for)
+        return data.decode("utf-8", "ignore")[:characters]
+
     def where(self) -> tuple[int, int, int]:
         return self.at, self.split, self.size
 

@@ -496,5 +496,8 @@ def test_spooled_bodies_wait_in_files_and_convert_as_bodies_on_the_pages_do(tmp_
     for parsed in (held, spooled):
         cluster = assemble.assemble(cfg, parsed, found.attachments, clock(), False, report, frozenset())
         bodies = markup.convert_all(cluster, report, jobs=2, texts=parsed.texts)
-        converted.append({key: (body.html, body.text) for key, body in bodies.items()})
+        converted.append({key: (body.html, body.text, body.lead) for key, body in bodies.items()})
+        # Spooled, a body's lead is read from its spool when asked, not held.
+        assert all(body._lead is None for body in bodies.values())
     assert converted[0] == converted[1] and len(converted[0]) > 5
+    assert all(lead == text[:markup.LEAD] for _, text, lead in converted[0].values())

@@ -1322,8 +1322,8 @@ def test_a_patched_build_searches_the_previous_documents_with_the_edited_page_ma
     made: list[list[str] | None] = []
     keyed = govsite.search.publish.keyed_documents
     monkeypatch.setattr(govsite.search.publish, "keyed_documents",
-                        lambda cluster, bodies, keys=None: made.append(
-                            None if keys is None else sorted(keys)) or keyed(cluster, bodies, keys))
+                        lambda cluster, bodies, keys=None, **options: made.append(
+                            None if keys is None else sorted(keys)) or keyed(cluster, bodies, keys, **options))
     _replace(project / "content/county/news/2024-05-07-harvest.md", "全县小麦收获过半。",
              "全县小麦收获过半，夏播同步推进。")
     build(project, out, now=NOW, cache=cache, jobs=1)

@@ -438,6 +438,18 @@ def test_a_forked_cache_spills_its_notes_a_batch_at_a_time_and_the_parent_replay
     again.close()
 
 
+def test_a_spooled_text_s_start_is_read_whole_characters_and_no_more():
+    # A spooled body's lead (markup.Body.lead) is the first characters of its text, read from
+    # at most four bytes a character: a character cut at the end of the bytes read is beyond
+    # them, never a replacement character or a short lead.
+    from govsite.spool import Spool
+    spool = Spool(1)
+    for text in ("短", "政务公开" * 60, "a" * 7 + "𠀀" * 10, "", "ab"):
+        spooled = spool.put(0, "<p>html</p>", text)
+        for n in (1, 3, 8, 200):
+            assert spooled.lead(n) == text[:n], (text, n)
+
+
 def test_a_heading_id_steps_around_ids_written_in_raw_html_however_spelled():
     # heading_ids skips its slow scan for ids when nothing in the fragment could be one: an id
     # written in upper case, with single quotes or spaces round "=", must still be seen.

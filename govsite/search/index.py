@@ -111,15 +111,16 @@ def full_text(doc: SearchDoc) -> str:
 
 
 def documents(cluster: Cluster, bodies: Mapping[str, Body],
-              keys: Iterable[str] | None = None) -> list[SearchDoc]:
+              keys: Iterable[str] | None = None, leads: bool = True) -> list[SearchDoc]:
     """Every published page in URL order, never a draft, scheduled, expired or withdrawn one;
     or those among the pages of `keys`."""
-    return [doc for _, doc in keyed_documents(cluster, bodies, keys)]
+    return [doc for _, doc in keyed_documents(cluster, bodies, keys, leads)]
 
 
 def keyed_documents(cluster: Cluster, bodies: Mapping[str, Body],
-                    keys: Iterable[str] | None = None) -> list[tuple[str, SearchDoc]]:
-    """documents(), each with its page's key."""
+                    keys: Iterable[str] | None = None, leads: bool = True) -> list[tuple[str, SearchDoc]]:
+    """documents(), each with its page's key. Without `leads`, a document's text is left empty
+    for whoever has its body to fill in (Body.lead: read from a spool, not held)."""
     states, previewed, urls = cluster.states, cluster.previewed, cluster.urls
     pages = cluster.pages if keys is None else {k: cluster.pages[k] for k in keys if k in cluster.pages}
     chosen = sorted((urls[key], page) for key, page in pages.items()
@@ -133,7 +134,7 @@ def keyed_documents(cluster: Cluster, bodies: Mapping[str, Body],
         name, site_url, zone, columns = sites[page.site]
         body, policy = bodies[page.key], page.policy
         docs.append((page.key, SearchDoc(
-            url, page.title, body.lead, page.site, name, site_url, columns[page.column],
+            url, page.title, body.lead if leads else "", page.site, name, site_url, columns[page.column],
             page.kind, page.date.astimezone(zone).date().isoformat() if page.date else "",
             policy.validity if policy else "", policy.doc_number if policy else "",
             policy.issuer if policy else "", body.digest, body)))

@@ -167,6 +167,7 @@ class FiledDocs(Sequence[SearchDoc]):
         for doc, head in pairs:
             if head is not None:
                 doc.body = next(bodies)
+                doc.text = doc.text or doc.body.lead   # (sent without it: searched_documents)
         return [doc for doc, _ in pairs]
 
     def column(self, name: str) -> list[Any]:
@@ -177,14 +178,15 @@ class FiledDocs(Sequence[SearchDoc]):
 
 
 def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
-                       basis: DocumentBasis) -> tuple[Sequence[SearchDoc], list[str] | None]:
+                       basis: DocumentBasis, leads: bool = True
+                       ) -> tuple[Sequence[SearchDoc], list[str] | None]:
     """The published documents (index.documents()) and their digests (document_digests(),
     None without a cache), kept for the next build. When the model is the previous build's
     with some pages taken anew, so are the documents: that build's, read back by site, with
     those pages' made again. Making and hashing every document was half the search stage of a
     one-page rebuild (0.6 s at 100,000 pages)."""
     if store.path is None:
-        return documents(cluster, bodies), None
+        return documents(cluster, bodies, leads=leads), None
     before = unpickled(store.load(DOCUMENTS, [DOCUMENTS_INDEX]).get(DOCUMENTS_INDEX))
     index = before if isinstance(before, dict) else {}
     kept = _patched_documents(cluster, bodies, store, basis, index) \
@@ -192,7 +194,7 @@ def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
         and index.get("format") == DOCUMENTS_FORMAT else None
     docs: Sequence[SearchDoc]
     if kept is None:
-        keyed = keyed_documents(cluster, bodies)
+        keyed = keyed_documents(cluster, bodies, leads=leads)
         keys, docs = [key for key, _ in keyed], [doc for _, doc in keyed]
         digests = document_digests(docs)
         _keep_documents(store, keys, docs, digests, basis.build, index)
