@@ -1293,6 +1293,32 @@ def test_the_kept_model_is_read_only_when_it_can_be_patched_and_written_where_it
     _equal_to_a_clean_build(project, out)
 
 
+def test_the_kept_model_takes_its_link_targets_from_their_own_record_and_is_not_taken_without_it(
+        built, monkeypatch):
+    # The cluster's record is kept without the link targets (TARGETS holds them once): an edit
+    # joins them again, and a cache that lost that record assembles the cluster anew.
+    import sqlite3
+
+    from govsite.cache import FILENAME
+    from govsite.snapshot import MODEL, TARGETS
+    project, out, cache = built
+    taken = _took_kept_model(monkeypatch)
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    _replace(page, "全县小麦收获过半。",
+             "全县小麦收获过半，另见[会议](site:portal/news/2024-05-08-meeting.md)。")
+    build(project, out, now=NOW, cache=cache)
+    assert taken == [True]
+    assert "www.example.gov.cn/news/2024-05-08-meeting.html" in (
+        out / "county.example.gov.cn/news/2024-05-07-harvest.html").read_text(encoding="utf-8")
+    _equal_to_a_clean_build(project, out)
+    with sqlite3.connect(cache / FILENAME) as db:
+        db.execute("DELETE FROM entries WHERE namespace = ? AND key = ?", (MODEL, TARGETS))
+    _replace(page, "，另见", "。另见")
+    build(project, out, now=NOW, cache=cache)
+    assert taken == [True, False]
+    _equal_to_a_clean_build(project, out)
+
+
 def test_an_edit_that_breaks_a_link_fails_as_a_clean_build_does_and_the_fix_builds(built):
     # The page's new body reports a problem: the kept model is not taken, the cluster is
     # assembled and the error names the file and line, as a clean build's would.
