@@ -280,6 +280,25 @@ def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_
     assert _site_files(out) == _site_files(tmp_path / "clean")
 
 
+def test_a_cold_build_s_lean_search_runs_in_the_build_where_nothing_forks(tmp_path, monkeypatch):
+    # Without fork a LeanProcess runs its job in the build itself when asked for the result:
+    # the documents' file and the bodies' spools are read there, through the same descriptors.
+    import multiprocessing
+
+    import govsite.search.publish as publish
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    read: list[int] = []
+    chunk = publish.FiledDocs._read
+    monkeypatch.setattr(publish.FiledDocs, "_read", lambda self, at: read.append(at) or chunk(self, at))
+    result = build(project, tmp_path / "build", now=NOW, cache=tmp_path / "cache", jobs=2)
+    assert result.report.errors() == [] and read   # (read here: it ran in this process)
+    monkeypatch.undo()
+    build(project, tmp_path / "alone", now=NOW, jobs=1)
+    assert _site_files(tmp_path / "build") == _site_files(tmp_path / "alone")
+
+
 def test_a_build_that_fails_while_searching_beside_stops_the_search_and_leaves_no_trace(built):
     import multiprocessing
     project, out, cache = built
