@@ -59,7 +59,29 @@ def _document(values: tuple[Any, ...], body: Any) -> SearchDoc:
     return SearchDoc(*made)
 
 
-class KeptDocs(Sequence[SearchDoc]):
+class _MadeWhenRead(Sequence[SearchDoc]):
+    """Documents each made when it is read (_doc), by position or by slice."""
+
+    @overload
+    def __getitem__(self, n: int) -> SearchDoc: ...
+
+    @overload
+    def __getitem__(self, n: slice) -> list[SearchDoc]: ...
+
+    def __getitem__(self, n: int | slice) -> SearchDoc | list[SearchDoc]:
+        if isinstance(n, slice):
+            return [self._doc(i) for i in range(*n.indices(len(self)))]
+        if n < 0:
+            n += len(self)
+        if not 0 <= n < len(self):
+            raise IndexError(n)
+        return self._doc(n)
+
+    def _doc(self, n: int) -> SearchDoc:   # (0 <= n < len(self))
+        raise NotImplementedError
+
+
+class KeptDocs(_MadeWhenRead):
     """Documents kept by the previous build, each made a SearchDoc only when it is used: an
     edit's indexes need a few of the cluster's, and of the others a few fields (doc_column),
     read from what was kept. Making all 100,000 was a third of the search of one edit."""
@@ -72,15 +94,7 @@ class KeptDocs(Sequence[SearchDoc]):
     def __len__(self) -> int:
         return len(self._values)
 
-    @overload
-    def __getitem__(self, n: int) -> SearchDoc: ...
-
-    @overload
-    def __getitem__(self, n: slice) -> list[SearchDoc]: ...
-
-    def __getitem__(self, n: int | slice) -> SearchDoc | list[SearchDoc]:
-        if isinstance(n, slice):
-            return [self[i] for i in range(*n.indices(len(self._values)))]
+    def _doc(self, n: int) -> SearchDoc:
         doc = self._made[n]
         if doc is None:
             doc = self._made[n] = _document(self._values[n], self._bodies[self._keys[n]])
@@ -124,7 +138,7 @@ def file_documents(docs: Sequence[SearchDoc], heads: Mapping[int, markup.Portabl
     return places, {name: doc_column(docs, name) for name in FILED_COLUMNS}
 
 
-class FiledDocs(Sequence[SearchDoc]):
+class FiledDocs(_MadeWhenRead):
     """file_documents()'s documents, read back a chunk at a time where they are used. The
     process that indexes a cold build's documents (build._lean_search) holds one chunk and a
     few columns, not every document: at 100,000 pages those were 190 MB beside the postings it
@@ -139,19 +153,7 @@ class FiledDocs(Sequence[SearchDoc]):
     def __len__(self) -> int:
         return self._size
 
-    @overload
-    def __getitem__(self, n: int) -> SearchDoc: ...
-
-    @overload
-    def __getitem__(self, n: slice) -> list[SearchDoc]: ...
-
-    def __getitem__(self, n: int | slice) -> SearchDoc | list[SearchDoc]:
-        if isinstance(n, slice):
-            return [self[i] for i in range(*n.indices(self._size))]
-        if n < 0:
-            n += self._size
-        if not 0 <= n < self._size:
-            raise IndexError(n)
+    def _doc(self, n: int) -> SearchDoc:
         at = n // DOCS_PER_CHUNK
         if at != self._at:
             self._at, self._chunk = at, self._read(at)
