@@ -590,20 +590,6 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 markup[entry] = sorted(set(converter.context.links))
         return done, local.items, set(cluster.resolver.used_files), fresh, markup
 
-    # Each site's heads are kept in the cache once its last body is in, not all at the end:
-    # a cold build's (each holding its lead until then) were 135 MB at 100,000 pages, at the
-    # peak of the parent's memory as the Markdown stage ended.
-    caching = bool(packs)
-    last_slice = {site_of[keys[i]]: at // size for at, i in enumerate(todo)}
-
-    def keep_heads(sites: Iterable[str]) -> None:
-        for site in list(sites):
-            pack = packs.pop(site)
-            if only is not None:   # the other bodies' heads stay: this build did not look at them
-                pack.keep_stored()
-            pack.save()
-
-    keep_heads(site for site in packs if site not in last_slice)
     for n, (done, problems, used, fresh, markup) in enumerate(ordered_map(convert_slice, slices, jobs)):
         converted = {}
         for i, body, where in done:
@@ -614,7 +600,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             bodies[work[i][0]] = converted[body.entry] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
-        for entry, value in fresh.items() if caching else ():
+        for entry, value in fresh.items() if packs else ():
             packs[site_of[entry]].put(entry, value)
             if entry in markup:
                 spooled = converted[entry].spooled
@@ -626,8 +612,11 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             else:   # checked: the links, text and HTML stored are still right
                 for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                     cache.used(namespace, entry)
-        keep_heads(site for site, last in last_slice.items() if last == n and site in packs)
-    keep_heads(packs)
+
+    for pack in packs.values():
+        if only is not None:   # the other bodies' heads stay: this build did not look at them
+            pack.keep_stored()
+        pack.save()
 
     reconverting(cluster, report.root)
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
