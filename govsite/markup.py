@@ -584,7 +584,8 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             body._html = body._text = None
             done.append((i, body, where))
             if len(local.items) == problems:  # a body with a broken link is converted again
-                fresh[entry] = {"lead": body.lead, "digest": body.digest, "targets": targets,
+                # (its lead is put in where this comes back: see _SpooledLead)
+                fresh[entry] = {"digest": body.digest, "targets": targets,
                                 "files": list(body.files)}
                 # (its text and HTML travel back once, in the body)
                 markup[entry] = sorted(set(converter.context.links))
@@ -601,6 +602,8 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items() if packs else ():
+            if "lead" not in value:
+                value["lead"] = _SpooledLead(converted[entry])
             packs[site_of[entry]].put(entry, value)
             if entry in markup:
                 spooled = converted[entry].spooled
@@ -620,6 +623,21 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
 
     reconverting(cluster, report.root)
     return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
+
+
+class _SpooledLead:
+    """A head's lead while its pack waits to be saved: read from the body's spool when the
+    pack is pickled, and pickled as the string. The packs are saved once every body is in,
+    and held 100,000 leads until then at 100,000 pages (and, pickled, a UTF-8 copy of each):
+    the parent's peak, at the Markdown stage's end."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Body):
+        self.body = body
+
+    def __reduce__(self) -> tuple[type[str], tuple[str]]:
+        return str, (self.body.lead,)
 
 
 def load_html(bodies: Mapping[str, Body], keys: Iterable[str], cache: Cache) -> None:

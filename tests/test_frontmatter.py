@@ -501,3 +501,44 @@ def test_spooled_bodies_wait_in_files_and_convert_as_bodies_on_the_pages_do(tmp_
         assert all(body._lead is None for body in bodies.values())
     assert converted[0] == converted[1] and len(converted[0]) > 5
     assert all(lead == text[:markup.LEAD] for _, text, lead in converted[0].values())
+
+
+def test_a_converted_bodys_head_waits_for_its_pack_without_its_lead(tmp_path, monkeypatch):
+    # The heads' packs are saved once every body is converted; holding each head's lead till
+    # then was the parent's peak at 100,000 pages. The lead is read from the spool as the
+    # pack is pickled, and a rebuild reads back exactly the lead the body had.
+    import shutil
+
+    from conftest import FIXTURES
+
+    from govsite import assemble, markup
+    from govsite.build import clock
+    from govsite.cache import Cache, Pack
+    root = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", root)
+    (root / "content/portal/news/长文.md").write_text(
+        "---\ntitle: 长文\ndate: 2024-05-08 09:00\nsource: 办公室\n---\n" + "政务公开𠀀" * 80 + "\n",
+        encoding="utf-8")
+    report = Report(root)
+    cfg = config.load(root, report)
+    assert cfg is not None
+    found = discover.find_sources(cfg, report)
+    waiting: list[object] = []
+    save = Pack.save
+
+    def saving(pack: Pack) -> None:
+        waiting.extend(value["lead"] for value in pack._kept.values())
+        save(pack)
+
+    monkeypatch.setattr(Pack, "save", saving)
+    leads = []
+    for _ in range(2):   # converted, then read back from the heads
+        store = Cache(tmp_path / "cache")
+        parsed = frontmatter.parse(cfg, found.sources, report, jobs=2, spool=True)
+        cluster = assemble.assemble(cfg, parsed, found.attachments, clock(), False, report, frozenset())
+        bodies = markup.convert_all(cluster, report, jobs=2, cache=store, texts=parsed.texts)
+        leads.append({key: body.lead for key, body in bodies.items()})
+        store.save()
+    assert not any(isinstance(lead, str) for lead in waiting[:len(leads[0])])
+    assert leads[0] == leads[1]
+    assert leads[1]["portal/news/长文"] == ("政务公开𠀀" * 80)[:markup.LEAD]
