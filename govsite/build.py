@@ -9,7 +9,6 @@ replaces `build/`, and only when the whole cluster rendered cleanly.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import mmap
 import multiprocessing
@@ -46,7 +45,14 @@ from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
 from govsite.model import Cluster, source_of
-from govsite.parallel import Background, LeanProcess, default_jobs, ordered_map
+from govsite.parallel import (
+    Background,
+    LeanProcess,
+    default_jobs,
+    libc_function,
+    ordered_map,
+    release_freed_memory,
+)
 from govsite.render import Output, Renderer, Reused
 from govsite.search import DocumentBasis
 from govsite.search import settings as search_settings
@@ -93,16 +99,6 @@ def peak_memory() -> float:
     return max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 
 
-def release_freed_memory() -> None:
-    """Hand the memory freed so far back to the system. The C library keeps what Python frees
-    of large strings for its next allocations; after a cold build's parse and Markdown, the
-    files' texts, that was 350 MB at 100,000 pages, which every worker forked later would
-    count as its own. (glibc's malloc_trim; elsewhere nothing is done.)"""
-    trim = _libc("malloc_trim")
-    if trim is not None:
-        trim(0)
-
-
 M_MMAP_THRESHOLD = -3   # glibc's mallopt() parameter
 
 
@@ -112,17 +108,9 @@ def map_large_blocks() -> None:
     the size of each such block freed, up to 32 MB: the search stage's arrays of hundreds of
     megabytes then came from the heap, and freed, stayed in the process as holes between
     smaller blocks. Fixed at 1 MB, the 100,000-page build's peak fell from 2.22 to 1.87 GB."""
-    mallopt = _libc("mallopt")
+    mallopt = libc_function("mallopt")
     if mallopt is not None:
         mallopt(M_MMAP_THRESHOLD, 1 << 20)
-
-
-def _libc(name: str) -> Callable[..., Any] | None:
-    """A function of the C library, or None where it has none of that name."""
-    try:
-        return getattr(ctypes.CDLL(None), name)
-    except (AttributeError, OSError):
-        return None
 
 
 def clock() -> datetime:
