@@ -597,7 +597,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             body.source = work[i]
             if where is not None:
                 body.spooled = spool.spooled(n, *where)
-                body.spool_lead()   # (its head below keeps it until the cache has it)
+                body.spool_lead()   # (its head below reads it from there too: _SpooledLead)
             bodies[work[i][0]] = converted[body.entry] = body
         report.items.extend(problems)
         cluster.resolver.used_files.update(used)
