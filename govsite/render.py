@@ -183,13 +183,15 @@ class ClusterView:
 def search_facets(cluster: Cluster, site_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The kinds and the years (newest first) of the published pages a site's search page
     searches, which it offers as filters: the whole cluster's on the portal."""
-    site = cluster.sites[site_id]
-    pages = [p for p in (cluster.pages.values() if is_cluster_wide(site) else cluster.pages_by_site[site_id])
-             if cluster.states.get(p.key) == PUBLISHED and p.key not in cluster.previewed]
-    sites = cluster.sites
-    return (tuple(sorted({p.kind for p in pages})),
-            tuple(sorted({fmt_date(p.date, sites[p.site].config)[:4] for p in pages if p.date},
-                         reverse=True)))
+    site, sites = cluster.sites[site_id], cluster.sites
+    kinds, years = set(), set()
+    # A page at a time: the portal's are the cluster's, held packed (snapshot.Chunked).
+    for page in cluster.pages.values() if is_cluster_wide(site) else cluster.pages_by_site[site_id]:
+        if cluster.states.get(page.key) == PUBLISHED and page.key not in cluster.previewed:
+            kinds.add(page.kind)
+            if page.date:
+                years.add(fmt_date(page.date, sites[page.site].config)[:4])
+    return tuple(sorted(kinds)), tuple(sorted(years, reverse=True))
 
 
 def fmt_time(moment: datetime | None, site: SiteConfig) -> str:

@@ -25,6 +25,8 @@ import hashlib
 import itertools
 import pickle
 import sys
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -48,53 +50,82 @@ CHUNK = 64             # pages pickled together in a site record: a read of one 
 
 
 class Chunked(MutableMapping):
-    """A kept model's values by key, unpickled a chunk at a time when first read. An edit
-    renders its site and the few lists elsewhere that show it; unpickling all 100,000 pages
-    and bodies for that took a second. Reading every value (values(), items()) unpickles them
-    all, as before: slower, never wrong. Values set here (a patched page, a preview's edit)
-    stand over the kept ones."""
+    """A model's values by key, held as chunks of CHUNK values pickled and compressed, and
+    unpickled when read. A process holds the chunks (a 100,000-page cluster's pages: 172 MB
+    as objects, 15 MB packed) and the RECENT chunks it read last, whatever it reads: an edit
+    renders its site and the few lists elsewhere that show it, a render worker its tasks'
+    sites, each a site at a time. Values set here (a patched page, a preview's edit) stand
+    over the kept ones, and are held."""
+
+    RECENT = 128   # chunks held unpickled: a site's lists read a few columns' pages at once
 
     def __init__(self, chunks: list[tuple[tuple[str, ...], bytes]], where: dict[str, int]):
         self._keys = [keys for keys, _ in chunks]
-        self._chunks: list[bytes | None] = [blob for _, blob in chunks]   # None once unpickled
+        self._chunks = [blob for _, blob in chunks]
         self._where = where     # key → its chunk (-1: set here), in the cluster's order
-        self._values: dict[str, Any] = {}
+        self._set: dict[str, Any] = {}
+        self._changed: set[int] = set()   # chunks a value of which was set or deleted here
+        self._recent: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._read: set[int] = set()      # every chunk ever unpickled (held())
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent to another process (parallel.apart): without the chunks unpickled here."""
+        return {**self.__dict__, "_recent": OrderedDict(), "_read": set()}
+
+    @classmethod
+    def packed(cls, values: Mapping[str, Any]) -> Chunked:
+        """These values, packed each site's by CHUNK in their order, as a site record keeps
+        them (_parts): saved, the chunks are taken as they are (kept_chunk)."""
+        keys = _site_keys(values, {key.split("/", 1)[0] for key in values})
+        chunks = [chunk for site in sorted(keys) for chunk in _chunks(values, keys[site], cls.kept)]
+        at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
+        return cls(chunks, {key: at[key] for key in values})
+
+    @staticmethod
+    def kept(value: Any) -> Any:
+        """What a chunk holds of a value."""
+        return value
 
     def _made(self, key: str, kept: Any) -> Any:
         """The value of a key from what its chunk holds of it."""
         return kept
 
     def __getitem__(self, key: str) -> Any:
-        value = self._values.get(key)
+        value = self._set.get(key)
         if value is None:
-            self._unpickle(self._where[key])
-            value = self._values[key]
+            value = self._chunk(self._where[key])[key]
         return value
 
-    def _unpickle(self, n: int) -> None:
-        blob = self._chunks[n]
-        if blob is None:
-            raise KeyError(n)
-        self._chunks[n] = None
-        collecting = gc.isenabled()   # (objects that live to the end: see _record)
+    def _chunk(self, n: int) -> dict[str, Any]:
+        found = self._recent.get(n)
+        if found is not None:
+            self._recent.move_to_end(n)
+            return found
+        collecting = gc.isenabled()   # (no cycles among them: nothing for a collection to find)
         gc.disable()
         try:
-            for key, kept in zip(self._keys[n], pickle.loads(blob), strict=True):
-                if key not in self._values:
-                    self._values[key] = self._made(key, kept)
+            found = {key: self._made(key, kept)
+                     for key, kept in zip(self._keys[n], unpacked(self._chunks[n]), strict=True)}
         finally:
             if collecting:
                 gc.enable()
+        self._recent[n] = found
+        self._read.add(n)
+        if len(self._recent) > self.RECENT:
+            self._recent.popitem(last=False)
+        return found
 
     def __setitem__(self, key: str, value: Any) -> None:
         n = self._where.setdefault(key, -1)
-        if n >= 0 and self._chunks[n] is not None:   # (no longer the chunk kept)
-            self._unpickle(n)
-        self._values[key] = value
+        if n >= 0:
+            self._changed.add(n)
+        self._set[key] = value
 
     def __delitem__(self, key: str) -> None:
-        self[key]   # (unpickled first, or its chunk would bring it back)
-        del self._where[key], self._values[key]
+        n = self._where.pop(key)
+        self._set.pop(key, None)
+        if n >= 0:
+            self._changed.add(n)
 
     def __contains__(self, key: object) -> bool:
         return key in self._where
@@ -106,18 +137,29 @@ class Chunked(MutableMapping):
         return len(self._where)
 
     def held(self) -> set[str]:
-        """The keys of the values unpickled or set so far."""
-        return set(self._values)
+        """The keys of the values read (unpickled) or set so far."""
+        return {key for n in self._read for key in self._keys[n] if key in self._where} | set(self._set)
 
     def holds(self, key: str) -> bool:
-        """Whether the value of this key has been unpickled or set."""
-        return key in self._values
+        """Whether the value of this key has been read (unpickled) or set."""
+        return key in self._set or self._where.get(key, -1) in self._read
 
     def kept_chunk(self, keys: tuple[str, ...]) -> bytes | None:
-        """These values pickled as they were kept, when they were kept as one chunk and none
+        """These values packed as they were kept, when they were kept as one chunk and none
         of them has been set since: a site record written again reuses what it can."""
         n = self._where.get(keys[0], -1) if keys else -1
-        return self._chunks[n] if n >= 0 and self._keys[n] == keys else None
+        return self._chunks[n] if n >= 0 and n not in self._changed and self._keys[n] == keys \
+            else None
+
+
+def packed(values: list[Any]) -> bytes:
+    """A chunk of values, pickled and compressed (zlib's fastest level: a page's fields are
+    mostly words its column's other pages use too, a fourth of the pickle's size)."""
+    return zlib.compress(pickle.dumps(values, pickle.HIGHEST_PROTOCOL), 1)
+
+
+def unpacked(blob: bytes) -> list[Any]:
+    return pickle.loads(zlib.decompress(blob))
 
 
 class KeptPages(Chunked):
@@ -137,20 +179,22 @@ class KeptBodies(Chunked):
         return Body(None, None, digest, entry, key, lead, files)
 
     @staticmethod
-    def head(body: Body) -> tuple[str, str, str, tuple[str, ...]]:
-        return body.lead, body.digest, body.entry, body.files
+    def kept(value: Any) -> tuple[str, str, str, tuple[str, ...]]:
+        return value.lead, value.digest, value.entry, value.files
 
 
 class _SitePages(Mapping):
+    """A site's pages as they are asked for (its lists, its sitemap, its search page each
+    ask): those of the last site asked for are held, no more."""
+
     def __init__(self, pages: KeptPages, keys: Mapping[str, tuple[str, ...]]):
         self._pages, self._keys = pages, keys
-        self._made: dict[str, tuple[Page, ...]] = {}
+        self._last: tuple[str, tuple[Page, ...]] = ("", ())
 
     def __getitem__(self, site: str) -> tuple[Page, ...]:
-        found = self._made.get(site)
-        if found is None:
-            found = self._made[site] = tuple(self._pages[key] for key in self._keys[site])
-        return found
+        if self._last[0] != site or not site:
+            self._last = (site, tuple(self._pages[key] for key in self._keys[site]))
+        return self._last[1]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._keys)
@@ -414,8 +458,8 @@ def _parts(kept: Kept, sites: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     pickled by CHUNK as (keys, pickled values), and the attachments its bodies link to."""
     pages, bodies = _site_keys(kept.cluster.pages, sites), _site_keys(kept.bodies, sites)
     for site in sorted(sites):
-        yield site, {"pages": _chunks(kept.cluster.pages, pages[site], lambda page: page),
-                     "bodies": _chunks(kept.bodies, bodies[site], KeptBodies.head),
+        yield site, {"pages": _chunks(kept.cluster.pages, pages[site], KeptPages.kept),
+                     "bodies": _chunks(kept.bodies, bodies[site], KeptBodies.kept),
                      "files": {key: files for key in bodies[site] if (files := _linked(kept, key))}}
 
 
@@ -429,15 +473,14 @@ def _site_keys(values: Mapping[str, Any], sites: set[str]) -> dict[str, list[str
     return keys
 
 
-def _chunks(values: Mapping[str, Any], keys: list[str], pickled: Callable[[Any], Any]
+def _chunks(values: Mapping[str, Any], keys: list[str], kept: Callable[[Any], Any]
             ) -> list[tuple[tuple[str, ...], bytes]]:
     """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed."""
     chunks = []
     for at in range(0, len(keys), CHUNK):
         chunk = tuple(keys[at:at + CHUNK])
         blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
-        chunks.append((chunk, blob or pickle.dumps([pickled(values[key]) for key in chunk],
-                                                   pickle.HIGHEST_PROTOCOL)))
+        chunks.append((chunk, blob or packed([kept(values[key]) for key in chunk])))
     return chunks
 
 

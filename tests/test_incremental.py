@@ -9,6 +9,7 @@ import random
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 
 import jinja2
@@ -1385,13 +1386,12 @@ def test_a_patched_build_searches_the_previous_documents_with_the_edited_page_ma
 
 
 def test_kept_pages_are_unpickled_a_chunk_at_a_time_as_they_are_read():
-    import pickle
     from types import SimpleNamespace
 
-    from govsite.snapshot import KeptPages
+    from govsite.snapshot import KeptPages, packed
 
     def chunk(*keys: str) -> tuple[tuple[str, ...], bytes]:
-        return keys, pickle.dumps([SimpleNamespace(key=key, n=1) for key in keys])
+        return keys, packed([SimpleNamespace(key=key, n=1) for key in keys])
 
     chunks = [chunk("a/x/1", "a/x/2"), chunk("b/x/1", "b/x/2"), chunk("a/x/3")]
     pages = KeptPages(chunks, {"a/x/1": 0, "b/x/1": 1, "a/x/2": 0, "b/x/2": 1, "a/x/3": 2})
@@ -1408,10 +1408,29 @@ def test_kept_pages_are_unpickled_a_chunk_at_a_time_as_they_are_read():
     assert pages.kept_chunk(("a/x/3",)) == chunks[2][1]
     assert pages.kept_chunk(("a/x/3", "a/x/4")) is None   # (not as it was kept)
     by_site = pages.by_site({"a": ("a/x/1", "a/x/2", "a/x/3"), "b": ("b/x/1", "b/x/2"), "c": ()})
-    assert pages.held() == {"b/x/1", "b/x/2", "a/x/1", "a/x/2"}
+    assert pages.held() == {"b/x/1", "b/x/2", "a/x/2"}
     assert [page.key for page in by_site["a"]] == ["a/x/1", "a/x/2", "a/x/3"]
     assert by_site["c"] == () and len(pages.held()) == 5
     assert [page.n for page in pages.values()] == [1, 1, 2, 1, 1]
+    del pages["b/x/1"]
+    assert "b/x/1" not in pages and list(pages) == ["a/x/1", "a/x/2", "b/x/2", "a/x/3"]
+    assert pages.kept_chunk(("b/x/1", "b/x/2")) is None
+
+
+def test_packed_pages_hold_only_the_chunks_read_last(monkeypatch):
+    from govsite.snapshot import CHUNK, KeptPages
+
+    monkeypatch.setattr(KeptPages, "RECENT", 2)
+    values = {f"{site}/news/{n}": Fraction(n, 7) for site in ("b", "a") for n in range(2 * CHUNK)}
+    pages = KeptPages.packed(values)
+    assert list(pages) == list(values) and dict(pages.items()) == values
+    # Each site's values packed by CHUNK in their order, as a site record keeps them.
+    assert pages.kept_chunk(tuple(f"a/news/{n}" for n in range(CHUNK))) is not None
+    assert pages.kept_chunk(tuple(f"b/news/{n}" for n in range(CHUNK, 2 * CHUNK))) is not None
+    first = pages["a/news/0"]
+    assert pages["a/news/1"] == Fraction(1, 7) and pages["a/news/0"] is first   # its chunk is held...
+    pages["b/news/0"], pages[f"b/news/{CHUNK}"]
+    assert pages["a/news/0"] == first and pages["a/news/0"] is not first   # ...until two others are read
 
 
 def test_a_patched_build_unpickles_only_the_kept_pages_it_reads(tmp_path, monkeypatch):
