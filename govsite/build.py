@@ -44,10 +44,11 @@ from govsite import (
 from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
-from govsite.model import Cluster, source_of
+from govsite.model import Cluster, Site, source_of
 from govsite.parallel import (
     Background,
     LeanProcess,
+    apart,
     default_jobs,
     libc_function,
     ordered_map,
@@ -207,6 +208,37 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
                       partial(snapshot.save, store, patched.kept, kept, patched),
                       DocumentBasis(build_id, kept.build, patched.edited))
     start = len(report.items)
+    made = _made_apart(cluster_config, found, report, now, preview, stages, store, jobs, kept) \
+        if jobs > 1 else _made(cluster_config, found, report, now, preview, stages, store, jobs, kept)
+    fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), made.cluster, made.bodies,
+                          found.digests, report.items[start:], made.window, made.assembled_files,
+                          build_id)
+    return _Model(made.cluster, made.bodies, None, partial(snapshot.save, store, fresh, kept),
+                  DocumentBasis(build_id))
+
+
+@dataclass
+class _Made:
+    """A model made from every source, and what the next build keeps of how."""
+
+    cluster: Cluster
+    bodies: dict[str, markup.Body]
+    window: tuple[datetime | None, datetime | None]   # (snapshot.Kept)
+    assembled_files: frozenset[str]
+    # From a process of its own (_made_apart): what it reported, its stages' times and peaks,
+    # and what its cache noted.
+    findings: list = field(default_factory=list)
+    stages: tuple[dict[str, float], dict[str, float], float] = ({}, {}, 0.0)
+    noted: list = field(default_factory=list)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "bodies": markup.Carried(self.bodies)}   # (a dict again, read)
+
+
+def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
+          now: datetime, preview: bool, stages: _Stages, store: Cache, jobs: int,
+          kept: snapshot.Index | None) -> _Made:
+    """The cluster and its bodies from every source: parsed, assembled and converted."""
     # The bodies wait in files from parsing to converting (Parsed.texts), not in this process.
     cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs,
                                  spool=True)
@@ -214,11 +246,57 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     bodies = markup.convert_all(cluster, report, jobs, store,
                                 earlier=partial(snapshot.earlier_targets, store, kept),
                                 texts=parsed.texts)
-    fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), cluster, bodies, found.digests,
-                          report.items[start:], snapshot.window(parsed.pages, now),
-                          assembled_files, build_id)
-    return _Model(cluster, bodies, None, partial(snapshot.save, store, fresh, kept),
-                  DocumentBasis(build_id))
+    # Converted, a page's Markdown is not read again (frontmatter.read_body would read it from
+    # its file): not held to the end. And the pages are held packed from here on, as a kept
+    # model's are (snapshot.Chunked): as objects, 172 MB at 100,000 pages, in this process
+    # and in every one forked from it; packed, 15 MB, and each process unpickles what it reads.
+    for page in cluster.pages.values():
+        object.__setattr__(page, "body", None)
+    window = snapshot.window(parsed.pages, now)
+    cluster.pages = snapshot.KeptPages.packed(cluster.pages)
+    cluster.__dict__.pop("pages_by_site", None)   # (its pages, as objects)
+    return _Made(cluster, bodies, window, assembled_files)
+
+
+def _made_apart(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
+                now: datetime, preview: bool, stages: _Stages, store: Cache, jobs: int,
+                kept: snapshot.Index | None) -> _Made:
+    """_made() in a process of its own (parallel.apart), which leaves with the memory that
+    parsing, assembling and converting every source took: this process then holds the model
+    it hands over, packed (350 MB less at 100,000 pages, in it and in every render worker)."""
+    start = len(report.items)
+    folder = store.path.parent if store.path is not None else None
+
+    def make() -> _Made:
+        forked = ForkedCache(folder, spill.fileno())
+        made = _made(cluster_config, found, report, now, preview, stages, forked, jobs, kept)
+        forked.close()
+        made.findings = report.items[start:]
+        made.stages = (stages.timings, stages.memory, stages._start)
+        made.noted = forked.log
+        return made
+
+    with tempfile.TemporaryFile(prefix="govsite-kept-") as spill:
+        collecting = gc.isenabled()   # (what it unpickles here lives to the end: see _record)
+        gc.disable()
+        try:
+            made = apart(make)
+        finally:
+            if collecting:
+                gc.enable()
+        replay(store, made.noted, spill.fileno())
+    made.noted = []
+    report.items.extend(made.findings)
+    stages.timings.update(made.stages[0])
+    stages.memory.update(made.stages[1])
+    stages._start = made.stages[2]   # (the clock is the system's: this stage began there)
+    # This process's settings, as a kept model takes them (snapshot._load).
+    cluster = made.cluster
+    made.cluster = replace(cluster, config=cluster_config, sites={
+        s: Site(cluster_config.site(s), site.intro, site.columns)
+        for s, site in cluster.sites.items()})
+    markup.reconverting(made.cluster, cluster_config.root)
+    return made
 
 
 def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = False,
@@ -251,12 +329,10 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         model = _model(project, only, report, now or clock(), drafts, stages, store, jobs)
         cluster, bodies = model.cluster, model.bodies
         jobs = jobs or _default_jobs(len(cluster.pages))
-        # Converted, the pages' Markdown is not read again (frontmatter.read_body would read it
-        # from its file): a cold build does not hold every file's text to the end. (A kept
-        # model's pages were kept without it.)
-        for page in (cluster.pages.values() if model.edited is None else
-                     (cluster.pages[key] for key in model.edited)):
-            object.__setattr__(page, "body", None)
+        # Converted, the edited pages' Markdown is not read again (a cold build's pages are
+        # held without it: see _model; a kept model's were kept without it).
+        for key in model.edited or ():
+            object.__setattr__(cluster.pages[key], "body", None)
         if model.edited is None:
             release_freed_memory()
         # The cluster and its bodies live until the end: moved out of the garbage collector's

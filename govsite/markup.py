@@ -194,6 +194,30 @@ class Body:
         self.spooled = None
 
 
+class Carried:
+    """Bodies as a process forked to make them hands them over (parallel.apart, which passes
+    open files as such): a spooled one with its place in its spool's file, not with its HTML
+    and text (which a Body pickled on its own carries along: Body.__getstate__)."""
+
+    def __init__(self, bodies: dict[str, Body]):
+        self.bodies = bodies
+
+    def __reduce__(self) -> tuple[Callable[[list], dict[str, Body]], tuple[list]]:
+        return _uncarried, ([
+            (key, body._html, body._text, body._lead, body.digest, body.entry, body.source,
+             body.files, *((body.spooled.file, *body.spooled.where()) if body.spooled else ()))
+            for key, body in self.bodies.items()],)
+
+
+def _uncarried(rows: list[tuple]) -> dict[str, Body]:
+    bodies = {}
+    for key, markup, text, lead, digest, entry, source, files, *spooled in rows:
+        body = bodies[key] = Body(markup, text, digest, entry, source, lead, files,
+                                  Spooled(*spooled) if spooled else None)
+        body._lead = lead   # (None for a spooled body: read from there, see lead)
+    return bodies
+
+
 # A body as another process takes it (portable()): its lead (None: read from its spool there),
 # digest and cache entry, and its text (when held) or where it waits (the spool file's number
 # among those sent, and the place).

@@ -281,6 +281,46 @@ def test_a_cold_build_on_two_processes_indexes_in_a_lean_process_and_keeps_what_
     assert _site_files(out) == _site_files(tmp_path / "clean")
 
 
+def test_a_cold_build_makes_its_model_in_a_process_of_its_own_and_keeps_what_it_made(
+        tmp_path, monkeypatch):
+    # Parsed, assembled and converted in a process that then ends (parallel.apart): the build
+    # renders what it hands over, reports what it found, and keeps for the next build what
+    # its cache noted and the model itself.
+    import govsite.build
+    from govsite.diagnostics import BuildFailed
+    project = tmp_path / "project"
+    shutil.copytree(FIXTURES / "small", project)
+    out, cache, pids = tmp_path / "build", tmp_path / "cache", tmp_path / "pids"
+    made = govsite.build._made
+
+    def noted(*args):
+        with pids.open("a") as file:
+            file.write(f"{os.getpid()}\n")
+        return made(*args)
+
+    monkeypatch.setattr(govsite.build, "_made", noted)
+    result = build(project, out, now=NOW, cache=cache, jobs=2)
+    assert len(pids.read_text().split()) == 1 and pids.read_text().split() != [str(os.getpid())]
+    assert {"parse", "assemble", "markdown"} <= result.timings.keys()
+    build(project, tmp_path / "alone", now=NOW, jobs=1)
+    assert _site_files(out) == _site_files(tmp_path / "alone")
+    pids.unlink()
+    build(project, out, now=NOW, cache=cache, jobs=2)   # nothing changed: the kept model
+    assert not pids.exists()
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    # What it finds stops the build, and is told where, as from any other stage.
+    broken = project / "content/portal/news/2024-05-08-meeting.md"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("---\n", "---\ndate: [\n", 1),
+                      encoding="utf-8")
+    shutil.rmtree(cache)
+    pids.unlink()
+    with pytest.raises(BuildFailed) as failure:
+        build(project, out, now=NOW, cache=cache, jobs=2)
+    assert [d.path for d in failure.value.report.errors()] == ["content/portal/news/2024-05-08-meeting.md"]
+    assert len(pids.read_text().split()) == 1 and pids.read_text().split() != [str(os.getpid())]
+
+
 def test_a_cold_build_s_lean_search_runs_in_the_build_where_nothing_forks(tmp_path, monkeypatch):
     # Without fork a LeanProcess runs its job in the build itself when asked for the result:
     # the documents' file and the bodies' spools are read there, through the same descriptors.
