@@ -243,18 +243,19 @@ def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, repor
     cluster, parsed = _assembled(cluster_config, found, report, now, preview, stages, store, jobs,
                                  spool=True)
     assembled_files = frozenset(cluster.resolver.used_files)
-    bodies = markup.convert_all(cluster, report, jobs, store,
-                                earlier=partial(snapshot.earlier_targets, store, kept),
-                                texts=parsed.texts)
-    # Converted, a page's Markdown is not read again (frontmatter.read_body would read it from
-    # its file): not held to the end. And the pages are held packed from here on, as a kept
-    # model's are (snapshot.Chunked): as objects, 172 MB at 100,000 pages, in this process
-    # and in every one forked from it; packed, 15 MB, and each process unpickles what it reads.
+    window, texts = snapshot.window(parsed.pages, now), parsed.texts
+    # Assembled, the pages are held packed, as a kept model's are (snapshot.Chunked): as
+    # objects, 172 MB at 100,000 pages, which the bodies converted next would come on top of
+    # (and every process forked to convert them would count); packed, 15 MB, and each process
+    # unpickles what it reads. A page's Markdown is not on it (see frontmatter.read_body).
+    del parsed
     for page in cluster.pages.values():
         object.__setattr__(page, "body", None)
-    window = snapshot.window(parsed.pages, now)
     cluster.pages = snapshot.KeptPages.packed(cluster.pages)
     cluster.__dict__.pop("pages_by_site", None)   # (its pages, as objects)
+    bodies = markup.convert_all(cluster, report, jobs, store,
+                                earlier=partial(snapshot.earlier_targets, store, kept),
+                                texts=texts)
     return _Made(cluster, bodies, window, assembled_files)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import html
+import itertools
+import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -197,24 +199,43 @@ class Body:
 class Carried:
     """Bodies as a process forked to make them hands them over (parallel.apart, which passes
     open files as such): a spooled one with its place in its spool's file, not with its HTML
-    and text (which a Body pickled on its own carries along: Body.__getstate__)."""
+    and text (which a Body pickled on its own carries along: Body.__getstate__); its source by
+    its key (body_source() works it out again, should it ever be converted again). Pickled
+    CARRIED at a time into bytes of their own: in one stream, the pickler's memo held every
+    object it wrote to its end, 64 MB at 100,000 pages in a process that was at its peak."""
 
     def __init__(self, bodies: dict[str, Body]):
         self.bodies = bodies
 
-    def __reduce__(self) -> tuple[Callable[[list], dict[str, Body]], tuple[list]]:
-        return _uncarried, ([
-            (key, body._html, body._text, body._lead, body.digest, body.entry, body.source,
-             body.files, *((body.spooled.file, *body.spooled.where()) if body.spooled else ()))
-            for key, body in self.bodies.items()],)
+    def __reduce__(self) -> tuple[Callable[..., dict[str, Body]], tuple[list[Any], list[bytes]]]:
+        files: list[Any] = []
+        numbers: dict[int, int] = {}
+
+        def place(spooled: Spooled) -> tuple[int, int, int, int]:
+            n = numbers.setdefault(id(spooled.file), len(files))
+            if n == len(files):
+                files.append(spooled.file)
+            return (n, *spooled.where())
+
+        rows = ((key, body._html, body._text, body._lead, body.digest, body.entry, body.files,
+                 place(body.spooled) if body.spooled else None)
+                for key, body in self.bodies.items())
+        chunks = []
+        while chunk := list(itertools.islice(rows, CARRIED)):
+            chunks.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
+        return _uncarried, (files, chunks)
 
 
-def _uncarried(rows: list[tuple]) -> dict[str, Body]:
+CARRIED = 4096
+
+
+def _uncarried(files: list[Any], chunks: list[bytes]) -> dict[str, Body]:
     bodies = {}
-    for key, markup, text, lead, digest, entry, source, files, *spooled in rows:
-        body = bodies[key] = Body(markup, text, digest, entry, source, lead, files,
-                                  Spooled(*spooled) if spooled else None)
-        body._lead = lead   # (None for a spooled body: read from there, see lead)
+    for chunk in chunks:
+        for key, markup, text, lead, digest, entry, linked, place in pickle.loads(chunk):
+            body = bodies[key] = Body(markup, text, digest, entry, key, lead, linked,
+                                      Spooled(files[place[0]], *place[1:]) if place else None)
+            body._lead = lead   # (None for a spooled body: read from there, see lead)
     return bodies
 
 
