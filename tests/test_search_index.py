@@ -423,6 +423,28 @@ def test_contributions_worked_out_over_the_counts_once_written_are_the_same(sink
             assert np.array_equal(getattr(back, name), getattr(held.state_out, name)), name
 
 
+@pytest.mark.parametrize("times", [60_000, 70_000])
+def test_a_count_too_large_for_16_bits_is_counted_whole(times):
+    # Counts are placed as 16-bit numbers when every one fits, and the contributions worked
+    # out over them: a term 70,000 times in one document must neither wrap nor change a score.
+    import numpy as np
+
+    from govsite.search.index import CountCache, TermState, score
+    from govsite.search.publish import document_digests
+    docs = _docs()
+    docs[0] = _with_text(docs[0], "公开" * times)
+    written: list[bytes] = []
+    sunk = CountCache(document_digests(docs), {}, state_sink=lambda state: written.append(
+        b"".join(bytes(part) for part in state.chunks().pieces())))
+    scores = score(docs, cache=sunk)
+    back = TermState.from_bytes(written[0])
+    assert back is not None and int(back.tf.max()) == times   # (the bigram 公开)
+    held = CountCache(document_digests(docs), {})
+    assert np.array_equal(scores.values, score(docs, cache=held).values)
+    assert held.state_out is not None and np.array_equal(back.tf, held.state_out.tf)
+    assert np.array_equal(back.values, held.state_out.values)
+
+
 def test_a_states_posting_keys_are_answered_from_its_spans_and_not_stored():
     # At 100,000 pages a key per posting was 328 MB written to the cache and mapped in by
     # every edit; the state keeps its distinct keys and where each one's postings start.
