@@ -47,7 +47,7 @@ def ordered_map(work: Callable[[int], T], count: int, jobs: int) -> Iterator[T]:
     gc.freeze()
     release_freed_memory()
     try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_start) as pool:
             # chunksize 1: items differ wildly in cost (the portal's index against a county's).
             yield from pool.imap(_run, range(count), chunksize=1)
     finally:
@@ -74,6 +74,20 @@ def libc_function(name: str) -> Callable[..., Any] | None:
         return getattr(ctypes.CDLL(None), name)
     except (AttributeError, OSError):
         return None
+
+
+PR_SET_PDEATHSIG = 1   # Linux's prctl() option
+
+
+def _worker_start() -> None:
+    """A worker ends with the process that forked it, and without a word: a lean process
+    stopped because its build failed left the workers it had forked to count terms, which
+    went on counting and then, their results' pipe gone, printed two tracebacks each of
+    BrokenPipeError below the build's own message. (Python ignores SIGPIPE.)"""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    prctl = libc_function("prctl")
+    if prctl is not None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _run(item: int) -> Any:

@@ -601,3 +601,30 @@ def test_the_output_guard_reads_a_link_as_urljoin_and_urlsplit_would():
         assert guard._resolve(folder, raw) == general(folder, raw), (folder, raw)
     assert guard._resolve("www.a.gov.cn/news", "https://www.a.gov.cn/zwgk/x.html") == "www.a.gov.cn/zwgk/x.html"
     assert guard._resolve("www.a.gov.cn/news", "https://zfwzgl.www.gov.cn/jiucuo.html?url=x") == ""
+
+
+def _a_megabyte_slowly(n: int) -> bytes:
+    import time
+    time.sleep(0.5)
+    return bytes(1 << 20)
+
+
+def _count_slowly(descriptors: list[int]) -> None:
+    from govsite.parallel import ordered_map
+    for _ in ordered_map(_a_megabyte_slowly, 8, 2):
+        pass
+
+
+def test_workers_of_a_process_stopped_end_without_a_word(capfd):
+    # A build that fails while its lean process searches stops that process; the workers it
+    # had forked to count terms then wrote two tracebacks each of BrokenPipeError to the
+    # terminal, after the build's own message, as they finished their slices.
+    import time
+
+    from govsite.parallel import LeanProcess
+    lean = LeanProcess()
+    lean.start(_count_slowly, (), [])
+    time.sleep(0.3)
+    lean.close(stop=True)
+    time.sleep(1.5)
+    assert "Traceback" not in capfd.readouterr().err
