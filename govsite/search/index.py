@@ -778,6 +778,7 @@ def _splice(arrays: list[tuple[Any, np.ndarray, Callable[[np.ndarray], np.ndarra
 
 PLACE_ONE_BY_ONE = 20_000   # new postings placed by binary search each, at most
 PLACE_BLOCK = 1 << 20       # counted postings moved into place at a time
+COUNT_SLICE = 5_000         # documents counted by one task, at most
 
 
 def _merge_places(keys: np.ndarray, docs: np.ndarray, new_keys: np.ndarray,
@@ -996,7 +997,9 @@ class _TermKeys:
         digests = cache.digests if cache else [""] * len(docs)
         todo = [i for i in range(len(docs)) if not cache or digests[i] not in known]
         # A few slices per process: the merge here overlaps the counting of the next ones.
-        size = -(-len(todo) // max(1, 4 * jobs)) if jobs > 1 else len(todo) or 1
+        # And no slice of more than COUNT_SLICE documents: a worker sorts its slice's
+        # postings, 200 MB of temporaries for an eighth of 100,000 pages.
+        size = min(-(-len(todo) // max(1, 4 * jobs)) if jobs > 1 else len(todo), COUNT_SLICE) or 1
         if len(todo) > 100:
             warm_fold_table()
         if cache is not None and cache.prepare is not None and todo:
