@@ -515,8 +515,11 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
         reads.update(so_far.reads)
         guard.add(so_far.links)
     # The HTML of cached bodies is read only for the outputs made again, before the processes
-    # that make them start (they could not share the cache).
-    markup.load_html(bodies, [key for key in bodies if key.endswith("/")] + to_make, store)
+    # that make them start (they could not share the cache); a kept model's bodies hold it.
+    shown = [key for key in bodies if key.endswith("/")] + to_make
+    if isinstance(bodies, snapshot.Chunked):
+        bodies.hold(shown)
+    markup.load_html(bodies, shown, store)
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:
         site_id, kind, keys = tasks[n]

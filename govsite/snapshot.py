@@ -136,6 +136,14 @@ class Chunked(MutableMapping):
     def __len__(self) -> int:
         return len(self._where)
 
+    def hold(self, keys: Iterable[str]) -> None:
+        """Hold these values from now on, as read: bodies whose HTML is about to be read back
+        for the outputs made again, which must keep it however much is read after them
+        (without it, each would be converted again). Keys it does not have are passed over."""
+        for key in keys:
+            if key in self._where and key not in self._set:
+                self._set[key] = self[key]
+
     def held(self) -> set[str]:
         """The keys of the values read (unpickled) or set so far."""
         return {key for n in self._read for key in self._keys[n] if key in self._where} | set(self._set)

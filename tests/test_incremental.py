@@ -1473,6 +1473,32 @@ def test_packed_pages_hold_only_the_chunks_read_last(monkeypatch):
     assert pages["a/news/0"] == first and pages["a/news/0"] is not first   # ...until two others are read
 
 
+def test_a_template_change_reads_back_the_html_of_every_page_it_makes_and_converts_none(
+        built, monkeypatch):
+    # A kept model holds a few chunks of bodies unpacked at a time (snapshot.Chunked): the
+    # bodies whose HTML was read back for the pages made again must keep it, or each would be
+    # converted from its Markdown again (100,000 of them after a change to a shared template).
+    import govsite.snapshot
+    from govsite import markup
+    project, out, _ = built
+    monkeypatch.setattr(govsite.snapshot, "CHUNK", 1)   # a chunk per body
+    monkeypatch.setattr(govsite.snapshot.Chunked, "RECENT", 1)
+    cache = out.parent / "one-body-a-chunk"
+    build(project, out, now=NOW, cache=cache, jobs=1)
+    converted: list[str] = []
+    convert = markup.Converter.convert
+    monkeypatch.setattr(markup.Converter, "convert", lambda self, text, source, *rest: (
+        converted.append(source), convert(self, text, source, *rest))[1])
+    path = project / "themes/sites/portal/templates/partials/footer.html"
+    path.parent.mkdir(parents=True)
+    path.write_text("<footer>市政府网站</footer>", encoding="utf-8")
+    result = build(project, out, now=NOW, cache=cache, jobs=1, keep_model=True)
+    assert isinstance(result.model[1], govsite.snapshot.KeptBodies)   # (the kept model, patched)
+    assert converted == []
+    assert "市政府网站" in (out / "www.example.gov.cn/news/2024-05-08-meeting.html").read_text(encoding="utf-8")
+    _equal_to_a_clean_build(project, out)
+
+
 def test_a_patched_build_unpickles_only_the_kept_pages_it_reads(tmp_path, monkeypatch):
     import govsite.snapshot
     monkeypatch.setattr(govsite.snapshot, "CHUNK", 1)   # a chunk per page: every read shows
