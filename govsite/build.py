@@ -44,7 +44,7 @@ from govsite import (
 from govsite.cache import Cache, CacheBusy, ForkedCache, Pack, replay, unpickled
 from govsite.check.guard import OutputGuard, note_all
 from govsite.diagnostics import BuildFailed, Report, did_you_mean
-from govsite.model import Cluster, Site, source_of
+from govsite.model import Cluster, source_of
 from govsite.parallel import (
     Background,
     LeanProcess,
@@ -292,11 +292,7 @@ def _made_apart(cluster_config: config.ClusterConfig, found: discover.Discovery,
     stages.timings.update(made.stages[0])
     stages.memory.update(made.stages[1])
     stages._start = made.stages[2]   # (the clock is the system's: this stage began there)
-    # This process's settings, as a kept model takes them (snapshot._load).
-    cluster = made.cluster
-    made.cluster = replace(cluster, config=cluster_config, sites={
-        s: Site(cluster_config.site(s), site.intro, site.columns)
-        for s, site in cluster.sites.items()})
+    made.cluster = snapshot.under(cluster_config, made.cluster)
     markup.reconverting(made.cluster, cluster_config.root)
     return made
 

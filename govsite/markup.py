@@ -208,22 +208,29 @@ class Carried:
         self.bodies = bodies
 
     def __reduce__(self) -> tuple[Callable[..., dict[str, Body]], tuple[list[Any], list[bytes]]]:
-        files: list[Any] = []
-        numbers: dict[int, int] = {}
-
-        def place(spooled: Spooled) -> tuple[int, int, int, int]:
-            n = numbers.setdefault(id(spooled.file), len(files))
-            if n == len(files):
-                files.append(spooled.file)
-            return (n, *spooled.where())
-
+        places = _Places()
         rows = ((key, body._html, body._text, body._lead, body.digest, body.entry, body.files,
-                 place(body.spooled) if body.spooled else None)
+                 places.of(body.spooled) if body.spooled else None)
                 for key, body in self.bodies.items())
         chunks = []
         while chunk := list(itertools.islice(rows, CARRIED)):
             chunks.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-        return _uncarried, (files, chunks)
+        return _uncarried, (places.files, chunks)
+
+
+class _Places:
+    """Where spooled bodies wait, for another process: each spool file numbered in the order
+    first met (`files`, passed along as such), and each place as (that number, where())."""
+
+    def __init__(self) -> None:
+        self.files: list[Any] = []
+        self._numbers: dict[int, int] = {}   # a spool file's id → its number
+
+    def of(self, spooled: Spooled) -> tuple[int, int, int, int]:
+        n = self._numbers.setdefault(id(spooled.file), len(self.files))
+        if n == len(self.files):
+            self.files.append(spooled.file)
+        return (n, *spooled.where())
 
 
 CARRIED = 4096
@@ -250,22 +257,17 @@ def portable(bodies: Iterable[Body]) -> tuple[list[PortableBody], list[Any]] | N
     they wait in: the HTML and text a pickled Body carries stay where they are. None when one
     of them is neither spooled nor holds its text (such a body is read back from the cache, or
     converted again, which takes the cluster)."""
-    files: dict[int, int] = {}   # a spool file's id → its number
-    spools: list[Any] = []
+    places = _Places()
     out: list[PortableBody] = []
     for body in bodies:
         place = None
         if body.spooled is not None:
-            file = body.spooled.file
-            n = files.setdefault(id(file), len(spools))
-            if n == len(spools):
-                spools.append(file)
-            place = (n, *body.spooled.where())
+            place = places.of(body.spooled)
         elif body._text is None:
             return None
         out.append((body._lead if place is not None else body.lead, body.digest, body.entry,
                     body._text if place is None else None, place))
-    return out, spools
+    return out, places.files
 
 
 def restored(bodies: list[PortableBody], descriptors: list[int]) -> list[Body]:

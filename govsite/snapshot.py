@@ -375,16 +375,21 @@ def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime)
     if targets is None or joins["cluster"].resolver is None:
         return None
     joins["cluster"].resolver.targets = targets[1]
-    cluster = replace(joins["cluster"], config=config,   # pages in the order assemble() gave
-                      pages=KeptPages(*_chunked(parts, "pages", joins["runs"])),
-                      sites={s: Site(config.site(s), site.intro, site.columns)
-                             for s, site in joins["cluster"].sites.items()})
+    cluster = under(config, replace(   # pages in the order assemble() gave
+        joins["cluster"], pages=KeptPages(*_chunked(parts, "pages", joins["runs"]))))
     # The bodies in the order convert_all() gave them; each knows its source by its key alone
     # (markup.body_source works it out if it is ever converted again).
     bodies = KeptBodies(*_chunked(parts, "bodies", joins["body_runs"]))
     linked = {key: files for part in parts.values() for key, files in part["files"].items()}
     return Kept(kept_index.key, cluster, bodies, kept_index.sources, joins["findings"],
                 joins["window"], joins["assembled_files"], linked=linked)
+
+
+def under(config: ClusterConfig, cluster: Cluster) -> Cluster:
+    """A cluster made elsewhere (kept by an earlier build, or made in a process of its own)
+    with this process's settings, site by site."""
+    return replace(cluster, config=config, sites={s: Site(config.site(s), site.intro, site.columns)
+                                                  for s, site in cluster.sites.items()})
 
 
 def _chunked(parts: dict[str, dict[str, Any]], name: str, runs: list[tuple[str, int]]
