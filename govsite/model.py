@@ -32,7 +32,7 @@ PUBLISHED, WITHDRAWN, DRAFT, SCHEDULED, EXPIRED = (
     "published", "withdrawn", "draft", "scheduled", "expired")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """A reference to another item written by an editor: raw text plus where it was written."""
 
@@ -40,13 +40,13 @@ class Link:
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Withdrawal:
     date: datetime
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """政策文件 metadata, as shown in the 信息公开 block of a policy page."""
 
@@ -60,7 +60,7 @@ class Policy:
     index_no_line: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Material:
     name: str
     form: str
@@ -69,7 +69,7 @@ class Material:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServiceGuide:
     """办事指南 elements; the national spot checks look for each of them."""
 
@@ -119,7 +119,7 @@ class SiteIntro:
     source: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Page:
     key: str            # "<site>/<column>/<name>": unique in the cluster
     site: str
