@@ -744,6 +744,17 @@ def _lean_search(cluster: Cluster, filed: Any, digests: list[str] | None, key: s
     return store.log, staging.noted or [], staging.report.items
 
 
+def _apart_noting(store: ForkedCache, work: Callable[[], Any]) -> Any:
+    """work() in a process of its own (parallel.apart), with what it noted in `store` (a lean
+    process's: see _lean_search) carried back here."""
+    def noted() -> tuple[Any, Any]:
+        return work(), store.carried()
+
+    value, carried = apart(noted)
+    store.resume(carried)
+    return value
+
+
 def _linked_whole(key: str, staging: output.Staging, store: Cache) -> bool:
     """Link every search file from the previous build, when it made them from the same inputs
     (`key`) and still holds them all."""
@@ -794,7 +805,9 @@ def _index_documents(cluster: Cluster, docs: Sequence, digests: list[str] | None
                             overlaid=dict(overlay.get("documents", [])) if state else {},
                             overlay_sink=lambda tag, laid: store.keep(TERM_STATE, "overlay", orjson.dumps(
                                 {"state": tag, "documents": sorted(laid.items())})),
-                            lookup=partial(store.load, COUNTED))
+                            lookup=partial(store.load, COUNTED),
+                            apart=partial(_apart_noting, store) if isinstance(store, ForkedCache)
+                            else None)
         del state, stored
         sites = {}
         for site_id, entry in store.load(SEARCH_SITE, list(cluster.sites)).items():

@@ -486,6 +486,15 @@ class ForkedCache(Cache):
             self.log.append(("batch", (self._spilled_value(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)),)))
             self._noted = 0
 
+    def carried(self) -> tuple[list[tuple[str, tuple[Any, ...]]], int, int]:
+        """What this cache has noted, for the process it was forked from to resume()."""
+        return self.log, self._spilled, self._noted
+
+    def resume(self, carried: tuple[list[tuple[str, tuple[Any, ...]]], int, int]) -> None:
+        """Take on what a copy of this cache in a process forked from this one noted since
+        (carried()): the same spill file, written further there."""
+        self.log, self._spilled, self._noted = carried
+
     def _spilled_value(self, value: bytes) -> _Spilled:
         assert self._spill is not None
         write_at(self._spill, value, self._spilled)

@@ -196,9 +196,11 @@ class Scores:
         a block at a time: a mask over every posting of a large cluster (43 million at 100,000
         pages) and its temporaries were 130 MB, at the peak of each process writing a site's
         index."""
-        taken = np.concatenate([start + np.flatnonzero(test(self.docs[start:start + SCORE_BLOCK]))
+        # Positions as 32-bit numbers where they fit: a large site's are millions.
+        kind = np.int32 if len(self.docs) < np.iinfo(np.int32).max else np.int64
+        taken = np.concatenate([np.flatnonzero(test(self.docs[start:start + SCORE_BLOCK])).astype(kind) + start
                                 for start in range(0, len(self.docs), SCORE_BLOCK)]
-                               or [np.zeros(0, dtype=np.int64)])
+                               or [np.zeros(0, dtype=kind)])
         return (self._columns[taken] if self._columns is not None else self._columns_of(taken)), taken
 
     def term_spans(self) -> tuple[np.ndarray, np.ndarray]:
@@ -495,6 +497,12 @@ class CountCache:
     lookup: Callable[[list[str]], dict[str, bytes]] | None = None
     used: set[str] = field(default_factory=set)   # such documents the next build reads again
     state_kept: bool = False   # `state` is this build's too (overlaid), not written again
+    # Runs a function in a process of its own and gives what it returned, with what `sink`
+    # kept there carried back (build._apart_noting): the counting of a cold build's documents
+    # runs there, so that what it leaves behind (the workers' results taken apart, 100 MB at
+    # 100,000 pages, held in memory the C library and Python keep) is not in the process that
+    # then places every posting and forks the index writers.
+    apart: Callable[[Callable[[], Any]], Any] | None = None
 
     def keep_overlay(self, tag: str, overlay: dict[int, str]) -> None:
         if self.overlay_sink is not None:
@@ -1015,16 +1023,24 @@ class _TermKeys:
             packed = [_pack(c) for c in counted] if cache else []   # packed here, in parallel
             return _Postings.of(counted), packed
 
-        parts: list[tuple[list[int], _Postings]] = []   # (the documents' positions, postings)
         # Each slice's documents and counts wait in a file until every slice is in and each
         # key's place is known: at 100,000 pages they are 330 MB.
         spill = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-        for n, (part, packed) in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
-            positions = todo[n * size:(n + 1) * size]
-            if cache is not None:
-                for i, value in zip(positions, packed, strict=True):
-                    cache.keep(digests[i], value)
-            parts.append((positions, part.spilled(spill)))
+
+        def count_every_slice() -> list[tuple[list[int], _Postings]]:
+            """(the documents' positions, their postings) of each slice."""
+            parts = []
+            for n, (part, packed) in enumerate(ordered_map(count_slice, -(-len(todo) // size), jobs)):
+                positions = todo[n * size:(n + 1) * size]
+                if cache is not None:
+                    for i, value in zip(positions, packed, strict=True):
+                        cache.keep(digests[i], value)
+                parts.append((positions, part.spilled(spill)))
+            spill.flush()   # (written by another process, perhaps: see CountCache.apart)
+            return parts
+
+        parts = cache.apart(count_every_slice) \
+            if cache is not None and cache.apart is not None and jobs > 1 and todo else count_every_slice()
         read_back = [i for i in range(len(docs)) if cache and digests[i] in known]
         if read_back:
             parts.append((read_back, _Postings.of(_unpack(known.pop(digests[i])) for i in read_back)))
