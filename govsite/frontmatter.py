@@ -215,7 +215,7 @@ class Sharing:
                      "date", "updated", "expires"})
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[type, Any], Any] = {}
+        self._seen: dict[tuple[type, Any, tuple], Any] = {}
         self._zones: dict[tuple[Any, str | None], Any] = {}
 
     def page(self, page: Page) -> Page:
@@ -240,8 +240,11 @@ class Sharing:
                 value = replace(value, **changed)
         elif not isinstance(value, str):
             return value   # (numbers and flags: True == 1, and they cost nothing to repeat)
+        # Equal times in other zones are equal: a value holding one is told apart by its zone.
+        zones = tuple(getattr(value, f.name).utcoffset() for f in fields(value)
+                      if isinstance(getattr(value, f.name), datetime)) if is_dataclass(value) else ()
         try:
-            return self._seen.setdefault((type(value), value), value)
+            return self._seen.setdefault((type(value), value, zones), value)
         except TypeError:   # (unhashable)
             return value
 

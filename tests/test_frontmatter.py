@@ -12,7 +12,7 @@ from conftest import MINIMAL_SITES, write_project
 
 from govsite import config, discover, frontmatter, yamlfile
 from govsite.diagnostics import Report
-from govsite.model import KIND_BY_COLUMN_TYPE, Link, Material
+from govsite.model import KIND_BY_COLUMN_TYPE, Link, Material, Withdrawal
 
 CST = timezone(timedelta(hours=8))
 
@@ -542,3 +542,24 @@ def test_a_converted_bodys_head_waits_for_its_pack_without_its_lead(tmp_path, mo
     assert not any(isinstance(lead, str) for lead in waiting[:len(leads[0])])
     assert leads[0] == leads[1]
     assert leads[1]["portal/news/长文"] == ("政务公开𠀀" * 80)[:markup.LEAD]
+
+
+def test_pages_share_the_values_they_repeat_but_not_a_time_in_another_zone(tmp_path):
+    # frontmatter.Sharing: one object for repeated keywords and time zones (memory at 100,000
+    # pages), never one that changes what a page shows.
+    page = "---\ntitle: {title}\ndate: {date}\nsource: 示例市政府办公室\nkeywords: [政务公开, 营商环境]\n---\nBody.\n"
+    parsed, problems = parse(tmp_path, {
+        "content/portal/news/a.md": page.format(title="甲", date="2024-05-08 09:30"),
+        "content/portal/news/b.md": page.format(title="乙", date="2024-05-09 10:00"),
+        "content/portal/news/c.md": page.format(title="丙", date="2024-05-08T01:30:00+00:00"),
+    })
+    assert problems == []
+    a, b, c = sorted(parsed.pages, key=lambda p: p.name)
+    assert a.keywords == b.keywords == ("政务公开", "营商环境")
+    assert a.keywords is b.keywords and a.keywords[0] is c.keywords[0]
+    assert a.date.tzinfo is b.date.tzinfo and a.date.utcoffset() == timedelta(hours=8)
+    assert c.date == a.date and c.date.utcoffset() == timedelta(0)   # same moment, its own zone
+    sharing = frontmatter.Sharing()
+    here = sharing.value(Withdrawal(a.date, "过期"))
+    assert sharing.value(Withdrawal(c.date, "过期")) is not here   # equal, but shown otherwise
+    assert sharing.value(Withdrawal(b.date.replace(day=8, hour=9, minute=30), "过期")) is here
