@@ -211,8 +211,7 @@ class Sharing:
     once per slice) and again as they arrive (across slices). A page's own fields, unique
     to it (its key, title, summary…), are left alone: remembering them would only cost."""
 
-    OWN = frozenset({"key", "name", "source", "digest", "title", "summary", "body", "body_line",
-                     "date", "updated", "expires"})
+    OWN = frozenset({"key", "name", "source", "digest", "title", "summary", "body", "body_line"})
 
     def __init__(self) -> None:
         self._seen: dict[tuple[type, Any, tuple], Any] = {}
@@ -220,9 +219,10 @@ class Sharing:
 
     def page(self, page: Page) -> Page:
         for name in _PAGE_FIELDS:
+            if name in self.OWN:
+                continue
             value = getattr(page, name)
-            shared = self._time(value) if name in ("date", "updated", "expires") else \
-                value if name in self.OWN else self.value(value)
+            shared = self.value(value)   # (a time is its own, but for its zone: see _time)
             if shared is not value:
                 object.__setattr__(page, name, shared)   # (made by this parse: seen by no one)
         return page
