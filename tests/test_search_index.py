@@ -891,3 +891,25 @@ def test_each_posting_of_a_block_gets_its_terms_value_from_the_terms_spans():
         first = int(random.integers(0, len(every)))
         end = int(random.integers(first + 1, len(every) + 1))
         assert np.array_equal(_spread(per_term, starts, first, end), every[first:end])
+
+
+@pytest.mark.parametrize("documents", [1, 60_000, 65_537, 100_000, 300_000])
+def test_postings_documents_read_back_as_put_in_any_order(documents):
+    """Docs keeps the low 16 bits and a bit array per bit above: whatever positions they are
+    put at, slices at any offset and positions read back every document, high bits included."""
+    from govsite.search.index import Docs
+
+    rng = np.random.default_rng(documents)
+    expected = rng.integers(0, documents, 5_003).astype(np.int32)
+    docs = Docs(len(expected), documents)
+    assert len(docs.high) == max(0, (documents - 1).bit_length() - 16)
+    order = rng.permutation(len(expected))
+    for part in np.array_split(order, 7):   # as count_all places blocks: anywhere, any order
+        docs.put(part, expected[part])
+    assert docs.whole().tolist() == expected.tolist()
+    for first, end in ((0, 1), (3, 17), (8, 16), (5, 5), (4_990, 5_003), (1, 5_002)):
+        assert docs[first:end].tolist() == expected[first:end].tolist()
+    at = rng.integers(0, len(expected), 500)
+    assert docs[at].tolist() == expected[at].tolist()
+    assert docs.max(initial=-1) == int(expected.max())
+    assert Docs(0, documents).max(initial=-1) == -1

@@ -165,7 +165,7 @@ class Scores:
     hashes: np.ndarray          # CRC-32 of each term (shard_of), by column number
     # Each posting's column, or None where `starts` says the same (the `columns` property).
     _columns: np.ndarray | None
-    docs: np.ndarray
+    docs: np.ndarray | Docs
     values: np.ndarray          # contribution × SCALE, rounded, at least 1
     # Whether every document counted in the previous build has the contributions it had then,
     # but for terms whose idf moved (their columns): its index may then be kept as it was.
@@ -274,6 +274,57 @@ class Scores:
                                                                    strict=True)] + [np.zeros(0, np.int64)])
 
 
+class Docs:
+    """Each posting's document, as its low 16 bits and one bit array for each bit above them:
+    2.1 bytes a posting at 100,000 pages instead of 4. There are 43 million postings then,
+    held by the search process at its peak and read by every index worker forked from it
+    (86 MB fewer in each). Read as an int32 array: a slice of it, or the postings at some
+    positions."""
+
+    def __init__(self, postings: int, documents: int):
+        self.low = np.zeros(postings, dtype=np.uint16)
+        self.high = [np.zeros(-(-postings // 8), dtype=np.uint8)
+                     for _ in range(max(0, (documents - 1).bit_length() - 16))]
+
+    def __len__(self) -> int:
+        return len(self.low)
+
+    def put(self, places: np.ndarray, docs: np.ndarray) -> None:
+        """docs[i] as the document of posting places[i] (as ndarray.put does)."""
+        self.low[places] = docs & 0xFFFF
+        for bit, plane in enumerate(self.high):
+            at = places[(docs >> (16 + bit)) & 1 == 1]
+            np.bitwise_or.at(plane, at >> 3, (0x80 >> (at & 7)).astype(np.uint8))
+
+    def __getitem__(self, where: slice | np.ndarray) -> np.ndarray:
+        if isinstance(where, slice):
+            first, end, step = where.indices(len(self.low))
+            assert step == 1, "a slice of postings is one run"
+            end = max(first, end)
+            docs = self.low[first:end].astype(np.int32)
+            for bit, plane in enumerate(self.high):
+                bits = np.unpackbits(plane[first >> 3:-(-end // 8)])[first & 7:(first & 7) + end - first]
+                docs |= bits.astype(np.int32) << (16 + bit)
+            return docs
+        docs = self.low[where].astype(np.int32)
+        for bit, plane in enumerate(self.high):
+            docs |= ((plane[where >> 3] >> (7 - (where & 7))) & 1).astype(np.int32) << (16 + bit)
+        return docs
+
+    def max(self, initial: int) -> int:
+        return max((int(self[start:start + SCORE_BLOCK].max()) for start in range(0, len(self), SCORE_BLOCK)),
+                   default=initial)
+
+    def whole(self) -> np.ndarray:
+        return self[0:len(self)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.whole() if dtype is None else self.whole().astype(dtype)
+
+    def tolist(self) -> list[int]:
+        return self.whole().tolist()
+
+
 def _runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted keys as each distinct one and how many times it comes."""
     firsts = _firsts(keys)
@@ -315,7 +366,7 @@ class TermState:
     # edit holds one per posting (at 100,000 pages, 328 MB on disk and mapped in): keys_at()
     # and keys_in() answer from the spans.
     _keys: np.ndarray | None
-    docs: np.ndarray      # int32 document positions
+    docs: np.ndarray | Docs   # int32 document positions (Docs, as count_all() made them)
     tf: np.ndarray        # int32 weighted counts
     lengths: np.ndarray   # float64, one per document
     words: list[str]      # spelling of the keys from _TermKeys.WORDS upward
@@ -375,7 +426,7 @@ class TermState:
     def mean(self) -> str:
         return _mean(self.lengths)
 
-    def release(self, array: np.ndarray) -> None:
+    def release(self, array: np.ndarray | Docs) -> None:
         """Drop from memory the pages of one of the arrays, once merged (_splice): they stay in
         the file, and are read again if used again. At 100,000 pages the previous build's
         arrays are 700 MB, and an update held them all beside the new ones."""
@@ -414,7 +465,7 @@ class TermState:
         # before it searches it (a quarter of a second per search at 100,000 pages).
         pad = b" " * (-len(head) % 8)
         return Chunks((len(head).to_bytes(8, "little"), head, pad,
-                       np.ascontiguousarray(self.docs, dtype=np.int32),
+                       lambda: _as_int32(self.docs),
                        lambda: _as_int32(self.tf),
                        lambda: _as_int32(self.values_now()),
                        b"\0" * (4 * (n % 2)),
@@ -458,14 +509,14 @@ class TermState:
             return None
 
 
-def _as_int32(array: np.ndarray) -> Iterator[np.ndarray]:
+def _as_int32(array: np.ndarray | Docs) -> Iterator[np.ndarray]:
     """An array as 32-bit numbers, as the state's file holds them: a block at a time when it
-    holds narrower ones (count_all's counts), never a second copy of it whole."""
-    if array.dtype == np.int32:
+    holds narrower ones (count_all's counts and documents), never a second copy of it whole."""
+    if isinstance(array, np.ndarray) and array.dtype == np.int32:
         yield np.ascontiguousarray(array)
         return
     for start in range(0, len(array), SCORE_BLOCK):
-        yield array[start:start + SCORE_BLOCK].astype(np.int32)
+        yield np.asarray(array[start:start + SCORE_BLOCK], dtype=np.int32)
 
 
 # madvise(MADV_POPULATE_READ), Linux's since 5.14 (Python's mmap module names it from 3.13).
@@ -575,7 +626,7 @@ def score(docs: Sequence[SearchDoc], jobs: int = 1, cache: CountCache | None = N
         del state
     del tf, contribute
     touched = _touched(before, terms, np.repeat(np.arange(len(vocabulary), dtype=np.int32), df),
-                       docs_of, values) if kept and before is not None and not before.renumbered else None
+                       np.asarray(docs_of), values) if kept and before is not None and not before.renumbered else None
     return Scores(terms, hashes, None, docs_of, values, kept, moved, touched, starts)
 
 
@@ -841,7 +892,7 @@ class _TermKeys:
         self.before: _Before | None = None   # set by an update that changed few postings
 
     def sorted_postings(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | Docs, np.ndarray, np.ndarray]:
         """Every document's postings, sorted by key and then document (count_all()). From the
         previous build's state when there is one, else from every document's counts."""
         if cache is not None and cache.state is not None:
@@ -858,6 +909,8 @@ class _TermKeys:
         """sorted_postings() from the previous build's: the postings of documents gone or
         changed are dropped, the others renumbered, and the new documents' counted and merged
         in at their places. The same arrays, word numbering included, as counting everything."""
+        if isinstance(state.docs, Docs):   # a state made in this process (the cache's is int32)
+            state.docs = state.docs.whole()
         position = {digest: n for n, digest in enumerate(state.digests)}
         renumber = np.full(len(state.digests), -1, dtype=np.int64)
         fresh: list[int] = []
@@ -874,9 +927,9 @@ class _TermKeys:
         counter = _TermKeys()
         sub = CountCache([cache.digests[n] for n in fresh], cache.known, cache.new, cache.sink,
                          prepare=cache.prepare)
-        f_vocabulary, f_widths, f_docs, f_tf, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
+        f_vocabulary, f_widths, counted, f_tf, f_lengths = counter.count_all([docs[n] for n in fresh], jobs, sub)
         f_keys = np.repeat(f_vocabulary, f_widths)
-        f_docs = np.array(fresh, dtype=np.int32)[f_docs]   # as the state's: spliced without a copy
+        f_docs = np.array(fresh, dtype=np.int32)[counted.whole()]   # as the state's: spliced without a copy
         # One numbering for the words of both: sorted, so the old keys keep their order.
         words = sorted(set(state.words).union(counter.sorted))
         rank = {word: n for n, word in enumerate(words)}
@@ -998,7 +1051,7 @@ class _TermKeys:
                        frozenset(np.unique(added_docs).tolist()), then.contributed)
 
     def count_all(self, docs: Sequence[SearchDoc], jobs: int, cache: CountCache | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, Docs, np.ndarray, np.ndarray]:
         """Every document's terms as postings sorted by key and then by document: the distinct
         keys and the postings of each, each posting's document and weighted count; and each
         document's length. Documents the cache knows are read back from it; the others are
@@ -1070,7 +1123,7 @@ class _TermKeys:
             df[part.keys] += part.widths
             part.spill_keys(spill)
         free = np.concatenate(([0], np.cumsum(df)[:-1]))   # each key's next place
-        docs_of = np.empty(int(df.sum()), dtype=np.int32)
+        docs_of = Docs(int(df.sum()), len(docs))
         # Counts as 16-bit numbers when every one fits (a term 65,536 times in one document
         # would not): at 100,000 pages, 43 million of them, 86 MB fewer at this process's peak
         # and in every process it forks to write the indexes (score() puts the contributions,
@@ -1099,13 +1152,15 @@ class _TermKeys:
                     first = int(ends[low - 1]) if low else 0
                     places = spans(free[part.keys[low:high]], part.widths[low:high])
                     part_docs, counts = part.block(spill, first, len(places))
-                    docs_of[places] = numbers[part_docs]
+                    docs_of.put(places, numbers[part_docs])
                     tf[places] = counts
                 free[part.keys] += part.widths
                 del part, places, part_docs, counts
         if read_back and todo:
-            order = np.lexsort((docs_of, np.repeat(np.arange(len(df)), df)))
-            docs_of, tf = docs_of[order], tf[order]
+            whole = docs_of.whole()
+            order = np.lexsort((whole, np.repeat(np.arange(len(df)), df)))
+            docs_of, tf = Docs(len(order), len(docs)), tf[order]
+            docs_of.put(np.arange(len(order)), whole[order])
         return vocabulary, df, docs_of, tf, lengths
 
     def count(self, doc: SearchDoc) -> Counted:
