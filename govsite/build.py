@@ -232,7 +232,7 @@ class _Made:
     noted: list = field(default_factory=list)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "bodies": markup.Carried(self.bodies)}   # (a dict again, read)
+        return {**self.__dict__, "bodies": snapshot.ConvertedBodies.of(self.bodies)}
 
 
 def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
@@ -513,8 +513,8 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
     # The HTML of cached bodies is read only for the outputs made again, before the processes
     # that make them start (they could not share the cache); a kept model's bodies hold it.
     shown = [key for key in bodies if key.endswith("/")] + to_make
-    if isinstance(bodies, snapshot.Chunked):
-        bodies.hold(shown)
+    if isinstance(bodies, snapshot.Chunked):   # (and of those, the ones read back from the cache)
+        shown = bodies.hold(shown)
     markup.load_html(bodies, shown, store)
 
     def render_task(n: int) -> tuple[list[tuple[str, str, str, str]], dict, list, dict, dict]:

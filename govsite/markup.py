@@ -13,8 +13,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import html
-import itertools
-import pickle
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -196,29 +194,7 @@ class Body:
         self.spooled = None
 
 
-class Carried:
-    """Bodies as a process forked to make them hands them over (parallel.apart, which passes
-    open files as such): a spooled one with its place in its spool's file, not with its HTML
-    and text (which a Body pickled on its own carries along: Body.__getstate__); its source by
-    its key (body_source() works it out again, should it ever be converted again). Pickled
-    CARRIED at a time into bytes of their own: in one stream, the pickler's memo held every
-    object it wrote to its end, 64 MB at 100,000 pages in a process that was at its peak."""
-
-    def __init__(self, bodies: dict[str, Body]):
-        self.bodies = bodies
-
-    def __reduce__(self) -> tuple[Callable[..., dict[str, Body]], tuple[list[Any], list[bytes]]]:
-        places = _Places()
-        rows = ((key, body._html, body._text, body._lead, body.digest, body.entry, body.files,
-                 places.of(body.spooled) if body.spooled else None)
-                for key, body in self.bodies.items())
-        chunks = []
-        while chunk := list(itertools.islice(rows, CARRIED)):
-            chunks.append(pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL))
-        return _uncarried, (places.files, chunks)
-
-
-class _Places:
+class SpoolPlaces:
     """Where spooled bodies wait, for another process: each spool file numbered in the order
     first met (`files`, passed along as such), and each place as (that number, where())."""
 
@@ -233,19 +209,6 @@ class _Places:
         return (n, *spooled.where())
 
 
-CARRIED = 4096
-
-
-def _uncarried(files: list[Any], chunks: list[bytes]) -> dict[str, Body]:
-    bodies = {}
-    for chunk in chunks:
-        for key, markup, text, lead, digest, entry, linked, place in pickle.loads(chunk):
-            body = bodies[key] = Body(markup, text, digest, entry, key, lead, linked,
-                                      Spooled(files[place[0]], *place[1:]) if place else None)
-            body._lead = lead   # (None for a spooled body: read from there, see lead)
-    return bodies
-
-
 # A body as another process takes it (portable()): its lead (None: read from its spool there),
 # digest and cache entry, and its text (when held) or where it waits (the spool file's number
 # among those sent, and the place).
@@ -257,7 +220,7 @@ def portable(bodies: Iterable[Body]) -> tuple[list[PortableBody], list[Any]] | N
     they wait in: the HTML and text a pickled Body carries stay where they are. None when one
     of them is neither spooled nor holds its text (such a body is read back from the cache, or
     converted again, which takes the cluster)."""
-    places = _Places()
+    places = SpoolPlaces()
     out: list[PortableBody] = []
     for body in bodies:
         place = None

@@ -41,6 +41,7 @@ from govsite.diagnostics import Diagnostic, Report
 from govsite.discover import Discovery
 from govsite.markup import Body
 from govsite.model import Cluster, Page, Site
+from govsite.spool import Spooled
 
 MODEL = "model"        # cache namespace: INDEX, CLUSTER, TARGETS, site records by fingerprint
 INDEX = "\0index"      # (no fingerprint starts with a NUL)
@@ -136,13 +137,16 @@ class Chunked(MutableMapping):
     def __len__(self) -> int:
         return len(self._where)
 
-    def hold(self, keys: Iterable[str]) -> None:
+    def hold(self, keys: Iterable[str]) -> list[str]:
         """Hold these values from now on, as read: bodies whose HTML is about to be read back
         for the outputs made again, which must keep it however much is read after them
-        (without it, each would be converted again). Keys it does not have are passed over."""
-        for key in keys:
-            if key in self._where and key not in self._set:
+        (without it, each would be converted again). Keys it does not have are passed over.
+        Returns the keys held."""
+        held = [key for key in keys if key in self._where]
+        for key in held:
+            if key not in self._set:
                 self._set[key] = self[key]
+        return held
 
     def held(self) -> set[str]:
         """The keys of the values read (unpickled) or set so far."""
@@ -189,6 +193,50 @@ class KeptBodies(Chunked):
     @staticmethod
     def kept(value: Any) -> tuple[str, str, str, tuple[str, ...]]:
         return value.lead, value.digest, value.entry, value.files
+
+
+class ConvertedBodies(Chunked):
+    """A cold build's bodies as the process that converted them hands them over (parallel.apart,
+    which passes open files as such), and as this one holds them: packed by CHUNK, each as
+    its HTML and text when it holds them, its lead, digest, cache entry, the attachments it
+    links to, and where it waits in its spool (the spool's number among `spools`, and its
+    place) when it does. As objects the bodies were 60 MB of the parent's memory at the end
+    of a 100,000-page build, where it peaks; packed, 15 MB, and unpickled where read."""
+
+    def __init__(self, chunks: list[tuple[tuple[str, ...], bytes]], where: dict[str, int],
+                 spools: list[Any], unread: set[str]):
+        super().__init__(chunks, where)
+        self._spools = spools
+        self._unread = unread   # read back from the cache without their HTML (Body.unread)
+
+    @classmethod
+    def of(cls, bodies: Mapping[str, Body]) -> ConvertedBodies:
+        places = markup.SpoolPlaces()
+
+        def row(body: Body) -> tuple:
+            return (body._html, body._text, body._lead, body.digest, body.entry, body.files,
+                    places.of(body.spooled) if body.spooled else None)
+
+        keys = _site_keys(bodies, {key.split("/", 1)[0] for key in bodies})
+        chunks = [chunk for site in sorted(keys) for chunk in _chunks(bodies, keys[site], row)]
+        at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
+        return cls(chunks, {key: at[key] for key in bodies}, places.files,
+                   {key for key, body in bodies.items() if body.unread()})
+
+    def _made(self, key: str, kept: Any) -> Body:
+        html, text, lead, digest, entry, files, place = kept
+        body = Body(html, text, digest, entry, key, lead, files,
+                    Spooled(self._spools[place[0]], *place[1:]) if place else None)
+        body._lead = lead   # (None for a spooled body: read from there, see Body.lead)
+        return body
+
+    def hold(self, keys: Iterable[str]) -> list[str]:
+        """Only the bodies whose HTML is read back from the cache need holding: the others'
+        is in their chunk or their spool."""
+        return super().hold(key for key in keys if key in self._unread)
+
+    def kept_chunk(self, keys: tuple[str, ...]) -> bytes | None:
+        return None   # (its chunks are not a kept model's: KeptBodies.kept packs those)
 
 
 class _SitePages(Mapping):
