@@ -222,7 +222,7 @@ class _Made:
     """A model made from every source, and what the next build keeps of how."""
 
     cluster: Cluster
-    bodies: dict[str, markup.Body]
+    bodies: MutableMapping[str, markup.Body]   # (a dict, or snapshot.ConvertedBodies handed over)
     window: tuple[datetime | None, datetime | None]   # (snapshot.Kept)
     assembled_files: frozenset[str]
     # From a process of its own (_made_apart): what it reported, its stages' times and peaks,
@@ -230,9 +230,6 @@ class _Made:
     findings: list = field(default_factory=list)
     stages: tuple[dict[str, float], dict[str, float], float] = ({}, {}, 0.0)
     noted: list = field(default_factory=list)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "bodies": snapshot.ConvertedBodies.of(self.bodies)}
 
 
 def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
@@ -273,6 +270,9 @@ def _made_apart(cluster_config: config.ClusterConfig, found: discover.Discovery,
         forked = ForkedCache(folder, spill.fileno())
         made = _made(cluster_config, found, report, now, preview, stages, forked, jobs, kept)
         forked.close()
+        # Handed over packed (and taken apart as packed: at the end, where this process peaks).
+        assert isinstance(made.bodies, dict)
+        made.bodies = snapshot.ConvertedBodies.taken(made.bodies)
         made.findings = report.items[start:]
         made.stages = (stages.timings, stages.memory, stages._start)
         made.noted = forked.log

@@ -210,18 +210,23 @@ class ConvertedBodies(Chunked):
         self._unread = unread   # read back from the cache without their HTML (Body.unread)
 
     @classmethod
-    def of(cls, bodies: Mapping[str, Body]) -> ConvertedBodies:
+    def taken(cls, bodies: dict[str, Body]) -> ConvertedBodies:
+        """These bodies packed, each let go of as it is packed (the dict is left empty): the
+        model's process packs them at its end, where its memory peaks."""
         places = markup.SpoolPlaces()
 
         def row(body: Body) -> tuple:
             return (body._html, body._text, body._lead, body.digest, body.entry, body.files,
                     places.of(body.spooled) if body.spooled else None)
 
+        order = list(bodies)
+        unread = {key for key, body in bodies.items() if body.unread()}
         keys = _site_keys(bodies, {key.split("/", 1)[0] for key in bodies})
-        chunks = [chunk for site in sorted(keys) for chunk in _chunks(bodies, keys[site], row)]
+        chunks = [(chunk, packed([row(bodies.pop(key)) for key in chunk]))
+                  for site in sorted(keys)
+                  for chunk in (tuple(keys[site][at:at + CHUNK]) for at in range(0, len(keys[site]), CHUNK))]
         at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
-        return cls(chunks, {key: at[key] for key in bodies}, places.files,
-                   {key for key, body in bodies.items() if body.unread()})
+        return cls(chunks, {key: at[key] for key in order}, places.files, unread)
 
     def _made(self, key: str, kept: Any) -> Body:
         html, text, lead, digest, entry, files, place = kept

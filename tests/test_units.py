@@ -433,7 +433,7 @@ def _bodies_made_apart() -> object:
     spooled._html = spooled._text = None
     spooled.spool_lead()
     cached = Body(None, None, "d" * 64, "its entry", "site/news/b", "它的开头", ("site/files/b.pdf",))
-    return ConvertedBodies.of({"site/news/a": spooled, "site/news/b": cached, "site/": Body.of("<p>x</p>", "x")})
+    return ConvertedBodies.taken({"site/news/a": spooled, "site/news/b": cached, "site/": Body.of("<p>x</p>", "x")})
 
 
 def test_bodies_made_apart_come_back_with_their_places_not_their_text():
