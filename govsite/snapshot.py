@@ -77,10 +77,7 @@ class Chunked(MutableMapping):
     def packed(cls, values: Mapping[str, Any]) -> Chunked:
         """These values, packed each site's by CHUNK in their order, as a site record keeps
         them (_parts): saved, the chunks are taken as they are (kept_chunk)."""
-        keys = _site_keys(values, {key.split("/", 1)[0] for key in values})
-        chunks = [chunk for site in sorted(keys) for chunk in _chunks(values, keys[site], cls.kept)]
-        at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
-        return cls(chunks, {key: at[key] for key in values})
+        return cls(*_packed_by_site(values, cls.kept))
 
     @staticmethod
     def kept(value: Any) -> Any:
@@ -219,14 +216,8 @@ class ConvertedBodies(Chunked):
             return (body._html, body._text, body._lead, body.digest, body.entry, body.files,
                     places.of(body.spooled) if body.spooled else None)
 
-        order = list(bodies)
         unread = {key for key, body in bodies.items() if body.unread()}
-        keys = _site_keys(bodies, {key.split("/", 1)[0] for key in bodies})
-        chunks = [(chunk, packed([row(bodies.pop(key)) for key in chunk]))
-                  for site in sorted(keys)
-                  for chunk in (tuple(keys[site][at:at + CHUNK]) for at in range(0, len(keys[site]), CHUNK))]
-        at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
-        return cls(chunks, {key: at[key] for key in order}, places.files, unread)
+        return cls(*_packed_by_site(bodies, row, take=True), places.files, unread)
 
     def _made(self, key: str, kept: Any) -> Body:
         html, text, lead, digest, entry, files, place = kept
@@ -539,14 +530,27 @@ def _site_keys(values: Mapping[str, Any], sites: set[str]) -> dict[str, list[str
     return keys
 
 
-def _chunks(values: Mapping[str, Any], keys: list[str], kept: Callable[[Any], Any]
+def _packed_by_site(values: Mapping[str, Any], kept: Callable[[Any], Any], take: bool = False
+                    ) -> tuple[list[tuple[tuple[str, ...], bytes]], dict[str, int]]:
+    """The values packed each site's by CHUNK in their order (_chunks), and each key's chunk,
+    the keys in the order of `values`. With `take`, each value is popped once packed."""
+    order = list(values)
+    keys = _site_keys(values, {key.split("/", 1)[0] for key in values})
+    chunks = [chunk for site in sorted(keys) for chunk in _chunks(values, keys[site], kept, take)]
+    at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
+    return chunks, {key: at[key] for key in order}
+
+
+def _chunks(values: Mapping[str, Any], keys: list[str], kept: Callable[[Any], Any], take: bool = False
             ) -> list[tuple[tuple[str, ...], bytes]]:
-    """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed."""
+    """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed;
+    with `take`, each value popped from `values` (a dict) once packed."""
+    get = values.pop if take and isinstance(values, dict) else values.__getitem__
     chunks = []
     for at in range(0, len(keys), CHUNK):
         chunk = tuple(keys[at:at + CHUNK])
         blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
-        chunks.append((chunk, blob or packed([kept(values[key]) for key in chunk])))
+        chunks.append((chunk, blob or packed([kept(get(key)) for key in chunk])))
     return chunks
 
 
