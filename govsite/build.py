@@ -212,7 +212,7 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
         if jobs > 1 else _made(cluster_config, found, report, now, preview, stages, store, jobs, kept)
     fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), made.cluster, made.bodies,
                           found.digests, report.items[start:], made.window, made.assembled_files,
-                          build_id)
+                          build_id, pickled=made.pickled)
     return _Model(made.cluster, made.bodies, None, partial(snapshot.save, store, fresh, kept),
                   DocumentBasis(build_id))
 
@@ -222,7 +222,7 @@ class _Made:
     """A model made from every source, and what the next build keeps of how."""
 
     cluster: Cluster
-    bodies: MutableMapping[str, markup.Body]   # (a dict, or snapshot.ConvertedBodies handed over)
+    bodies: MutableMapping[str, markup.Body]   # (snapshot.ConvertedBodies)
     window: tuple[datetime | None, datetime | None]   # (snapshot.Kept)
     assembled_files: frozenset[str]
     # From a process of its own (_made_apart): what it reported, its stages' times and peaks,
@@ -230,6 +230,7 @@ class _Made:
     findings: list = field(default_factory=list)
     stages: tuple[dict[str, float], dict[str, float], float] = ({}, {}, 0.0)
     noted: list = field(default_factory=list)
+    pickled: dict[str, Any] = field(default_factory=dict)   # (snapshot.Kept.pickled)
 
 
 def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, report: Report,
@@ -241,6 +242,9 @@ def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, repor
                                  spool=True)
     assembled_files = frozenset(cluster.resolver.used_files)
     window, texts = snapshot.window(parsed.pages, now), parsed.texts
+    # What the bodies are converted from, read while the pages are objects: read from the
+    # packed pages, the last chunks unpickled stayed (Chunked.RECENT, 19 MB at 100,000 pages).
+    work = markup.body_sources(cluster)
     # Assembled, the pages are held packed, as a kept model's are (snapshot.Chunked): as
     # objects, 172 MB at 100,000 pages, which the bodies converted next would come on top of
     # (and every process forked to convert them would count); packed, 15 MB, and each process
@@ -250,9 +254,10 @@ def _made(cluster_config: config.ClusterConfig, found: discover.Discovery, repor
         object.__setattr__(page, "body", None)
     cluster.pages = snapshot.KeptPages.packed(cluster.pages)
     cluster.__dict__.pop("pages_by_site", None)   # (its pages, as objects)
+    # The bodies, packed as they come, are handed over so (and unpickled where read).
     bodies = markup.convert_all(cluster, report, jobs, store,
                                 earlier=partial(snapshot.earlier_targets, store, kept),
-                                texts=texts)
+                                texts=texts, work=work, into=snapshot.Packing())
     return _Made(cluster, bodies, window, assembled_files)
 
 
@@ -270,10 +275,12 @@ def _made_apart(cluster_config: config.ClusterConfig, found: discover.Discovery,
         forked = ForkedCache(folder, spill.fileno())
         made = _made(cluster_config, found, report, now, preview, stages, forked, jobs, kept)
         forked.close()
-        # Handed over packed (and taken apart as packed: at the end, where this process peaks).
-        assert isinstance(made.bodies, dict)
-        made.bodies = snapshot.ConvertedBodies.taken(made.bodies)
         made.findings = report.items[start:]
+        # What the next build keeps of the cluster, pickled here, where memory is to spare
+        # (kept only if the build succeeds: snapshot.save).
+        made.pickled = snapshot.pickled_records(snapshot.Kept(
+            snapshot.model_key(cluster_config, preview), made.cluster, made.bodies, {},
+            made.findings, made.window, made.assembled_files))
         made.stages = (stages.timings, stages.memory, stages._start)
         made.noted = forked.log
         return made

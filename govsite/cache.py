@@ -131,16 +131,30 @@ def pickled(value: Any) -> bytes | Chunks:
     """A value pickled into a temporary file as it is pickled, and kept from there when it is
     of a file's size: a large record is never one string of bytes in memory (the kept model's
     cluster, 29 MB at 100,000 pages, was at the end of the build's peak)."""
+    return kept_from(pickled_file(value))
+
+
+def pickled_file(value: Any) -> Any:
+    """A value pickled into a new temporary file: kept_from() keeps it, here or in a process
+    the file is handed to (parallel.apart)."""
     spooled = tempfile.TemporaryFile(prefix="govsite-pickled-")  # noqa: SIM115 (closed once read)
     try:
         pickle.dump(value, spooled, pickle.HIGHEST_PROTOCOL)
-        if spooled.tell() < LARGE:   # an entry like any other
-            spooled.seek(0)
-            with spooled:
-                return spooled.read()
+        spooled.flush()   # (in the file itself: a process handed it reads it from there)
     except BaseException:
         spooled.close()
         raise
+    return spooled
+
+
+def kept_from(spooled: Any) -> bytes | Chunks:
+    """A pickled_file() as a value to keep: its bytes when it is an entry like any other,
+    else read from the file as it is kept (and closed once read)."""
+    size = spooled.seek(0, os.SEEK_END)
+    spooled.seek(0)
+    if size < LARGE:
+        with spooled:
+            return spooled.read()
 
     def blocks() -> Iterator[bytes]:
         with spooled:

@@ -14,9 +14,10 @@ import ctypes
 import hashlib
 import html
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote
 
 import nh3
@@ -513,13 +514,16 @@ def _text_of(cluster: Cluster, item: BodySource, report: Report,
 def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 cache: Cache | None = None, only: frozenset[str] | None = None,
                 earlier: Callable[[], tuple[str, Mapping[str, Any]] | None] | None = None,
-                texts: Mapping[str, Spooled] | None = None) -> dict[str, Body]:
-    """Every body in the cluster (body_sources), or the bodies of the keys in `only`.
-    Converted in slices on `jobs` processes; each slice's problems and linked attachments come
-    back with its bodies, so the result is the same for any number of jobs. `earlier` gives
-    the previous build's link targets and their digest (Resolver.digest), if known; `texts`,
-    where pages' bodies wait when they are not on the pages (frontmatter.Parsed.texts)."""
-    work = body_sources(cluster, only)
+                texts: Mapping[str, Spooled] | None = None, work: list[BodySource] | None = None,
+                into: Bodies | None = None) -> MutableMapping[str, Body]:
+    """Every body in the cluster (body_sources, or `work` when the caller has it), or the
+    bodies of the keys in `only`. Converted in slices on `jobs` processes; each slice's
+    problems and linked attachments come back with its bodies, so the result is the same for
+    any number of jobs. `earlier` gives the previous build's link targets and their digest
+    (Resolver.digest), if known; `texts`, where pages' bodies wait when they are not on the
+    pages (frontmatter.Parsed.texts). The bodies are put `into` that as they come (a dict by
+    default), which gives them back in the order of the work (Bodies.done)."""
+    work = body_sources(cluster, only) if work is None else work
     # What a body's cache key names it by: a page's body is the end of its source file from
     # its first line (in the key), so the file's digest stands for its text (hashing every
     # text again cost 0.1 s per 10,000 pages); an intro is keyed by its text.
@@ -551,7 +555,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 cluster.resolver.extends(found[1])
         return grown.get(digest, False)
 
-    bodies: dict[str, Body] = {}
+    bodies = into if into is not None else InOrder()
     todo: list[int] = []
     for n, (item, entry) in enumerate(zip(work, keys, strict=True)):
         cached = stored.get(entry)
@@ -565,6 +569,20 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
                 cache.used(namespace, entry)
         else:
             todo.append(n)
+    # Each site's heads are saved once its last body is in (a pack held to the end, every
+    # site's, was 73 MB at 100,000 pages): its bodies converted together, its intros with its
+    # pages (body_sources lists every site's intros after all the pages).
+    todo.sort(key=lambda n: site_of[keys[n]])
+    waiting = Counter(site_of[keys[n]] for n in todo)
+
+    def site_done(site: str) -> None:
+        pack = packs.pop(site)
+        if only is not None:   # the other bodies' heads stay: this build did not look at them
+            pack.keep_stored()
+        pack.save()
+
+    for site in [site for site in packs if not waiting[site]]:
+        site_done(site)
     # The links of the cached bodies to check: read only when targets changed (half a head).
     links = cache.load(CACHE_LINKS, [keys[n] for n in todo if keys[n] in stored])
     size = max(1, -(-len(todo) // (jobs * 4)))  # a few slices per process evens out their cost
@@ -613,7 +631,7 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
         cluster.resolver.used_files.update(used)
         for entry, value in fresh.items() if packs else ():
             if "lead" not in value:
-                value["lead"] = _SpooledLead(converted[entry])
+                value["lead"] = _SpooledLead(converted[entry].spooled)
             packs[site_of[entry]].put(entry, value)
             if entry in markup:
                 spooled = converted[entry].spooled
@@ -625,29 +643,48 @@ def convert_all(cluster: Cluster, report: Report, jobs: int = 1,
             else:   # checked: the links, text and HTML stored are still right
                 for namespace in (CACHE_LINKS, CACHE_TEXT, CACHE_HTML):
                     cache.used(namespace, entry)
-
-    for pack in packs.values():
-        if only is not None:   # the other bodies' heads stay: this build did not look at them
-            pack.keep_stored()
-        pack.save()
+        for entry in converted.keys() if packs else ():
+            site = site_of[entry]
+            waiting[site] -= 1
+            if not waiting[site]:
+                site_done(site)
 
     reconverting(cluster, report.root)
-    return {item[0]: bodies[item[0]] for item in work}   # in the order of the work, always
+    return bodies.done([item[0] for item in work])   # in the order of the work, always
+
+
+class Bodies(Protocol):
+    """Where convert_all() puts the bodies as they come."""
+
+    def __setitem__(self, key: str, body: Body) -> None: ...
+
+    def done(self, order: list[str]) -> MutableMapping[str, Body]:
+        """The bodies put, by key in this order."""
+        ...
+
+
+class InOrder(dict[str, Body]):
+    """Bodies held as objects (convert_all's default)."""
+
+    def done(self, order: list[str]) -> dict[str, Body]:
+        return {key: self[key] for key in order}
 
 
 class _SpooledLead:
     """A head's lead while its pack waits to be saved: read from the body's spool when the
     pack is pickled, and pickled as the string. The packs are saved once every body is in,
     and held 100,000 leads until then at 100,000 pages (and, pickled, a UTF-8 copy of each):
-    the parent's peak, at the Markdown stage's end."""
+    the parent's peak, at the Markdown stage's end. It holds the place, not the body, which
+    may be packed before then (`into`)."""
 
-    __slots__ = ("body",)
+    __slots__ = ("spooled",)
 
-    def __init__(self, body: Body):
-        self.body = body
+    def __init__(self, spooled: Spooled | None):
+        assert spooled is not None
+        self.spooled = spooled
 
     def __reduce__(self) -> tuple[type[str], tuple[str]]:
-        return str, (self.body.lead,)
+        return str, (self.spooled.lead(LEAD),)
 
 
 def load_html(bodies: Mapping[str, Body], keys: Iterable[str], cache: Cache) -> None:

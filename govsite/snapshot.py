@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from govsite import assemble, frontmatter, markup, model
-from govsite.cache import Cache, pickled, unpickled
+from govsite.cache import Cache, kept_from, pickled, pickled_file, unpickled
 from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Diagnostic, Report
@@ -194,30 +194,18 @@ class KeptBodies(Chunked):
 
 class ConvertedBodies(Chunked):
     """A cold build's bodies as the process that converted them hands them over (parallel.apart,
-    which passes open files as such), and as this one holds them: packed by CHUNK, each as
-    its HTML and text when it holds them, its lead, digest, cache entry, the attachments it
-    links to, and where it waits in its spool (the spool's number among `spools`, and its
-    place) when it does. As objects the bodies were 60 MB of the parent's memory at the end
-    of a 100,000-page build, where it peaks; packed, 15 MB, and unpickled where read."""
+    which passes open files as such), and as this one holds them: packed by CHUNK as they were
+    converted (Packing), each as its HTML and text when it holds them, its lead, digest, cache
+    entry, the attachments it links to, and where it waits in its spool (the spool's number
+    among `spools`, and its place) when it does. As objects the bodies were 60 MB of the
+    parent's memory at the end of a 100,000-page build, where it peaks; packed, 15 MB, and
+    unpickled where read."""
 
     def __init__(self, chunks: list[tuple[tuple[str, ...], bytes]], where: dict[str, int],
                  spools: list[Any], unread: set[str]):
         super().__init__(chunks, where)
         self._spools = spools
         self._unread = unread   # read back from the cache without their HTML (Body.unread)
-
-    @classmethod
-    def taken(cls, bodies: dict[str, Body]) -> ConvertedBodies:
-        """These bodies packed, each let go of as it is packed (the dict is left empty): the
-        model's process packs them at its end, where its memory peaks."""
-        places = markup.SpoolPlaces()
-
-        def row(body: Body) -> tuple:
-            return (body._html, body._text, body._lead, body.digest, body.entry, body.files,
-                    places.of(body.spooled) if body.spooled else None)
-
-        unread = {key for key, body in bodies.items() if body.unread()}
-        return cls(*_packed_by_site(bodies, row, take=True), places.files, unread)
 
     def _made(self, key: str, kept: Any) -> Body:
         html, text, lead, digest, entry, files, place = kept
@@ -233,6 +221,40 @@ class ConvertedBodies(Chunked):
 
     def kept_chunk(self, keys: tuple[str, ...]) -> bytes | None:
         return None   # (its chunks are not a kept model's: KeptBodies.kept packs those)
+
+
+class Packing:
+    """Bodies packed by CHUNK as convert_all() puts them (markup.Bodies), into ConvertedBodies:
+    the process that converts a cold build's bodies holds none of them as objects. Held until
+    every one was in, and packed then, they were the top of its peak at 100,000 pages."""
+
+    def __init__(self) -> None:
+        self._places = markup.SpoolPlaces()
+        self._chunks: list[tuple[tuple[str, ...], bytes]] = []
+        self._waiting: dict[str, Body] = {}
+        self._unread: set[str] = set()   # read back from the cache without their HTML
+
+    def __setitem__(self, key: str, body: Body) -> None:
+        if body.unread():
+            self._unread.add(key)
+        self._waiting[key] = body
+        if len(self._waiting) == CHUNK:
+            self._pack()
+
+    def _pack(self) -> None:
+        places = self._places
+        rows = [(body._html, body._text, body._lead, body.digest, body.entry, body.files,
+                 places.of(body.spooled) if body.spooled else None)
+                for body in self._waiting.values()]
+        self._chunks.append((tuple(self._waiting), packed(rows)))
+        self._waiting = {}
+
+    def done(self, order: list[str]) -> ConvertedBodies:
+        if self._waiting:
+            self._pack()
+        at = {key: n for n, (keys, _) in enumerate(self._chunks) for key in keys}
+        return ConvertedBodies(self._chunks, {key: at[key] for key in order}, self._places.files,
+                               self._unread)
 
 
 class _SitePages(Mapping):
@@ -284,6 +306,10 @@ class Kept:
     # The attachments each body links to, of those that link to any, as the site records
     # keep them: their union is the resolver's used files, without reading every body.
     linked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Records pickled into files where the model was made (pickled_records), by name; the
+    # others are pickled by save(). Pickling the link targets and the cluster's joins (a memo
+    # of every object) was the top of the parent's peak at the end of a 100,000-page build.
+    pickled: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -474,12 +500,30 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     if known and known.targets == resolver.digest and store.has(MODEL, TARGETS):
         store.used(MODEL, TARGETS)
     else:
-        store.keep(MODEL, TARGETS, pickled((resolver.digest, resolver.targets)))
+        store.keep(MODEL, TARGETS, _pickled(kept, TARGETS, lambda: (resolver.digest, resolver.targets)))
     store.keep(MODEL, INDEX, pickled(Index(kept.key, kept.sources, fingerprints, resolver.digest,
                                            kept.build)))
     if patched_on and patched_on.joins_kept:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return
+    store.keep(MODEL, CLUSTER, _pickled(kept, CLUSTER, lambda: joins_record(kept)))
+
+
+def _pickled(kept: Kept, name: str, record: Callable[[], Any]) -> Any:
+    """A record to keep, as pickled where the model was made (Kept.pickled) or pickled now."""
+    return kept_from(kept.pickled.pop(name)) if name in kept.pickled else pickled(record())
+
+
+def pickled_records(kept: Kept) -> dict[str, Any]:
+    """The records of a cold build's model that save() would pickle whole, each pickled into
+    a file (cache.pickled_file): where the model is made, for the parent to keep (Kept.pickled)."""
+    resolver = kept.cluster.resolver
+    return {TARGETS: pickled_file((resolver.digest, resolver.targets)),
+            CLUSTER: pickled_file(joins_record(kept))}
+
+
+def joins_record(kept: Kept) -> dict[str, Any]:
+    """The CLUSTER record: the cluster without its pages, and what else the model keeps once."""
     cluster = kept.cluster
     # Its link targets are kept once, in TARGETS, and joined to it again when it is read: a
     # second copy here made this record's pickling (its memo of every object) the largest of
@@ -487,12 +531,11 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     apart = copy.copy(cluster.resolver)
     if apart is not None:
         apart.targets = {}
-    store.keep(MODEL, CLUSTER, pickled({
-        "key": kept.key, "cluster": replace(cluster, pages={}, resolver=apart),
-        "runs": _runs(key.split("/", 1)[0] for key in cluster.pages),
-        "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
-        "findings": kept.findings, "window": kept.window,
-        "assembled_files": kept.assembled_files}))
+    return {"key": kept.key, "cluster": replace(cluster, pages={}, resolver=apart),
+            "runs": _runs(key.split("/", 1)[0] for key in cluster.pages),
+            "body_runs": _runs(key.split("/", 1)[0] for key in kept.bodies),
+            "findings": kept.findings, "window": kept.window,
+            "assembled_files": kept.assembled_files}
 
 
 def _fingerprint(kept: Kept, site: str, part: dict[str, Any]) -> str:
@@ -530,27 +573,25 @@ def _site_keys(values: Mapping[str, Any], sites: set[str]) -> dict[str, list[str
     return keys
 
 
-def _packed_by_site(values: Mapping[str, Any], kept: Callable[[Any], Any], take: bool = False
+def _packed_by_site(values: Mapping[str, Any], kept: Callable[[Any], Any]
                     ) -> tuple[list[tuple[tuple[str, ...], bytes]], dict[str, int]]:
     """The values packed each site's by CHUNK in their order (_chunks), and each key's chunk,
-    the keys in the order of `values`. With `take`, each value is popped once packed."""
+    the keys in the order of `values`."""
     order = list(values)
     keys = _site_keys(values, {key.split("/", 1)[0] for key in values})
-    chunks = [chunk for site in sorted(keys) for chunk in _chunks(values, keys[site], kept, take)]
+    chunks = [chunk for site in sorted(keys) for chunk in _chunks(values, keys[site], kept)]
     at = {key: n for n, (chunk, _) in enumerate(chunks) for key in chunk}
     return chunks, {key: at[key] for key in order}
 
 
-def _chunks(values: Mapping[str, Any], keys: list[str], kept: Callable[[Any], Any], take: bool = False
+def _chunks(values: Mapping[str, Any], keys: list[str], kept: Callable[[Any], Any]
             ) -> list[tuple[tuple[str, ...], bytes]]:
-    """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed;
-    with `take`, each value popped from `values` (a dict) once packed."""
-    get = values.pop if take and isinstance(values, dict) else values.__getitem__
+    """These keys' values by CHUNK, each chunk as it was kept when nothing in it changed."""
     chunks = []
     for at in range(0, len(keys), CHUNK):
         chunk = tuple(keys[at:at + CHUNK])
         blob = values.kept_chunk(chunk) if isinstance(values, Chunked) else None
-        chunks.append((chunk, blob or packed([kept(get(key)) for key in chunk])))
+        chunks.append((chunk, blob or packed([kept(values[key]) for key in chunk])))
     return chunks
 
 

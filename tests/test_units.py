@@ -426,14 +426,18 @@ def _bodies_made_apart() -> object:
     """(In a process apart:) a spooled body, one read back from the cache without its HTML,
     and one that holds its own, as a cold build's model hands them over."""
     from govsite.markup import Body
-    from govsite.snapshot import ConvertedBodies
+    from govsite.snapshot import Packing
     from govsite.spool import Spool
     spooled = Body.of("<p>政务公开</p>", "政务公开")
     spooled.spooled = Spool(1).put(0, spooled.html, spooled.text)
     spooled._html = spooled._text = None
     spooled.spool_lead()
     cached = Body(None, None, "d" * 64, "its entry", "site/news/b", "它的开头", ("site/files/b.pdf",))
-    return ConvertedBodies.taken({"site/news/a": spooled, "site/news/b": cached, "site/": Body.of("<p>x</p>", "x")})
+    packing = Packing()   # put as they come (the cached first), handed over in the work's order
+    packing["site/news/b"] = cached
+    packing["site/"] = Body.of("<p>x</p>", "x")
+    packing["site/news/a"] = spooled
+    return packing.done(["site/news/a", "site/news/b", "site/"])
 
 
 def test_bodies_made_apart_come_back_with_their_places_not_their_text():
@@ -451,6 +455,24 @@ def test_bodies_made_apart_come_back_with_their_places_not_their_text():
     # Held packed, and unpickled where read: only a body whose HTML the cache gives back is
     # held as an object (its HTML, once read back, must stay: build._render).
     assert isinstance(bodies, ConvertedBodies) and bodies.hold(list(bodies)) == ["site/news/b"]
+
+
+def test_bodies_packed_as_they_come_are_read_back_in_the_order_of_the_work():
+    # convert_all() puts cached bodies first, then each slice as it comes back: packed by
+    # CHUNK in that order, they are still found by key and listed in the work's order.
+    import random
+
+    from govsite.markup import Body
+    from govsite.snapshot import CHUNK, Packing
+    order = [f"site/news/{n}" for n in range(2 * CHUNK + 22)]
+    arrival = random.Random(6).sample(order, len(order))
+    packing = Packing()
+    for key in arrival:
+        packing[key] = Body.of(f"<p>{key}</p>", key)
+    bodies = packing.done(order)
+    assert list(bodies) == order and len(bodies) == len(order)
+    assert [bodies[key].text for key in reversed(order)] == list(reversed(order))
+    assert bodies["site/news/7"].html == "<p>site/news/7</p>"
 
 
 def test_without_fork_work_apart_runs_here(monkeypatch):
