@@ -475,23 +475,22 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
     previous = staging.previous
     reads: set[str] = set()   # what every output remembered read, for the next compare()
     pages = 0
-    whole: dict[str, dict] = {}
+    whole: set[str] = set()   # the sites linked whole
     tokens: dict[str, str] = {}   # without them, nothing is known unchanged: nothing is reused
     if store.path is not None:
         renderer.keep_reads = True
         stored = store.load(READS, ["cluster"]).get("cluster")
         tokens = orjson.loads(stored) if isinstance(stored, bytes) else {}
         renderer.compare(tokens, edited)
-        whole = _standing_sites(renderer, cluster, selected, store) if tokens else {}
-    for site_id, record in list(whole.items()):
+    # (A previous copy gone missing: the site is made as any other.)
+    for site_id, record in _standing_sites(renderer, cluster, selected, store) if tokens else ():
         if _link_whole_site(record, site_id, staging):
             reads.update(record["reads"])
             guard.add(record["links"])
             pages += record["html"]
             store.used(WHOLE, site_id)
             store.used_pack(RENDERED, site_id)
-        else:   # a previous copy went missing: the site is made as any other
-            del whole[site_id]
+            whole.add(site_id)
     packs = store.load_packs(RENDERED, [s for s in selected if s not in whole]) \
         if store.path is not None else {}
     if tokens:
@@ -599,19 +598,19 @@ def _render(renderer: Renderer, bodies: MutableMapping[str, markup.Body], cluste
 
 
 def _standing_sites(renderer: Renderer, cluster: Cluster, selected: tuple[str, ...],
-                    store: Cache) -> dict[str, dict]:
+                    store: Cache) -> Iterator[tuple[str, dict]]:
     """The selected sites whose every output (but the assets) stands as the previous build
-    made it, by their records: same base, no read changed."""
-    found = {}
-    for site_id, value in store.load(WHOLE, selected).items():
-        record = unpickled(value)
+    made it, with their records (same base, no read changed): read one at a time, and let go
+    of once linked. Every site's, read at once and held through rendering, put a rebuild's
+    peak at 100,000 pages 18 MB higher (403 MB instead of 385)."""
+    for site_id in selected:
+        record = unpickled(store.load(WHOLE, [site_id]).get(site_id))
         if not isinstance(record, dict):
             continue
         site = cluster.sites[site_id]
         # A page added to the site or gone from it is a read that changed: its sitemap's.
         if renderer.stands(site, record["base"], record["reads"]):
-            found[site_id] = record
-    return found
+            yield site_id, record
 
 
 def _link_whole_site(record: dict, site_id: str, staging: output.Staging) -> bool:
