@@ -1031,6 +1031,36 @@ def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go
     assert (back.term_bytes, back.tag, back.mean) == (state.term_bytes, state.tag, "3.5")
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads the resident size from /proc")
+def test_an_edits_indexes_let_go_of_the_state_pages_they_read(tmp_path):
+    # Each site's index reads part of the mapped state; what it read is dropped from the
+    # process's memory afterwards (TermState.release_all) and read again from the file if used.
+    import numpy as np
+    from conftest import mapped_state
+
+    from govsite.search.index import TermState
+
+    def resident_mb() -> float:
+        status = Path("/proc/self/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
+
+    n = 2_000_001
+    keys = np.arange(n, dtype=np.int64) * 3
+    state = TermState(["a" * 64, "b" * 64], keys, np.arange(n, dtype=np.int32) % 2,
+                      np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
+                      np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
+                      keys % 1000, 5 * n)
+    back = mapped_state(tmp_path, state)
+    expected = {name: getattr(state, name).copy() for name in ("docs", "tf", "values", "starts")}
+    del state
+    assert all(int(getattr(back, name).sum()) == int(value.sum()) for name, value in expected.items())
+    read = resident_mb()
+    back.release_all()
+    assert resident_mb() < read - 40   # the mapped pages read (some 60 MB) are let go of
+    for name, value in expected.items():   # and read again when used
+        assert np.array_equal(getattr(back, name), value), name
+
+
 def test_templates_compiled_by_one_build_are_not_compiled_again_by_the_next(built, monkeypatch):
     project, out, cache = built
     themes._environment.cache_clear()   # as in a new process

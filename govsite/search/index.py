@@ -440,6 +440,13 @@ class TermState:
         if 0 <= first < last <= len(self.mapped):
             self.mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
 
+    def release_all(self) -> None:
+        """Drop from memory every page of the cache's file read so far: they are read again
+        where used again. An edit's indexes read the state site by site, and the pages read,
+        counted as the process's own, stayed to its end (at 100,000 pages, 15 MB of its peak)."""
+        if self.mapped is not None and hasattr(mmap, "MADV_DONTNEED") and len(self.mapped):
+            self.mapped.madvise(mmap.MADV_DONTNEED, 0, len(self.mapped))
+
     def populate(self, *arrays: np.ndarray) -> None:
         """Map these arrays' pages of the cache's file in now, in one call each: touched one at
         a time, each 4 KB page cost a fault (0.4 s for the whole file at 100,000 pages)."""

@@ -429,7 +429,10 @@ def write_indexes(cluster: Cluster, docs: Sequence[SearchDoc], settings: SearchS
         staging.settle()   # (once, here: not in each worker)
     everything: Written = {}
     missing = False
+    state = scores.state if isinstance(scores, Overlaid) else None
     for site, result in zip(sites, ordered_map(write_site, len(sites), workers), strict=True):
+        if state is not None:   # (what a site's index read of the state is not read again)
+            state.release_all()
         if result is None:
             missing = True
             continue
