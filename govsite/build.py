@@ -10,6 +10,7 @@ replaces `build/`, and only when the whole cluster rendered cleanly.
 from __future__ import annotations
 
 import gc
+import importlib
 import mmap
 import multiprocessing
 import os
@@ -316,7 +317,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     map_large_blocks()
     # Forked first, while this process is small: a cold build's search stage runs there, not
     # in a process that holds (and counts as its own) the whole cluster.
-    lean = LeanProcess() if jobs != 1 else None
+    # The search's modules (numpy's among them) are imported there, and the previous build's
+    # digests read, while this one discovers the sources: a fifth of a second each, which an
+    # edit's search sent there would take once it had started.
+    lean = LeanProcess(preload=(partial(importlib.import_module, "govsite.search.publish"),
+                                partial(output.preread, out))) if jobs != 1 else None
     report = Report(project)
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
@@ -356,9 +361,11 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             # forked before the staging folder is claimed (a pass over every file of the
             # previous build but one), which it needs only once it writes.
             _ = staging.previous   # read here, once, not again by the search process forked next
+            # (An edit's, the model patched, runs in the lean process: _edit_searched_lean.)
             beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report,
                                     model.documents)
-                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") else []
+                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") and \
+                (lean is None or model.edited is None) else []
             try:
                 claimed = staging.claim()
                 for job in beside:
@@ -687,6 +694,9 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
     try:
         # Imported here, where search runs: numpy and the index code take a tenth of a second
         # to import, which a rebuild beside render pays in its search process only.
+        if lean is not None and basis.edited is not None and store.has(TERM_STATE, "cluster"):
+            return _edit_searched_lean(cluster, bodies, settings, selected, jobs, staging, store,
+                                       basis, lean)
         from govsite.search.publish import file_documents, inputs_key, searched_documents
         # Documents sent to a lean process go without their text's start, which is read there
         # from the bodies' spool files: made here, 100,000 of them were 79 MB at once.
@@ -706,17 +716,14 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
             _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
             return None
         heads, spools = shipped
-        # The cluster as the indexes need it (its sites), without its pages; the documents in
-        # a file, without their bodies (their text stays in the spool files).
-        sites_only = replace(cluster, pages={}, states={}, urls={}, column_items={}, interpretations={},
-                             interprets={}, repealed_by={}, policies={}, attachments=(), resolver=None)
+        # The documents in a file, without their bodies (their text stays in the spool files).
         folder = store.path.parent if store.path is not None else None
         docs_file = tempfile.TemporaryFile(prefix="govsite-docs-")  # noqa: SIM115 (closed by finish)
         spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
         try:
             filed = file_documents(docs, dict(zip(bodies_of, heads, strict=True)), docs_file)
             del docs, bodies_of, heads
-            lean.start(_lean_search, (sites_only, filed, digests, key, settings, selected, jobs,
+            lean.start(_lean_search, (_sites_only(cluster), filed, digests, key, settings, selected, jobs,
                                       staging.shipped(), folder), [docs_file, *spools, spill])
         except BaseException:
             docs_file.close()
@@ -733,6 +740,73 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
             staging.record(rel, site, origin, digest)
         staging.report.items.extend(problems)
     return finish
+
+
+def _sites_only(cluster: Cluster, keys: Iterable[str] = ()) -> Cluster:
+    """The cluster as the indexes need it (its sites), for a lean process: without its pages
+    but those of `keys` (an edit's, whose documents are made there)."""
+    keys = [key for key in keys if key in cluster.pages]
+    return replace(cluster, pages={key: cluster.pages[key] for key in keys},
+                   states={key: cluster.states[key] for key in keys if key in cluster.states},
+                   urls={key: cluster.urls[key] for key in keys if key in cluster.urls},
+                   column_items={}, interpretations={}, interprets={}, repealed_by={}, policies={},
+                   attachments=(), resolver=None)
+
+
+def _edit_searched_lean(cluster: Cluster, bodies: MutableMapping,
+                        settings: search_settings.SearchSettings, selected: tuple[str, ...],
+                        jobs: int, staging: output.Staging, store: Cache, basis: DocumentBasis,
+                        lean: LeanProcess) -> Callable[[], None]:
+    """An edit's search stage, started in the lean process while this one renders: sent the
+    edited pages' documents and the model's bodies (packed), it reads the previous build's
+    documents and term state from the cache itself. Forked from this process, which holds the
+    model, the search process started at its size (280 MB at 100,000 pages) and took an
+    edit's peak to 500 MB. Where the previous documents cannot be patched, it is redone here.
+    (Nothing of the search is imported here: numpy alone took this process a fifth of a second.)"""
+    folder = store.path.parent if store.path is not None else None
+    spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
+    try:
+        lean.start(_lean_edit_search, (_sites_only(cluster, basis.edited or ()), bodies, settings,
+                                       selected, max(1, jobs - 1), basis, staging.shipped(), folder),
+                   [spill])
+    except BaseException:
+        spill.close()
+        raise
+
+    def finish() -> None:
+        with spill:
+            log, noted, problems, patched = lean.result()
+            replay(store, log, spill.fileno())
+        if not patched:
+            _search(cluster, bodies, settings, selected, jobs, staging, store, basis)
+            return
+        for rel, site, origin, digest in noted:
+            staging.record(rel, site, origin, digest)
+        staging.report.items.extend(problems)
+    return finish
+
+
+def _lean_edit_search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,
+                      selected: tuple[str, ...], jobs: int, basis: DocumentBasis,
+                      staging: output.Staging, folder: Path | None, descriptors: list[int]
+                      ) -> tuple[list, list, list, bool]:
+    """_edit_searched_lean()'s work, in the lean process (its cluster holds the edited pages
+    alone): what the cache is to keep, the files written, the problems, and whether the
+    documents could be patched (if not, nothing else)."""
+    from govsite.search.index import keyed_documents
+    from govsite.search.publish import NotPatched, inputs_key, searched_documents
+    store = ForkedCache(folder, descriptors[0])
+    fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
+    try:
+        docs, digests = searched_documents(cluster, bodies, store, basis, fresh=fresh)
+    except NotPatched:
+        store.close()
+        return [], [], [], False
+    key = inputs_key(cluster, digests, settings, selected) if digests is not None else ""
+    if not _linked_whole(key, staging, store):
+        _index_documents(cluster, docs, digests, key, settings, selected, jobs, staging, store)
+    store.close()
+    return store.log, staging.noted or [], staging.report.items, True
 
 
 def _lean_search(cluster: Cluster, filed: Any, digests: list[str] | None, key: str,

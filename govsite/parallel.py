@@ -232,7 +232,9 @@ class LeanProcess:
     counts them as its own). The job is a function by name with its arguments, pickled, and
     open files (their descriptors) it may read. Without fork, run() runs the job here."""
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[Callable[[], Any], ...] = ()) -> None:
+        """`preload`: what the job will need (modules to import, files to read), done there
+        while it waits for one."""
         self._pid = 0
         # A job started and its result not yet asked for (True), or, without fork, the job
         # itself, run when its result is asked for.
@@ -243,7 +245,7 @@ class LeanProcess:
         pid = os.fork()
         if pid == 0:   # (the lean process: it never returns from here)
             self._socket.close()
-            _lean_process(theirs)
+            _lean_process(theirs, preload)
         theirs.close()
         self._pid = pid
 
@@ -304,9 +306,11 @@ class LeanProcess:
         self._pending = None
 
 
-def _lean_process(connection: socket.socket) -> None:
+def _lean_process(connection: socket.socket, preload: tuple[Callable[[], Any], ...]) -> None:
     code = 0
     try:
+        for work in preload:
+            work()
         asked, descriptors, _, _ = socket.recv_fds(connection, 1, 256)
         if asked:   # (else the parent let it go unused)
             with connection.makefile("rb") as stream:

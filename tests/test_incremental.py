@@ -216,10 +216,57 @@ def _fail_rebuild(project: Path, out: Path, cache: Path, footer: str, jobs: int 
         build(project, out, now=NOW, cache=cache, jobs=jobs)
 
 
-def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_found(
+def test_an_edit_on_two_processes_searches_in_the_lean_process_and_keeps_what_it_found(
         built, tmp_path, monkeypatch):
-    # The search stage runs in a forked process while this one renders: its files, its cache
-    # entries and its problems must reach the build as if it had run here.
+    # An edit's search runs in the lean process (forked when the build began, small) while
+    # this one renders, sent the edited pages' documents and the model's bodies: its files,
+    # cache entries and problems must reach the build as if it had run here.
+    import govsite.build
+    from govsite.parallel import LeanProcess
+    project, out, cache = built
+    ran: list[str] = []
+    start, render = LeanProcess.start, govsite.build._render
+    monkeypatch.setattr(LeanProcess, "start", lambda self, work, args, files: ran.append(
+        work.__name__) or start(self, work, args, files))
+    monkeypatch.setattr(govsite.build, "_render", lambda *args: ran.append("render") or render(*args))
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
+    result = build(project, out, now=NOW, cache=cache, jobs=2)
+    assert ran == ["_lean_edit_search", "render"] and "kept model, patched" in result.timings
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+    # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
+    # the counts of the page it counted and counts only the page edited since.
+    assert _counted_after_one_edit(project, out, cache, monkeypatch) == [
+        "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
+
+
+def test_an_edit_whose_documents_cannot_be_patched_in_the_lean_process_is_searched_here(
+        built, tmp_path):
+    # The lean process has the cluster's sites, not its pages: when the previous build's
+    # documents are not there to patch, it says so, and the search is made here instead.
+    import sqlite3
+
+    from govsite.cache import Cache
+    from govsite.search.publish import DOCUMENTS, DOCUMENTS_INDEX
+    project, out, cache = built
+    path = Cache(cache).path
+    assert path is not None
+    with sqlite3.connect(path) as db:   # the previous build's documents, damaged
+        changed = db.execute("UPDATE entries SET value = ? WHERE namespace = ? AND key = ?",
+                             (b"not a pickle", DOCUMENTS, DOCUMENTS_INDEX)).rowcount
+    assert changed == 1
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
+    result = build(project, out, now=NOW, cache=cache, jobs=2)
+    assert "kept model, patched" in result.timings
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
+def test_a_rebuild_of_a_new_model_on_two_processes_searches_beside_rendering(built, tmp_path, monkeypatch):
+    # A page added: the model is made anew, and the search stage runs in a process forked
+    # from this one while it renders, its files, cache entries and problems brought back.
     import govsite.build
     project, out, cache = built
     finished: list[float] = []
@@ -227,16 +274,13 @@ def test_a_rebuild_on_two_processes_searches_beside_rendering_and_keeps_what_it_
     monkeypatch.setattr(govsite.build._SearchBeside, "finish",
                         lambda self: finished.append(real(self)) or finished[-1])
     page = project / "content/county/news/2024-05-07-harvest.md"
-    page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
+    (page.parent / "2024-05-09-added.md").write_text(
+        page.read_text(encoding="utf-8").replace("title:", "title: 新增 ", 1), encoding="utf-8")
     result = build(project, out, now=NOW, cache=cache, jobs=2)
     assert len(finished) == 1 and "search, beside render" in result.timings
-    assert result.memory["search, beside render"] > 0
+    assert "kept model, patched" not in result.timings
     build(project, tmp_path / "clean", now=NOW)
     assert _site_files(out) == _site_files(tmp_path / "clean")
-    # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
-    # the counts of the page it counted and counts only the page edited since.
-    assert _counted_after_one_edit(project, out, cache, monkeypatch) == [
-        "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
 
 
 def _counted_after_one_edit(project: Path, out: Path, cache: Path, monkeypatch) -> list[str]:

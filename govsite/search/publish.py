@@ -179,22 +179,31 @@ class FiledDocs(_MadeWhenRead):
         return [getattr(doc, name) for doc in self]
 
 
+class NotPatched(Exception):
+    """The previous build's documents cannot be patched with the ones given (searched_documents)."""
+
+
 def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
-                       basis: DocumentBasis, leads: bool = True
+                       basis: DocumentBasis, leads: bool = True,
+                       fresh: dict[str, SearchDoc] | None = None
                        ) -> tuple[Sequence[SearchDoc], list[str] | None]:
     """The published documents (index.documents()) and their digests (document_digests(),
     None without a cache), kept for the next build. When the model is the previous build's
     with some pages taken anew, so are the documents: that build's, read back by site, with
     those pages' made again. Making and hashing every document was half the search stage of a
-    one-page rebuild (0.6 s at 100,000 pages)."""
+    one-page rebuild (0.6 s at 100,000 pages). `fresh`: those pages' documents, made by the
+    caller, whose cluster is then without its pages (a lean process's): where the previous
+    build's cannot be patched with them, NotPatched is raised."""
     if store.path is None:
         return documents(cluster, bodies, leads=leads), None
     before = unpickled(store.load(DOCUMENTS, [DOCUMENTS_INDEX]).get(DOCUMENTS_INDEX))
     index = before if isinstance(before, dict) else {}
-    kept = _patched_documents(cluster, bodies, store, basis, index) \
+    kept = _patched_documents(cluster, bodies, store, basis, index, fresh) \
         if basis.edited is not None and basis.previous and index.get("build") == basis.previous \
         and index.get("format") == DOCUMENTS_FORMAT else None
     docs: Sequence[SearchDoc]
+    if kept is None and fresh is not None:
+        raise NotPatched
     if kept is None:
         keyed = keyed_documents(cluster, bodies, leads=leads)
         keys, docs = [key for key, _ in keyed], [doc for _, doc in keyed]
@@ -207,7 +216,8 @@ def searched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
 
 
 def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache,
-                       basis: DocumentBasis, index: dict[str, Any]
+                       basis: DocumentBasis, index: dict[str, Any],
+                       fresh: dict[str, SearchDoc] | None = None
                        ) -> tuple[list[str], Sequence[SearchDoc], list[str], set[str]] | None:
     """The previous build's documents, in its order, with those of the pages taken anew made
     again; and the sites of those."""
@@ -224,7 +234,8 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
             digests.append(digest)
     docs = KeptDocs(kept, keys, bodies)
     position = {key: n for n, key in enumerate(keys)}
-    fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
+    if fresh is None:
+        fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
     if not fresh.keys() <= position.keys():
         return None   # (a page taken anew is published as it was, or the model was not patched)
     for key, doc in fresh.items():
