@@ -1053,19 +1053,24 @@ def test_a_damaged_pack_reads_as_empty(tmp_path):
     assert Cache(tmp_path).load_packs("pages", ["portal"])["portal"].get("a") is None
 
 
+def _made_up_state(n: int):
+    """A term state of n postings over two documents, every array filled (no real text)."""
+    import numpy as np
+
+    from govsite.search.index import TermState
+    keys = np.arange(n, dtype=np.int64) * 3
+    return TermState(["a" * 64, "b" * 64], keys, np.arange(n, dtype=np.int32) % 2,
+                     np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
+                     np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
+                     keys % 1000, 5 * n)
+
+
 def test_the_search_state_is_read_back_as_a_memory_map_whose_pages_can_be_let_go(tmp_path):
     # The update merges the previous build's postings and then drops their pages from memory
     # (TermState.release): at 100,000 pages they are 700 MB, held beside the merged ones.
     import numpy as np
     from conftest import mapped_state
-
-    from govsite.search.index import TermState
-    n = 300_001   # odd: the 32-bit arrays are padded for the 64-bit ones after them
-    keys = np.arange(n, dtype=np.int64) * 3
-    state = TermState(["a" * 64, "b" * 64], keys, np.arange(n, dtype=np.int32) % 2,
-                      np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
-                      np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
-                      keys % 1000, 5 * n)
+    state = _made_up_state(300_001)   # odd: the 32-bit arrays are padded for the 64-bit ones after them
     back = mapped_state(tmp_path, state)
     for array in (back.docs, back.tf, back.values):
         back.release(array)
@@ -1082,18 +1087,11 @@ def test_an_edits_indexes_let_go_of_the_state_pages_they_read(tmp_path):
     import numpy as np
     from conftest import mapped_state
 
-    from govsite.search.index import TermState
-
     def resident_mb() -> float:
         status = Path("/proc/self/status").read_text()
         return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]) / 1024
 
-    n = 2_000_001
-    keys = np.arange(n, dtype=np.int64) * 3
-    state = TermState(["a" * 64, "b" * 64], keys, np.arange(n, dtype=np.int32) % 2,
-                      np.arange(n, dtype=np.int32) % 7 + 1, np.array([3.0, 4.0]), [],
-                      np.arange(n, dtype=np.int32) % 90 + 1, keys, np.arange(n + 1, dtype=np.int64),
-                      keys % 1000, 5 * n)
+    state = _made_up_state(2_000_001)
     back = mapped_state(tmp_path, state)
     expected = {name: getattr(state, name).copy() for name in ("docs", "tf", "values", "starts")}
     del state
