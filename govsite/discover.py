@@ -281,7 +281,10 @@ def git_ids(content: str) -> Callable[[], dict[str, str]]:
     def answer() -> dict[str, str]:
         codes, outputs = zip(*(started.result() for started in (settings, staged, dirty, attributes)),
                              strict=True)
-        if any(codes[1:]) or listed.wait() or codes[0] > 1:
+        # Waited for whatever the others said: one not waited for stayed a zombie of this
+        # process until the next command was started (outside a repository, where git fails).
+        listed_code = listed.wait()
+        if any(codes[1:]) or listed_code or codes[0] > 1:
             return {}   # not a repository, or git failed: nothing vouched for
         for line in outputs[0].decode(errors="replace").splitlines():
             name, _, value = line.partition(" ")

@@ -126,3 +126,17 @@ def test_an_edit_in_a_checkout_builds_as_a_clean_build(repo, tmp_path, monkeypat
         assert (out / ".govsite/manifest.json").read_bytes() == \
             (clean / ".govsite/manifest.json").read_bytes()
         assert "（已更新）" in (out / "www.example.gov.cn/news/2.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+                    reason="lists this process's children from /proc")
+def test_outside_a_repository_every_git_command_started_is_waited_for(tmp_path):
+    # git fails outside a repository; the command whose output was piped into another was
+    # then not waited for, and stayed a zombie child of the build (a test that counts a
+    # failed build's processes failed now and then).
+    require(shutil.which("git") is not None, "git")
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    before = set(children.read_text().split())
+    answer = discover.git_ids(str(tmp_path))
+    assert answer() == {}
+    assert set(children.read_text().split()) <= before   # (`answer` still holds each command)
