@@ -281,7 +281,7 @@ def _made_apart(cluster_config: config.ClusterConfig, found: discover.Discovery,
         # (kept only if the build succeeds: snapshot.save).
         made.pickled = snapshot.pickled_records(snapshot.Kept(
             snapshot.model_key(cluster_config, preview), made.cluster, made.bodies, {},
-            made.findings, made.window, made.assembled_files))
+            made.findings, made.window, made.assembled_files), kept)
         made.stages = (stages.timings, stages.memory, stages._start)
         made.noted = forked.log
         return made
@@ -364,8 +364,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
             # (An edit's, the model patched, runs in the lean process: _edit_searched_lean.)
             beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report,
                                     model.documents)
-                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") and \
-                (lean is None or model.edited is None) else []
+                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") and model.edited is None else []
             try:
                 claimed = staging.claim()
                 for job in beside:
@@ -736,10 +735,15 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
         with spill, docs_file:
             log, noted, problems = lean.result()
             replay(store, log, spill.fileno())
-        for rel, site, origin, digest in noted:
-            staging.record(rel, site, origin, digest)
-        staging.report.items.extend(problems)
+        _taken_back(staging, noted, problems)
     return finish
+
+
+def _taken_back(staging: output.Staging, noted: list, problems: list) -> None:
+    """What a search in another process wrote and found, recorded and reported here."""
+    for rel, site, origin, digest in noted:
+        staging.record(rel, site, origin, digest)
+    staging.report.items.extend(problems)
 
 
 def _sites_only(cluster: Cluster, keys: Iterable[str] = ()) -> Cluster:
@@ -777,12 +781,10 @@ def _edit_searched_lean(cluster: Cluster, bodies: MutableMapping,
         with spill:
             log, noted, problems, patched = lean.result()
             replay(store, log, spill.fileno())
-        if not patched:
+        if patched:
+            _taken_back(staging, noted, problems)
+        else:
             _search(cluster, bodies, settings, selected, jobs, staging, store, basis)
-            return
-        for rel, site, origin, digest in noted:
-            staging.record(rel, site, origin, digest)
-        staging.report.items.extend(problems)
     return finish
 
 
@@ -931,7 +933,7 @@ class _SearchBeside:
                  selected: tuple[str, ...], jobs: int, staging: output.Staging, store: Cache,
                  report: Report, basis: DocumentBasis):
         folder = store.path.parent if store.path is not None else None
-        self._store, self._staging, self._report = store, staging, report
+        self._store, self._staging = store, staging   # (staging.report is the build's report)
         reader, self._writer = multiprocessing.Pipe(duplex=False)
         self._claim: list[output.Claimed | None] = []   # what claim() returned, once it has
         self._spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish/cancel)
@@ -964,9 +966,7 @@ class _SearchBeside:
         self._writer.close()
         with self._spill:
             replay(self._store, log, self._spill.fileno())
-        for rel, site, origin, digest in noted:
-            self._staging.record(rel, site, origin, digest)
-        self._report.items.extend(problems)
+        _taken_back(self._staging, noted, problems)
         return seconds
 
     def cancel(self) -> None:

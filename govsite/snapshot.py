@@ -514,12 +514,16 @@ def _pickled(kept: Kept, name: str, record: Callable[[], Any]) -> Any:
     return kept_from(kept.pickled.pop(name)) if name in kept.pickled else pickled(record())
 
 
-def pickled_records(kept: Kept) -> dict[str, Any]:
+def pickled_records(kept: Kept, previous: Index | None) -> dict[str, Any]:
     """The records of a cold build's model that save() would pickle whole, each pickled into
-    a file (cache.pickled_file): where the model is made, for the parent to keep (Kept.pickled)."""
+    a file (cache.pickled_file): where the model is made, for the parent to keep (Kept.pickled).
+    The link targets only when they are not the ones the previous index names (save() keeps
+    those as they are)."""
     resolver = kept.cluster.resolver
-    return {TARGETS: pickled_file((resolver.digest, resolver.targets)),
-            CLUSTER: pickled_file(joins_record(kept))}
+    records = {CLUSTER: pickled_file(joins_record(kept))}
+    if previous is None or previous.key != kept.key or previous.targets != resolver.digest:
+        records[TARGETS] = pickled_file((resolver.digest, resolver.targets))
+    return records
 
 
 def joins_record(kept: Kept) -> dict[str, Any]:
