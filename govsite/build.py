@@ -195,25 +195,39 @@ def _model(project: Path, only: tuple[str, ...], report: Report, now: datetime, 
     if unknown:
         raise UsageError(f"no site `{unknown[0]}` in sites.yaml; "
                          + did_you_mean(unknown[0], cluster_config.ids))
-    found = discover.find_sources(cluster_config, report, jobs)
-    stages.done("discover", stop=False)
-    jobs = jobs or _default_jobs(len(found.sources))
-    build_id = uuid.uuid4().hex
     kept = snapshot.index(store, cluster_config, preview)
-    patched = snapshot.patched(kept, store, cluster_config, found, now, report, jobs) \
-        if kept else None
+    # Where the previous build kept its model, what changed since is asked of git, which
+    # answers while the kept model is read; where it answers, the sources are not walked.
+    asking = discover.changed_since(cluster_config, kept.vouched, kept.sources) \
+        if kept and kept.vouched else None
+    # (In a list, given away: a model made anew next does not come on top of the kept one.)
+    kept_model = [snapshot.load(kept, store, cluster_config, now)] if kept and asking else []
+    found: discover.Discovery | discover.Since | None = asking() if asking else None
+    if found is None:
+        found = discover.find_sources(cluster_config, report, jobs)
+    stages.done("discover", stop=False)
+    jobs = jobs or _default_jobs(sum(map(len, found.digests.values())))
+    build_id = uuid.uuid4().hex
+    discovered = len(report.items)
+    patched = snapshot.patched(kept, store, cluster_config, found, now, report, jobs,
+                               kept_model.pop if kept_model else None) if kept else None
+    kept_model.clear()
     if kept is not None and patched is not None:
+        if isinstance(found, discover.Since):   # (reported where find_sources would have)
+            report.items[discovered:discovered] = found.vouched.findings
         stages.done("kept model, patched")
         patched.kept.build = build_id
         return _Model(patched.cluster, patched.bodies, patched.edited,
                       partial(snapshot.save, store, patched.kept, kept, patched),
                       DocumentBasis(build_id, kept.build, patched.edited))
+    if isinstance(found, discover.Since):   # a model to make anew, of every source
+        found = discover.find_sources(cluster_config, report, jobs)
     start = len(report.items)
     made = _made_apart(cluster_config, found, report, now, preview, stages, store, jobs, kept) \
         if jobs > 1 else _made(cluster_config, found, report, now, preview, stages, store, jobs, kept)
     fresh = snapshot.Kept(snapshot.model_key(cluster_config, preview), made.cluster, made.bodies,
                           found.digests, report.items[start:], made.window, made.assembled_files,
-                          build_id, pickled=made.pickled)
+                          build_id, pickled=made.pickled, vouched=found.vouched)
     return _Model(made.cluster, made.bodies, None, partial(snapshot.save, store, fresh, kept),
                   DocumentBasis(build_id))
 

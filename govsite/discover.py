@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from govsite.config import ClusterConfig
-from govsite.diagnostics import Report, did_you_mean
+from govsite.diagnostics import Diagnostic, Report, did_you_mean
 from govsite.model import Attachment
 from govsite.parallel import Started, default_jobs, ordered_map
 
@@ -53,10 +53,22 @@ class Source(NamedTuple):
         return read_text(self.path, self.digest, report)
 
 
+class Vouched(NamedTuple):
+    """What a build's discovery leaves the next one (changed_since): the commit git compared
+    the files with, and every file whose bytes git did not vouch are that commit's (read,
+    staged apart from it, converted, a link, or not published). Every other file's bytes are
+    its blob in the commit."""
+
+    commit: str
+    unvouched: dict[str, str]   # path under content/ → its digest ("" for a file not published)
+    findings: tuple[Diagnostic, ...]   # what discovering reported: of names, not bytes
+
+
 @dataclass(frozen=True)
 class Discovery:
     sources: tuple[Source, ...]
     attachments: tuple[Attachment, ...]
+    vouched: Vouched | None = None   # None: not a git checkout with a commit
 
     @functools.cached_property
     def digests(self) -> dict[str, dict[str, str]]:
@@ -80,6 +92,8 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
         return Discovery((), ())
     ids = set(config.ids)
     root = content.resolve()
+    start = len(report.items)
+    unpublished: list[str] = []   # files warned of, by path under content/
     committed = git_ids(str(content))   # git answers while the folders are walked
     for entry in sorted(content.iterdir()):
         if entry.name.startswith("."):
@@ -116,6 +130,7 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
                 if suffix.lower().lstrip(".") not in ATTACHMENT_TYPES:
                     report.warning(full, 0, f"file type `{suffix or name}` is not published",
                                    "attachments can be " + ", ".join(sorted(ATTACHMENT_TYPES)))
+                    unpublished.append(under + name)
                 elif folder == top:
                     report.error(full, 0, "attachments belong beside their page in a column folder",
                                  f"move it into content/{site}/<column>/")
@@ -125,19 +140,125 @@ def find_sources(config: ClusterConfig, report: Report, jobs: int | None = None
                     found.append(("", rel, full))   # digested with the sources
     sources: list[Source] = []
     digests: dict[str, str] = {}   # an attachment's path → its digest
-    known = committed()
+    git = committed()
+    known, apart = git.ids, git.apart
+    unvouched = dict.fromkeys(unpublished, "")   # (see Vouched)
     unknown = iter(_digests([path for _, rel, path in found if rel not in known], jobs))
     for (site, rel, path), digest in zip(found, [known.get(rel) or next(unknown)
                                                  for _, rel, path in found], strict=True):
         if isinstance(digest, OSError):
             report.error(path, 0, f"file cannot be read: {digest.strerror or digest}",
                          "check that govsite may read it")
-        elif site:
+            continue
+        if site:
             sources.append(Source(site, rel, path, digest))
         else:
             digests[path] = digest
+        if rel not in known or rel in apart:
+            unvouched[rel] = digest
+    vouched = Vouched(git.commit, unvouched, tuple(report.items[start:])) if git.commit else None
     return Discovery(tuple(sources), tuple(Attachment(site, rel, path, digests[path])
-                                           for site, rel, path in attachments if path in digests))
+                                           for site, rel, path in attachments if path in digests),
+                     vouched)
+
+
+@dataclass(frozen=True)
+class Since:
+    """What changed_since() found: every source's digest, and the sources that changed."""
+
+    digests: dict[str, dict[str, str]]   # as Discovery.digests
+    sources: tuple[Source, ...]          # those whose bytes changed, read
+    vouched: Vouched
+    attachments: None = None   # the previous build's: changed_since() knows of none changed
+
+
+def changed_since(config: ClusterConfig, vouched: Vouched, before: dict[str, dict[str, str]]
+                  ) -> Callable[[], Since | None] | None:
+    """Every source as a build that found `before` (and left `vouched`) found it, with those git
+    says may have changed since read again: the files the commit then and the index now differ
+    on, the files not as the index has them, the files git does not track, and the files it did
+    not vouch for then. The other 100,000 files of a large cluster are neither walked nor read.
+
+    None, and the caller finds every source (find_sources), when anything but a Markdown
+    file's bytes may have changed: a file came or went, an attachment changed, or git cannot
+    answer, is set to convert files or not to check them (as in git_ids). git is started now; the
+    function returned waits for its answer (None: known at once)."""
+    content = config.root / CONTENT
+    try:   # (what find_sources reports of content/ itself, rather than of a site's files)
+        entries = [entry for entry in content.iterdir() if not entry.name.startswith(".")]
+    except OSError:
+        return None
+    if any(entry.name not in config.ids or entry.is_symlink() or not entry.is_dir()
+           for entry in entries):
+        return None
+    git = _Git(str(content))
+    try:
+        git.settings()
+        git.start("ls-files", "-v", "-z")
+        git.attributes()
+        git.start("rev-parse", "--verify", "-q", "HEAD")
+        for args in (("diff-index", "--cached", "--name-only", "--relative", "-z", vouched.commit),
+                     ("diff-index", "--cached", "--name-only", "--relative", "-z", "HEAD"),
+                     ("diff-files", "--name-only", "--relative", "-z"),
+                     ("ls-files", "--others", "-z")):
+            git.start(*args)
+    except OSError:
+        return None
+
+    def answer() -> Since | None:
+        answers = git.answers()
+        if answers is None or any(code for code, _ in answers[1:]) or not _trusted(answers[0]):
+            return None
+        flags, attributes, head = answers[1][1], answers[2][1], answers[3][1]
+        if _FLAGGED.search(flags):   # assume-unchanged, skip-worktree, a conflict: not checked
+            return None
+        candidates = set(vouched.unvouched).union(
+            *(_paths(output) for _, output in answers[4:]),
+            (path.decode("utf-8", "surrogateescape") for path in _converting(attributes)))
+        if len(candidates) > PARALLEL_FROM:   # (find_sources reads them on every core)
+            return None
+        return _read_changed(content, sorted(candidates, key=_walk_order), vouched, before,
+                             head.decode().strip())
+    return answer
+
+
+def _read_changed(content: Path, candidates: list[str], vouched: Vouched,
+                  before: dict[str, dict[str, str]], commit: str) -> Since | None:
+    root = content.resolve()
+    digests = dict(before)
+    changed: list[Source] = []
+    unvouched: dict[str, str] = {}
+    for rel in candidates:
+        parts = rel.split("/")
+        if any(part.startswith(".") for part in parts) or parts[-1].startswith("~$"):
+            continue   # (as _walk: never part of a build)
+        site = parts[0]
+        then = before.get(site, {}).get(rel) if rel.endswith(".md") else vouched.unvouched.get(rel)
+        path = os.path.join(content, *parts)
+        try:
+            if then is None or (os.path.islink(path)
+                                and not Path(path).resolve().is_relative_to(root)):
+                return None   # a file that came (or a link out), or a vouched attachment changed
+            digest = _file_digest(path) if then else ""
+        except OSError:   # it went
+            return None
+        if then and digest != then:
+            if not rel.endswith(".md"):
+                return None   # an attachment's new bytes: published anew (find_sources)
+            if digests[site] is before[site]:
+                digests[site] = dict(before[site])
+            digests[site][rel] = digest
+            changed.append(Source(site, rel, path, digest))
+        elif not then and not os.path.isfile(path):
+            return None
+        unvouched[rel] = digest
+    return Since(digests, tuple(changed), Vouched(commit, unvouched, vouched.findings))
+
+
+def _walk_order(rel: str) -> str:
+    """A key sorting paths as _walk finds them: a folder's files, then its folders."""
+    folder, _, name = rel.rpartition("/")
+    return folder.replace("/", "\x01") + "\x01\x00" + name
 
 
 PARALLEL_FROM = 1_000       # files from which they are read on several processes
@@ -254,52 +375,110 @@ _UNTRUSTED_SETTINGS = {"core.autocrlf": ("true", "input"), "core.trustctime": ("
 # Attributes that make a file's working-tree bytes differ from what git stored.
 _CONVERTING = frozenset([b"text", b"eol", b"crlf", b"filter", b"ident", b"working-tree-encoding"])
 _STAGED = re.compile(r"H 100(?:644|755) ([0-9a-f]{40}) 0\t([^\0]*)\0")
+_FLAGGED = re.compile(rb"(?:\A|\0)(?!H )[^\0]")   # an entry of `ls-files -v` not plainly cached
 
 
-def git_ids(content: str) -> Callable[[], dict[str, str]]:
+class GitAnswer(NamedTuple):
+    ids: dict[str, str]      # the blob ids git vouches for, by path under content/
+    commit: str              # HEAD, "" when there is none
+    apart: frozenset[str]    # paths staged apart from HEAD (their ids are not its blobs)
+
+
+class _Git:
+    """git commands about a content folder, started beside this process: the caller waits
+    for their answers once it has done its own work. A command is not started twice."""
+
+    def __init__(self, content: str) -> None:
+        self.content = content
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {"LC_ALL": "C"}
+        self.started: list[Started] = []
+        self.piped: list[subprocess.Popen] = []
+
+    def start(self, *args: str, stdin: Any = None) -> Started:
+        started = Started(["git", "-C", self.content, *args], stdin=stdin, env=self.env)
+        self.started.append(started)
+        return started
+
+    def settings(self) -> Started:
+        return self.start("config", "--get-regexp", r"^core\.(autocrlf|trustctime|checkstat)$")
+
+    def attributes(self) -> Started:
+        """Every tracked file's attributes (those set)."""
+        listed = subprocess.Popen(["git", "-C", self.content, "ls-files", "-z"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=self.env)
+        self.piped.append(listed)
+        try:
+            return self.start("check-attr", "--stdin", "-z", "--all", stdin=listed.stdout)
+        finally:
+            listed.stdout.close()  # type: ignore[union-attr]
+
+    def answers(self) -> list[tuple[int, bytes]] | None:
+        """Each command's output, in the order started; None when any failed. Every command is
+        waited for, whatever the others said: one not waited for stays a zombie of this process
+        until the next one is started (outside a repository, where git fails)."""
+        results = [started.result() for started in self.started]
+        codes = [process.wait() for process in self.piped]
+        return None if any(codes) else results
+
+
+def _trusted(settings: tuple[int, bytes]) -> bool:
+    """git's settings allow its ids and stat checks to stand for the bytes (`git config`: 1, none set)."""
+    code, output = settings
+    if code > 1:
+        return False
+    for line in output.decode(errors="replace").splitlines():
+        name, _, value = line.partition(" ")
+        if value.strip().lower() in _UNTRUSTED_SETTINGS.get(name.lower(), ()):
+            return False
+    return True
+
+
+def _converting(attributes: bytes) -> set[bytes]:
+    fields = attributes.split(b"\0")
+    return {fields[i] for i in range(0, len(fields) - 2, 3)
+            if fields[i + 1] in _CONVERTING and fields[i + 2] != b"unset"}
+
+
+def _paths(output: bytes) -> set[str]:
+    return {path.decode("utf-8", "surrogateescape") for path in output.split(b"\0") if path}
+
+
+def git_ids(content: str) -> Callable[[], GitAnswer]:
     """The blob ids git vouches for, by path under `content`: files committed or staged whose
     working-tree copy git finds unchanged (`git diff-files`, which checks the file's size,
     inode and change time against what git recorded when it hashed the file, and reads the
     file when those cannot tell), not converted on checkout, and not marked assume-unchanged
-    or skip-worktree. git is started now; the function returned waits for its answer. No git,
-    no repository, or any doubt: an empty answer, and every file is read."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | {"LC_ALL": "C"}
-
-    def git(*args: str, stdin: Any = None) -> Started:
-        return Started(["git", "-C", content, *args], stdin=stdin, env=env)
+    or skip-worktree; and HEAD, with the paths staged apart from it. git is started now; the
+    function returned waits for its answer. No git, no repository, or any doubt: no ids, and
+    every file is read."""
+    nothing = GitAnswer({}, "", frozenset())
+    git = _Git(content)
     try:
-        settings = git("config", "--get-regexp", r"^core\.(autocrlf|trustctime|checkstat)$")
-        staged = git("ls-files", "--stage", "-v", "-z")
-        dirty = git("diff-files", "--name-only", "--relative", "-z")
-        listed = subprocess.Popen(["git", "-C", content, "ls-files", "-z"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, env=env)
-        attributes = git("check-attr", "--stdin", "-z", "--all", stdin=listed.stdout)
-        listed.stdout.close()  # type: ignore[union-attr]
+        git.settings()
+        git.start("ls-files", "--stage", "-v", "-z")
+        git.start("diff-files", "--name-only", "--relative", "-z")
+        git.attributes()
+        git.start("rev-parse", "--verify", "-q", "HEAD")
+        git.start("diff-index", "--cached", "--name-only", "--relative", "-z", "HEAD")
     except OSError:   # no git on this machine
-        return dict
+        return lambda: nothing
 
-    def answer() -> dict[str, str]:
-        codes, outputs = zip(*(started.result() for started in (settings, staged, dirty, attributes)),
-                             strict=True)
-        # Waited for whatever the others said: one not waited for stayed a zombie of this
-        # process until the next command was started (outside a repository, where git fails).
-        listed_code = listed.wait()
-        if any(codes[1:]) or listed_code or codes[0] > 1:
-            return {}   # not a repository, or git failed: nothing vouched for
-        for line in outputs[0].decode(errors="replace").splitlines():
-            name, _, value = line.partition(" ")
-            if value.strip().lower() in _UNTRUSTED_SETTINGS.get(name.lower(), ()):
-                return {}
-        fields = outputs[3].split(b"\0")
-        excluded = {fields[i] for i in range(0, len(fields) - 2, 3)
-                    if fields[i + 1] in _CONVERTING and fields[i + 2] != b"unset"}
-        excluded.update(outputs[2].split(b"\0"))
+    def answer() -> GitAnswer:
+        answers = git.answers()
+        if answers is None:
+            return nothing
+        settings, staged, dirty, attributes, head, apart = answers
+        if not _trusted(settings) or staged[0] or dirty[0] or attributes[0]:
+            return nothing   # not a repository, or git failed: nothing vouched for
+        excluded = _converting(attributes[1]) | set(dirty[1].split(b"\0"))
         excluded.discard(b"")
         # Decoded once, whole: per path, decoding took longer than git took to answer.
-        ids = {path: blob for blob, path in _STAGED.findall(outputs[1].decode("utf-8", "surrogateescape"))}
+        ids = {path: blob for blob, path in _STAGED.findall(staged[1].decode("utf-8", "surrogateescape"))}
         for path in excluded:
             ids.pop(path.decode("utf-8", "surrogateescape"), None)
-        return ids
+        if head[0] or apart[0]:   # a repository with no commit yet
+            return GitAnswer(ids, "", frozenset())
+        return GitAnswer(ids, head[1].decode().strip(), frozenset(_paths(apart[1])))
     return answer
 
 

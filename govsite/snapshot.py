@@ -38,7 +38,7 @@ from govsite.cache import Cache, kept_from, pickled, pickled_file, unpickled
 from govsite.cache import key as cache_key
 from govsite.config import ClusterConfig
 from govsite.diagnostics import Diagnostic, Report
-from govsite.discover import Discovery
+from govsite.discover import Discovery, Since, Vouched
 from govsite.markup import Body
 from govsite.model import Cluster, Page, Site
 from govsite.spool import Spooled
@@ -287,6 +287,7 @@ class Index:
     fingerprints: dict[str, str]           # site → the name of its record (_fingerprint)
     targets: str = ""                      # the digest of the link targets kept (TARGETS)
     build: str = ""                        # the id of the build that kept it (Kept.build)
+    vouched: Vouched | None = None         # what git vouched for (discover.changed_since)
 
 
 @dataclass
@@ -310,6 +311,7 @@ class Kept:
     # others are pickled by save(). Pickling the link targets and the cluster's joins (a memo
     # of every object) was the top of the parent's peak at the end of a 100,000-page build.
     pickled: dict[str, Any] = field(default_factory=dict)
+    vouched: Vouched | None = None   # (discover.Discovery.vouched, of the sources found)
 
 
 @dataclass
@@ -366,10 +368,12 @@ def earlier_targets(store: Cache, kept_index: Index | None
     return found if isinstance(found, tuple) and found[0] == kept_index.targets else None
 
 
-def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Discovery,
-            now: datetime, report: Report, jobs: int) -> Patched | None:
+def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Discovery | Since,
+            now: datetime, report: Report, jobs: int,
+            loaded: Callable[[], Kept | None] | None = None) -> Patched | None:
     """The kept model with the pages whose sources changed taken anew, or None when anything
-    else changed (see the module's doc). What the kept model reported is reported again."""
+    else changed (see the module's doc). What the kept model reported is reported again.
+    `loaded`: the kept model, when it was read already (load())."""
     if found.digests.keys() != kept_index.sources.keys():
         return None
     edited_sites: list[str] = []
@@ -384,8 +388,11 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
     changed = [source for source in found.sources if source.rel in changed_rels]
     if any(source.rel.endswith("/_index.md") for source in changed):
         return None
-    kept = _load(kept_index, store, config, now)
-    if kept is None or [(a.site, a.rel, a.path) for a in found.attachments] != \
+    kept = loaded() if loaded else load(kept_index, store, config, now)
+    if kept is None:
+        return None
+    attachments = kept.cluster.attachments if found.attachments is None else found.attachments
+    if [(a.site, a.rel, a.path) for a in attachments] != \
             [(a.site, a.rel, a.path) for a in kept.cluster.attachments]:
         return None
     named = {"content/" + source.rel for source in changed}
@@ -404,9 +411,9 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
             return None
         pages[key] = page
     # In their places among the kept pages, which are this build's now (kept.cluster is).
-    joins_kept = found.attachments == cluster.attachments
+    joins_kept = attachments == cluster.attachments
     cluster.pages.update(pages)
-    cluster = replace(cluster, attachments=found.attachments)
+    cluster = replace(cluster, attachments=attachments)
     edited = frozenset(pages)
     markup.reconverting(cluster, config.root)
     fresh = markup.convert_all(cluster, local, jobs, store, only=edited) if edited else {}
@@ -426,11 +433,12 @@ def patched(kept_index: Index, store: Cache, config: ClusterConfig, found: Disco
     for source in changed:
         sources[source.site][source.rel] = source.digest
     return Patched(cluster, bodies, edited, replace(kept, cluster=cluster, bodies=bodies,
-                                                     sources=sources, linked=linked),
+                                                     sources=sources, linked=linked,
+                                                     vouched=found.vouched),
                    frozenset(source.site for source in changed), joins_kept)
 
 
-def _load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime) -> Kept | None:
+def load(kept_index: Index, store: Cache, config: ClusterConfig, now: datetime) -> Kept | None:
     """The model the index names, if no page's state has changed since by the clock alone."""
     joins = _record(store, CLUSTER)
     if not isinstance(joins, dict) or joins.get("key") != kept_index.key:
@@ -502,7 +510,7 @@ def save(store: Cache, kept: Kept, previous: Index | None, patched: Patched | No
     else:
         store.keep(MODEL, TARGETS, _pickled(kept, TARGETS, lambda: (resolver.digest, resolver.targets)))
     store.keep(MODEL, INDEX, pickled(Index(kept.key, kept.sources, fingerprints, resolver.digest,
-                                           kept.build)))
+                                           kept.build, kept.vouched)))
     if patched_on and patched_on.joins_kept:
         store.used(MODEL, CLUSTER)   # patched pages change nothing in it
         return

@@ -138,5 +138,82 @@ def test_outside_a_repository_every_git_command_started_is_waited_for(tmp_path):
     children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
     before = set(children.read_text().split())
     answer = discover.git_ids(str(tmp_path))
-    assert answer() == {}
+    assert answer().ids == {}
     assert set(children.read_text().split()) <= before   # (`answer` still holds each command)
+
+
+def _walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders each build walks from here on (find_sources)."""
+    walked: list[str] = []
+    walk = discover._walk
+    monkeypatch.setattr(discover, "_walk", lambda folder: walked.append(folder) or walk(folder))
+    return walked
+
+
+def _built_as_clean(repo: Path, out: Path, cache: Path, clean: Path,
+                    walked: list[str] | None = None) -> Report:
+    """An incremental build, checked byte for byte against a clean build of the same files;
+    `walked`: the folders the incremental build walked (what the clean build walks is not)."""
+    result = build(repo, out, cache=cache)
+    if walked is not None:
+        found, walked[:] = list(walked), []
+    shutil.rmtree(clean, ignore_errors=True)
+    expected = build(repo, clean)
+    assert [str(d) for d in result.report.sorted()] == [str(d) for d in expected.report.sorted()]
+    assert not result.report.errors()
+    assert (out / ".govsite/manifest.json").read_bytes() == \
+        (clean / ".govsite/manifest.json").read_bytes()
+    if walked is not None:
+        walked[:] = found
+    return result.report
+
+
+def test_an_edit_in_a_checkout_is_found_by_asking_git_without_walking_the_sources(
+        repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    cache, out, clean = tmp_path / "cache", tmp_path / "out", tmp_path / "clean"
+    (repo / "content/portal/news/notes.bak").write_text("草稿备份")   # warned of, never committed
+    first = _built_as_clean(repo, out, cache, clean)
+    assert any("notes.bak" in str(d) for d in first.sorted())
+    walked = _walks(monkeypatch)
+    page = repo / "content/portal/news/2.md"
+    for step in ("edited", "edited again", "committed", "staged"):
+        if step == "committed":
+            git(repo, "commit", "-qam", "edit")   # HEAD moves past the commit git compared with
+        else:
+            page.write_text(NEWS.format(n=f"（{step}）"), encoding="utf-8")
+            if step == "staged":
+                git(repo, "add", str(page))
+        report = _built_as_clean(repo, out, cache, clean, walked)
+        assert walked == [], step
+        # (What discovering warned of, warned again as it was.)
+        assert [str(d) for d in report.sorted()] == [str(d) for d in first.sorted()], step
+    assert "（staged）" in (out / "www.example.gov.cn/news/2.html").read_text(encoding="utf-8")
+
+
+SHAKEN = {
+    "a page added": lambda repo: (repo / "content/portal/news/9.md").write_text(
+        NEWS.format(n=9), encoding="utf-8"),
+    "a page deleted": lambda repo: (repo / "content/portal/news/3.md").unlink(),
+    "a file not published added": lambda repo: (repo / "content/portal/news/x.tmp").write_text("x"),
+    "a page told to git as unchanged, then edited": lambda repo: (
+        git(repo, "update-index", "--assume-unchanged", "content/portal/news/1.md"),
+        (repo / "content/portal/news/1.md").write_text(NEWS.format(n="（改）"), encoding="utf-8")),
+    "git set to convert line endings": lambda repo: git(repo, "config", "core.autocrlf", "true"),
+    "the commit compared with gone": lambda repo: (
+        git(repo, "checkout", "-q", "--orphan", "other"), git(repo, "commit", "-qm", "again"),
+        git(repo, "branch", "-D", "-q", "master" if "master" in git(repo, "branch") else "main"),
+        git(repo, "reflog", "expire", "--expire=now", "--all"), git(repo, "gc", "-q", "--prune=now")),
+}
+
+
+@pytest.mark.parametrize("change", sorted(SHAKEN))
+def test_what_git_cannot_say_of_since_the_last_build_is_found_by_walking(
+        repo, tmp_path, monkeypatch, change):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", EPOCH)
+    cache, out, clean = tmp_path / "cache", tmp_path / "out", tmp_path / "clean"
+    _built_as_clean(repo, out, cache, clean)
+    walked = _walks(monkeypatch)
+    SHAKEN[change](repo)
+    _built_as_clean(repo, out, cache, clean, walked)
+    assert walked, change

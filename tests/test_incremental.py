@@ -11,13 +11,15 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, require
+from test_discover import git
 from test_golden import tree
 
-from govsite import output, themes
+from govsite import discover, output, themes
 from govsite.build import build
 from govsite.cache import Cache
 
@@ -89,18 +91,29 @@ def _site_files(out: Path) -> dict[str, bytes]:
     return files
 
 
-@pytest.mark.parametrize("seed,jobs", [(1, None), (2, None), (3, None), (4, 2)])
-def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, seed, jobs):
-    # With two processes, every rebuild searches in a process of its own beside rendering.
+@pytest.mark.parametrize("seed,jobs,checkout", [(1, None, False), (2, None, False),
+                                                (3, None, False), (4, 2, False), (5, None, True)])
+def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, monkeypatch, seed,
+                                                                    jobs, checkout):
+    # With two processes, every rebuild searches in a process of its own beside rendering. In
+    # a git checkout, git is asked what changed since the last build (some edits committed).
     rng = random.Random(seed)
     project = tmp_path / "project"
     shutil.copytree(FIXTURES / "small", project)
     out, cache = tmp_path / "build", tmp_path / "cache"
+    asked = _asked_git(monkeypatch)
+    if checkout:
+        require(shutil.which("git") is not None, "git")
+        for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "cluster"]):
+            git(project, *command)
     now = NOW
     build(project, out, now=now, cache=cache)
     done = []
     for step in range(6):
         done.append(edit(project, rng))
+        if checkout and step % 2:
+            git(project, "add", "-A")
+            git(project, "commit", "-q", "--allow-empty", "-m", f"step {step}")
         if step == 3:
             # The clock moves past a scheduled page's date: it comes due without any edit.
             scheduled = project / "content/portal/news/2099-01-01-scheduled.md"
@@ -114,6 +127,19 @@ def test_random_edits_then_an_incremental_build_equal_a_clean_build(tmp_path, se
         assert incremental.report.errors() == clean.report.errors() == [], done
         assert _site_files(out) == _site_files(clean_out), done
         shutil.rmtree(clean_out)
+    assert any(asked) == checkout, asked   # (the edits that only change a page's text)
+
+
+def _asked_git(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each build from here on found what changed by asking git (changed_since)."""
+    asked: list[bool] = []
+    changed_since = discover.changed_since
+
+    def asking(*args: Any) -> Any:
+        answer = changed_since(*args)
+        return answer and (lambda: (since := answer(), asked.append(since is not None))[0])
+    monkeypatch.setattr(discover, "changed_since", asking)
+    return asked
 
 
 def _replace(path: Path, old: str, new: str) -> None:
@@ -1724,7 +1750,7 @@ def test_a_site_record_written_again_keeps_what_the_bodies_it_did_not_read_link_
     assert "rsj/service/unemployment-benefit" in expected   # (a form it links to)
     store = Cache(tmp_path / "cache")
     settings = config.load(project, Report(project))
-    kept = snapshot._load(snapshot.index(store, settings, False), store, settings, now)
+    kept = snapshot.load(snapshot.index(store, settings, False), store, settings, now)
     assert kept is not None and isinstance(kept.bodies, snapshot.KeptBodies)
     assert dict(snapshot._parts(kept, {"rsj"}))["rsj"]["files"] == expected
     assert not any(key.startswith("rsj/service/") for key in kept.bodies.held())
