@@ -155,11 +155,13 @@ def test_an_overlay_past_its_size_is_merged_into_a_new_state(monkeypatch):
     assert sum(a != b for a, b in zip(states, states[1:], strict=False)) == kinds.count(False)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, monkeypatch):
+@pytest.mark.parametrize("seed,at_once", [(0, 64), (1, 64), (2, 64), (0, 1), (1, 2)])
+def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, at_once, monkeypatch):
     # The portal's index and a site's, patched from the previous round's files with the
-    # overlay's touched terms, must be file for file what working out every shard gives.
+    # overlay's touched terms, must be file for file what working out every shard gives,
+    # however few changed shards are worked out at once (index.SHARDS_AT_ONCE).
     import govsite.search.index as index
+    monkeypatch.setattr(index, "SHARDS_AT_ONCE", at_once)
     rounds = Rounds(seed, documents=60)
     keep = [n for n, d in enumerate(rounds.docs) if d.site == "b"]
     kinds = {"portal": (300, lambda s: s, lambda docs: docs),
@@ -179,7 +181,7 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
         return real_shards(scores, count, wanted, reuse, made)
 
     monkeypatch.setattr(index, "_shards", noting)
-    patched_rounds = range_patched = 0
+    patched_rounds = range_patched = batched = 0
     for _ in range(8):
         rounds.edit()
         scores = rounds.score()
@@ -199,9 +201,11 @@ def test_indexes_patched_from_an_overlay_equal_indexes_worked_out_whole(seed, mo
                 all(n < count for n, count in worked_out)
             range_patched += isinstance(part(scores), overlay.Range) and \
                 all(n < count for n, count in worked_out)
+            batched += len(worked_out) > 1 and all(n <= at_once for n, _ in worked_out)
             files[name], made[name] = whole, whole_made
     assert patched_rounds, "some round worked out fewer shards than all"
     assert range_patched, "a site none of whose pages changed was patched from its Range"
+    assert batched or at_once > 2, "the changed shards of some round were worked out apart"
 
 
 def test_a_ranges_postings_are_gathered_slice_by_slice_from_a_mapped_state(tmp_path, monkeypatch):
