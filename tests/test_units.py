@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -214,6 +215,24 @@ def test_a_copy_made_before_the_claim_waits_for_it_and_holds_what_the_spare_hold
     staging = Staging(tmp_path / "other", tmp_path / "project", Report(tmp_path), claim=False)
     copy = staging.noting(staging.claim)
     assert copy.link_previous("h/a.html", sha["h/a.html"], "o") == "" and copy.held == {}
+    staging.discard()
+
+
+def test_a_staging_shipped_to_another_process_holds_what_the_claimed_spare_holds(tmp_path):
+    # An edit's search process is sent the staging: what the spare holds goes as it differs
+    # from the previous build's files, which that process reads itself, not path by path.
+    files = {f"h/{n}.html": str(n) for n in range(200)}
+    _stage(tmp_path, files)
+    _stage(tmp_path, {**files, "h/1.html": "changed", "h/new.html": "new"})
+    (tmp_path / ".build.spare/h/2.html").unlink()   # gone from the spare since
+    staging = Staging(tmp_path / "build", tmp_path / "project", Report(tmp_path))
+    held = dict(staging.held)
+    assert "h/2.html" not in held and held["h/1.html"] != staging.previous["h/1.html"]
+    data = pickle.dumps(staging.shipped(), pickle.HIGHEST_PROTOCOL)
+    assert len(data) < len(pickle.dumps(held)) / 4
+    shipped = pickle.loads(data)   # (re-linked to the previous build's files, read anew)
+    assert dict(shipped.held) == held
+    assert shipped.link_previous("h/3.html", held["h/3.html"], "o") == held["h/3.html"]
     staging.discard()
 
 
