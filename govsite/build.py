@@ -335,7 +335,8 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
     # digests read, while this one discovers the sources: a fifth of a second each, which an
     # edit's search sent there would take once it had started.
     lean = LeanProcess(preload=(partial(importlib.import_module, "govsite.search.publish"),
-                                partial(output.preread, out))) if jobs != 1 else None
+                                partial(output.preread, out),
+                                partial(_preread_documents, cache))) if jobs != 1 else None
     report = Report(project)
     result = BuildResult(report)
     stages = _Stages(report, strict, keep_going)
@@ -800,6 +801,12 @@ def _edit_searched_lean(cluster: Cluster, bodies: MutableMapping,
         else:
             _search(cluster, bodies, settings, selected, jobs, staging, store, basis)
     return finish
+
+
+def _preread_documents(cache: Path | None) -> None:
+    """(A lean process's preload: publish.preread_documents, imported there.)"""
+    from govsite.search.publish import preread_documents
+    preread_documents(cache)
 
 
 def _lean_edit_search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.SearchSettings,

@@ -267,6 +267,34 @@ def test_an_edit_on_two_processes_searches_in_the_lean_process_and_keeps_what_it
         "https://www.example.gov.cn/news/2024-05-08-meeting.html"]
 
 
+def test_an_edit_s_search_takes_the_documents_the_lean_process_read_while_it_waited(
+        built, tmp_path, monkeypatch):
+    # A lean process reads the previous build's documents before it is sent an edit's search
+    # (publish.preread_documents): the search takes them from there, reads none of the site
+    # records again, and keeps every one of them as used.
+    from govsite.cache import Cache
+    from govsite.search import publish
+    project, out, cache = built
+    publish.preread_documents(cache)   # (as a lean process does; the search then runs here)
+    preread = dict(next(iter(publish._PREREAD_DOCUMENTS.values())))
+    assert preread
+    loaded: list[str] = []
+    used: list[str] = []
+    load, use = Cache.load, Cache.used
+    monkeypatch.setattr(Cache, "load", lambda self, namespace, keys, *args, **options: load(
+        self, namespace, loaded.extend(keys) or keys, *args, **options)
+        if namespace == publish.DOCUMENTS else load(self, namespace, keys, *args, **options))
+    monkeypatch.setattr(Cache, "used", lambda self, namespace, key: (
+        used.append(key) if namespace == publish.DOCUMENTS else None, use(self, namespace, key))[1])
+    page = project / "content/county/news/2024-05-07-harvest.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
+    assert "kept model, patched" in build(project, out, now=NOW, cache=cache, jobs=1).timings
+    assert not publish._PREREAD_DOCUMENTS
+    assert loaded == [publish.DOCUMENTS_INDEX] and set(preread) <= set(used)
+    build(project, tmp_path / "clean", now=NOW)
+    assert _site_files(out) == _site_files(tmp_path / "clean")
+
+
 def test_an_edit_whose_documents_cannot_be_patched_in_the_lean_process_is_searched_here(
         built, tmp_path):
     # The lean process has the cluster's sites, not its pages: when the previous build's

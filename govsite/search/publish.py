@@ -15,11 +15,12 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter, itemgetter
+from pathlib import Path
 from typing import Any, overload
 from urllib.parse import urlsplit
 
 from govsite import markup, output
-from govsite.cache import Cache, unpickled
+from govsite.cache import Cache, ForkedCache, unpickled
 from govsite.cache import key as cache_key
 from govsite.diagnostics import Report
 from govsite.model import Cluster, Site
@@ -221,8 +222,7 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
                        ) -> tuple[list[str], Sequence[SearchDoc], list[str], set[str]] | None:
     """The previous build's documents, in its order, with those of the pages taken anew made
     again; and the sites of those."""
-    records = store.load(DOCUMENTS, list(index["sites"].values()))
-    parts = {site: unpickled(records.get(name)) for site, name in index["sites"].items()}
+    parts = _site_documents(store, index["sites"])
     if not all(isinstance(part, list) for part in parts.values()):
         return None
     sites = {site: iter(part) for site, part in parts.items()}
@@ -242,6 +242,41 @@ def _patched_documents(cluster: Cluster, bodies: Mapping[str, Any], store: Cache
         docs[position[key]] = doc
         digests[position[key]] = document_digests([doc])[0]
     return keys, docs, digests, {doc.site for doc in fresh.values()}
+
+
+def _site_documents(store: Cache, names: dict[str, str]) -> dict[str, Any]:
+    """Each site's record of the previous build's documents, by site: as preread_documents()
+    read them, where it did (a record's name is its content's), else read now."""
+    preread = _PREREAD_DOCUMENTS.pop(store.path, None) if store.path is not None else None
+    if preread is not None and all(name in preread for name in names.values()):
+        for name in names.values():
+            store.used(DOCUMENTS, name)
+        return {site: preread[name] for site, name in names.items()}
+    records = store.load(DOCUMENTS, list(names.values()))
+    return {site: unpickled(records.get(name)) for site, name in names.items()}
+
+
+# The previous build's documents, by the cache's path and record name, as a lean process read
+# them while it waited for its job (preread_documents).
+_PREREAD_DOCUMENTS: dict[Any, dict[str, Any]] = {}
+
+
+def preread_documents(folder: Path | None) -> None:
+    """Read the previous build's documents now, in a lean process waiting for its job: an
+    edit's search starts by reading them, 0.2 s at 100,000 pages that its build waited for.
+    Nothing is written meanwhile (the build writes the cache when it is saved)."""
+    if folder is None:
+        return
+    store = ForkedCache(folder)
+    try:
+        index = unpickled(store.load(DOCUMENTS, [DOCUMENTS_INDEX]).get(DOCUMENTS_INDEX))
+        if isinstance(index, dict) and isinstance(index.get("sites"), dict):
+            records = store.load(DOCUMENTS, list(index["sites"].values()))
+            _PREREAD_DOCUMENTS[store.path] = {name: unpickled(value) for name, value in records.items()}
+    except Exception:   # (only ever saves time: the job reads what it needs itself)
+        _PREREAD_DOCUMENTS.clear()
+    finally:
+        store.close()
 
 
 def _keep_documents(store: Cache, keys: list[str], docs: Sequence[SearchDoc], digests: list[str],
