@@ -202,7 +202,8 @@ def changed_since(config: ClusterConfig, vouched: Vouched, before: dict[str, dic
                      ("diff-files", "--name-only", "--relative", "-z"),
                      ("ls-files", "--others", "-z")):
             git.start(*args)
-    except OSError:
+    except OSError:   # no git on this machine (or no more processes: those started, waited for)
+        git.answers()
         return None
 
     def answer() -> Since | None:
@@ -460,7 +461,8 @@ def git_ids(content: str) -> Callable[[], GitAnswer]:
         git.attributes()
         git.start("rev-parse", "--verify", "-q", "HEAD")
         git.start("diff-index", "--cached", "--name-only", "--relative", "-z", "HEAD")
-    except OSError:   # no git on this machine
+    except OSError:   # no git on this machine (or no more processes: those started, waited for)
+        git.answers()
         return lambda: nothing
 
     def answer() -> GitAnswer:
