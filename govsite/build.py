@@ -372,23 +372,27 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
         try:
             guard = OutputGuard(cluster)
             # A rebuild whose search stage starts from the previous one's state is the work of
-            # one core for a moment (and rendering an edit is another's): both at once. It is
-            # forked before the staging folder is claimed (a pass over every file of the
-            # previous build but one), which it needs only once it writes.
+            # one core for a moment (and rendering an edit is another's): both at once. It
+            # starts before the staging folder is claimed (a pass over every file of the
+            # previous build but one), which it needs only once it writes: an edit's (the
+            # model patched) in the lean process, another's in a process forked from this one.
+            searched = jobs > 1 and store.has(TERM_STATE, "cluster")
+            lean_edit = _LeanEditSearch(cluster, bodies, search, selected, jobs, staging, store,
+                                        model.documents, lean) \
+                if searched and lean is not None and model.edited is not None else None
             _ = staging.previous   # read here, once, not again by the search process forked next
-            # (An edit's, the model patched, runs in the lean process: _edit_searched_lean.)
             beside = [_SearchBeside(cluster, bodies, search, selected, jobs, staging, store, report,
-                                    model.documents)
-                      ] if jobs > 1 and store.has(TERM_STATE, "cluster") and model.edited is None else []
+                                    model.documents)] if searched and model.edited is None else []
+            started: list[_SearchBeside | _LeanEditSearch] = [*beside, *([lean_edit] if lean_edit else [])]
             try:
                 claimed = staging.claim()
-                for job in beside:
+                for job in started:
                     job.claimed(claimed)
                 if only:
                     staging.keep_previous(output.previous_sites(out) - set(selected) - {output.CLUSTER})
                 # Otherwise the search stage starts now: a cold build's runs in the lean process
                 # while this one renders, each filling the other's idle moments on the cores.
-                searching = None if beside else _search(
+                searching = lean_edit.finish if lean_edit else None if beside else _search(
                     cluster, bodies, search, selected, jobs, staging, store, model.documents,
                     lean if jobs > 1 else None)
                 result.pages = _render(Renderer(cluster, bodies, cache), bodies, cluster, selected,
@@ -404,7 +408,7 @@ def build(project: Path, out: Path, only: tuple[str, ...] = (), drafts: bool = F
                     searching()
                 stages.done("search")
             finally:
-                for job in beside:
+                for job in started:
                     job.cancel()
             if not beside:
                 _write_cluster_files(cluster, staging)
@@ -708,9 +712,6 @@ def _search(cluster: Cluster, bodies: MutableMapping, settings: search_settings.
     try:
         # Imported here, where search runs: numpy and the index code take a tenth of a second
         # to import, which a rebuild beside render pays in its search process only.
-        if lean is not None and basis.edited is not None and store.has(TERM_STATE, "cluster"):
-            return _edit_searched_lean(cluster, bodies, settings, selected, jobs, staging, store,
-                                       basis, lean)
         from govsite.search.publish import file_documents, inputs_key, searched_documents
         # Documents sent to a lean process go without their text's start, which is read there
         # from the bodies' spool files: made here, 100,000 of them were 79 MB at once.
@@ -772,35 +773,73 @@ def _sites_only(cluster: Cluster, keys: Iterable[str] = ()) -> Cluster:
                    attachments=(), resolver=None)
 
 
-def _edit_searched_lean(cluster: Cluster, bodies: MutableMapping,
-                        settings: search_settings.SearchSettings, selected: tuple[str, ...],
-                        jobs: int, staging: output.Staging, store: Cache, basis: DocumentBasis,
-                        lean: LeanProcess) -> Callable[[], None]:
-    """An edit's search stage, started in the lean process while this one renders: sent the
-    edited pages' documents and the model's bodies (packed), it reads the previous build's
-    documents and term state from the cache itself. Forked from this process, which holds the
-    model, the search process started at its size (280 MB at 100,000 pages) and took an
-    edit's peak to 500 MB. Where the previous documents cannot be patched, it is redone here.
-    (Nothing of the search is imported here: numpy alone took this process a fifth of a second.)"""
-    folder = store.path.parent if store.path is not None else None
-    spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
-    try:
-        lean.start(_lean_edit_search, (_sites_only(cluster, basis.edited or ()), bodies, settings,
-                                       selected, max(1, jobs - 1), basis, staging.shipped(), folder),
-                   [spill])
-    except BaseException:
-        spill.close()
-        raise
+class _LeanEditSearch:
+    """An edit's search stage (the model patched) in the lean process: sent the edited pages'
+    documents and the model's bodies (packed), it reads the previous build's documents and
+    term state from the cache itself. Forked from this process, which holds the model, the
+    search process started at its size (280 MB at 100,000 pages) and took an edit's peak to
+    500 MB. It is started once the model is made, before the staging folder is claimed (a
+    third of a second here), and makes the documents and their scores meanwhile; what claim()
+    found reaches it (claimed()) before it writes. Where the previous documents cannot be
+    patched, the search is redone here (finish()). (Nothing of the search is imported here:
+    numpy alone took this process a fifth of a second.)"""
 
-    def finish() -> None:
-        with spill:
-            log, noted, problems, patched = lean.result()
-            replay(store, log, spill.fileno())
+    def __init__(self, cluster: Cluster, bodies: MutableMapping,
+                 settings: search_settings.SearchSettings, selected: tuple[str, ...], jobs: int,
+                 staging: output.Staging, store: Cache, basis: DocumentBasis, lean: LeanProcess):
+        self._redo = partial(_search, cluster, bodies, settings, selected, jobs, staging, store, basis)
+        self._lean, self._store, self._staging = lean, store, staging
+        folder = store.path.parent if store.path is not None else None
+        # What claim() found, written to a file, and a byte through a pipe once it is there:
+        # the pipe's end there waits for that byte (none: the build stopped before it claimed).
+        self._spill = tempfile.TemporaryFile(prefix="govsite-kept-")  # noqa: SIM115 (closed by finish)
+        self._claim = tempfile.TemporaryFile(prefix="govsite-claim-")  # noqa: SIM115 (closed by finish)
+        waiting, self._told = os.pipe()
+        try:
+            with open(waiting, "rb") as signal:
+                lean.start(_lean_edit_search, (_sites_only(cluster, basis.edited or ()), bodies, settings,
+                                               selected, max(1, jobs - 1), basis, staging.shipped(),
+                                               folder),
+                           [self._spill, self._claim, signal])
+        except BaseException:
+            self.cancel()
+            raise
+
+    def claimed(self, claimed: output.Claimed | None) -> None:
+        """Tell it the staging folder is claimed, and what claim() returned."""
+        pickle.dump(claimed, self._claim, pickle.HIGHEST_PROTOCOL)
+        self._claim.flush()
+        os.write(self._told, b"!")
+        self._close_told()
+
+    def finish(self) -> None:
+        with self._spill, self._claim:
+            log, noted, problems, patched = self._lean.result()
+            replay(self._store, log, self._spill.fileno())
         if patched:
-            _taken_back(staging, noted, problems)
+            _taken_back(self._staging, noted, problems)
         else:
-            _search(cluster, bodies, settings, selected, jobs, staging, store, basis)
-    return finish
+            self._redo()
+
+    def cancel(self) -> None:
+        self._close_told()
+        self._spill.close()
+        self._claim.close()
+
+    def _close_told(self) -> None:
+        if self._told >= 0:
+            os.close(self._told)
+            self._told = -1
+
+
+def _claim_told(claim: int, told: int) -> output.Claimed | None:
+    """(In the lean process.) What the build's claim() returned, once it has written it."""
+    with open(told, "rb") as signal:
+        if signal.read(1) != b"!":
+            raise RuntimeError("the build stopped before it claimed its staging folder")
+    with open(claim, "rb") as written:
+        written.seek(0)   # (the file's offset is shared with the build, which wrote it)
+        return pickle.load(written)
 
 
 def _preread_documents(cache: Path | None) -> None:
@@ -813,12 +852,14 @@ def _lean_edit_search(cluster: Cluster, bodies: MutableMapping, settings: search
                       selected: tuple[str, ...], jobs: int, basis: DocumentBasis,
                       staging: output.Staging, folder: Path | None, descriptors: list[int]
                       ) -> tuple[list, list, list, bool]:
-    """_edit_searched_lean()'s work, in the lean process (its cluster holds the edited pages
+    """_LeanEditSearch's work, in the lean process (its cluster holds the edited pages
     alone): what the cache is to keep, the files written, the problems, and whether the
     documents could be patched (if not, nothing else)."""
     from govsite.search.index import keyed_documents
     from govsite.search.publish import NotPatched, inputs_key, searched_documents
-    store = ForkedCache(folder, descriptors[0])
+    spill, claim, told = descriptors
+    store = ForkedCache(folder, spill)
+    staging = staging.noting(partial(_claim_told, claim, told))   # (see _LeanEditSearch)
     fresh = dict(keyed_documents(cluster, bodies, basis.edited or ()))
     try:
         docs, digests = searched_documents(cluster, bodies, store, basis, fresh=fresh)

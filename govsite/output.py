@@ -233,6 +233,7 @@ class Staging:
         at 100,000 pages, and were the top of its memory."""
         state = dict(self.__dict__)
         state.pop("previous", None)   # (the cached property's value)
+        state["_spare_files"] = None   # (the listing of the spare, for claim() here)
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -245,20 +245,22 @@ def _fail_rebuild(project: Path, out: Path, cache: Path, footer: str, jobs: int 
 def test_an_edit_on_two_processes_searches_in_the_lean_process_and_keeps_what_it_found(
         built, tmp_path, monkeypatch):
     # An edit's search runs in the lean process (forked when the build began, small) while
-    # this one renders, sent the edited pages' documents and the model's bodies: its files,
-    # cache entries and problems must reach the build as if it had run here.
+    # this one claims the staging folder and renders, sent the edited pages' documents and the
+    # model's bodies: its files, cache entries and problems must reach the build as if it had
+    # run here.
     import govsite.build
     from govsite.parallel import LeanProcess
     project, out, cache = built
     ran: list[str] = []
-    start, render = LeanProcess.start, govsite.build._render
+    start, render, claim = LeanProcess.start, govsite.build._render, output.Staging.claim
     monkeypatch.setattr(LeanProcess, "start", lambda self, work, args, files: ran.append(
         work.__name__) or start(self, work, args, files))
     monkeypatch.setattr(govsite.build, "_render", lambda *args: ran.append("render") or render(*args))
+    monkeypatch.setattr(output.Staging, "claim", lambda self: ran.append("claim") or claim(self))
     page = project / "content/county/news/2024-05-07-harvest.md"
     page.write_text(page.read_text(encoding="utf-8") + "\n新增的说明。\n", encoding="utf-8")
     result = build(project, out, now=NOW, cache=cache, jobs=2)
-    assert ran == ["_lean_edit_search", "render"] and "kept model, patched" in result.timings
+    assert ran == ["_lean_edit_search", "claim", "render"] and "kept model, patched" in result.timings
     build(project, tmp_path / "clean", now=NOW)
     assert _site_files(out) == _site_files(tmp_path / "clean")
     # What it kept is in the cache: the next rebuild (here, to see what it counts) reads back
