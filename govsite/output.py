@@ -320,7 +320,7 @@ class Staging:
         # list of every (path, record) and a dictionary of path → digest were 20 MB more at
         # the end of a 100,000-page build, the parent's peak.
         ordered = sorted(self.files)
-        digests = _DigestsOf(self.files)
+        files = self.files
         path = self.dir / MANIFEST
         path.parent.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST, DIGESTS, CHANGES):
@@ -329,11 +329,11 @@ class Staging:
             manifest.writelines(_manifest_lines(ordered, self.files))
         # Format version 2: the later ones write a repeated string as a reference to its first
         # copy when it is the same object, so equal digests could give different bytes.
-        data = marshal.dumps((DIGESTS_FORMAT, ordered, [digests[rel] for rel in ordered]), 2)
+        data = marshal.dumps((DIGESTS_FORMAT, ordered, [files[rel][2] for rel in ordered]), 2)
         (self.dir / DIGESTS).write_bytes(data)
         mark = _mark(data)
         del data   # (21 MB at 100,000 pages, at the build's peak while changes.json is made)
-        changes = changed_files(self.previous, digests)
+        changes = changed_files(self.previous, files)
         if url_of is not None:
             with open(self.dir / CHANGES, "w", encoding="utf-8") as listed:
                 # Written as it is made (json.dump): a cold build's 145,000 URLs as one string,
@@ -381,25 +381,6 @@ class Staging:
 MANIFEST_BATCH = 5_000   # manifest entries made into JSON at a time
 
 
-class _DigestsOf(Mapping[str, str]):
-    """Path → digest, read from Staging.files' records (site, origin, digest)."""
-
-    def __init__(self, files: dict[str, tuple[str, str, str]]):
-        self._files = files
-
-    def __getitem__(self, rel: str) -> str:
-        return self._files[rel][2]
-
-    def __contains__(self, rel: object) -> bool:
-        return rel in self._files
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-
 def _manifest_lines(ordered: list[str], files: Mapping[str, tuple[str, str, str]]) -> Iterator[bytes]:
     """The manifest, {"files": {path: {"sha256", "site"}}, "version": 1}, as orjson writes it
     indented by two (the bytes every earlier build wrote), made a batch of files at a time:
@@ -410,8 +391,9 @@ def _manifest_lines(ordered: list[str], files: Mapping[str, tuple[str, str, str]
         return
     yield b'{\n  "files": {\n'
     for start in range(0, len(ordered), MANIFEST_BATCH):
-        batch = {rel: {"sha256": files[rel][2], "site": files[rel][0]}
-                 for rel in ordered[start:start + MANIFEST_BATCH]}
+        rels = ordered[start:start + MANIFEST_BATCH]
+        batch = {rel: {"sha256": digest, "site": site}
+                 for rel, (site, _, digest) in zip(rels, map(files.__getitem__, rels), strict=True)}
         # The batch as an object of its own, indented as the whole one's are, without its braces.
         inner = orjson.dumps({"files": batch}, option=orjson.OPT_INDENT_2)
         yield (b",\n" if start else b"") + inner[len(b'{\n  "files": {\n'):-len(b"\n  }\n}")]
@@ -450,11 +432,13 @@ class _NotedHoldings(Mapping):
         return sum(1 for _ in self)
 
 
-def changed_files(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, list[str]]:
-    """Output files added, changed (other bytes) and removed between two builds' digests."""
+def changed_files(before: Mapping[str, str], after: Mapping[str, tuple[str, str, str]]
+                  ) -> dict[str, list[str]]:
+    """Output files added, changed (other bytes) and removed between the previous build's
+    digests and this one's records (site, origin, digest)."""
     added, changed = [], []
     get = before.get
-    for rel, digest in after.items():   # one pass (150,000 files), no set of them all
+    for rel, (_, _, digest) in after.items():   # one pass (150,000 files), no set of them all
         known = get(rel)
         if known is None:
             added.append(rel)
