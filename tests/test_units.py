@@ -674,3 +674,25 @@ def test_workers_of_a_process_stopped_end_without_a_word(capfd):
     lean.close(stop=True)
     time.sleep(1.5)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_output_guard_remembers_the_first_page_by_path_linking_to_each_target():
+    # Links come a page's or a whole standing site's at a time, in any order: for each target
+    # the guard keeps the page first by path (what it names when the target is not written).
+    import random
+    from types import SimpleNamespace
+
+    from govsite.check.guard import OutputGuard
+
+    rng = random.Random(3)
+    for _ in range(300):
+        batches = [{f"h/{rng.randrange(40)}.html": (f"h/p{rng.randrange(12)}.html", "content/x.md")
+                    for _ in range(rng.randrange(25))} for _ in range(rng.randrange(1, 5))]
+        guard = OutputGuard(SimpleNamespace(config=SimpleNamespace(sites=[])))
+        for links in batches:
+            guard.add(links)
+        expected: dict = {}
+        for links in batches:
+            for target, where in links.items():
+                expected[target] = min(where, expected.get(target, where))
+        assert guard.links == expected

@@ -72,8 +72,14 @@ class OutputGuard:
         return ""
 
     def add(self, links: dict[str, tuple[str, str]]) -> None:
-        for target, where in links.items():
-            note(self.links, target, where)
+        """note() for each of these links: the targets not known yet at once (a standing site's
+        record brings tens of thousands at 100,000 pages, most of them its own pages')."""
+        mine = self.links
+        common = links.keys() & mine.keys()
+        mine.update(links if not common else
+                    {target: where for target, where in links.items() if target not in common})
+        for target in common:
+            note(mine, target, links[target])
 
     def report(self, written: set[str], report: Report) -> None:
         # A broken link in a page's Markdown is already reported at its line.
