@@ -233,3 +233,31 @@ def test_a_ranges_postings_are_gathered_slice_by_slice_from_a_mapped_state(tmp_p
         assert np.array_equal(got_docs, docs[expected]) and got_docs.dtype == np.int64
         assert np.array_equal(got_values, values[expected])
     assert np.array_equal(back.docs, docs) and np.array_equal(back.values, values)
+
+
+def test_postings_gathered_by_hand_are_copied_a_step_at_a_time_from_a_mapped_state(
+        tmp_path, monkeypatch):
+    # The postings of the terms in some shards, scattered over the state's file, are copied
+    # GATHER_STEP at a time, the file's pages let go of after each step: what is gathered is
+    # what the arrays hold, whatever the step.
+    from conftest import mapped_state
+
+    from govsite.search.index import TermState
+    n = 50_000
+    rng = np.random.default_rng(4)
+    vocabulary = np.arange(0, 2_000, dtype=np.int64)
+    starts = np.linspace(0, n, len(vocabulary) + 1).astype(np.int64)
+    docs = rng.integers(0, 300, n).astype(np.int32)
+    values = rng.integers(1, 1000, n).astype(np.int32)
+    state = mapped_state(tmp_path, TermState(["d" * 64] * 300, None, docs, values % 5, np.ones(300),
+                                             [], values, vocabulary, starts, vocabulary % 97, 0))
+    released: list[int] = []
+    release = state.release
+    monkeypatch.setattr(state, "release", lambda array: (released.append(len(array)), release(array)))
+    take = np.sort(rng.choice(n, 9_000, replace=False))
+    for step in (1 << 15, 1 << 10):
+        monkeypatch.setattr(overlay, "GATHER_STEP", step)
+        released.clear()
+        got_docs, got_values = overlay._gathered(state, take)
+        assert np.array_equal(got_docs, docs[take]) and np.array_equal(got_values, values[take])
+        assert len(released) == 2 * -(-len(take) // step)   # both arrays, after every step
