@@ -490,8 +490,7 @@ class Range:
         take = index.spans(low, widths)
         docs, contributions = _gathered(state, take)
         inside = (docs >= self.first) & (docs <= self.last)
-        take, docs = take[inside], docs[inside].astype(np.int64)
-        contributions = contributions[inside]
+        docs, contributions = docs[inside], contributions[inside]   # (docs: int64 already)
         of = np.repeat(np.arange(len(picked)), widths)[inside]   # each posting's term, in picked
         present, columns = np.unique(of, return_inverse=True)
         keys = state.vocabulary[picked[present]]
